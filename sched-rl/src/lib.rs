@@ -1,0 +1,3 @@
+//! Portable scheduling policies for the kernel, the Q-learning one first.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
