@@ -1,0 +1,219 @@
+//! CPU exception handlers: report what happened, then stop cleanly.
+//!
+//! Every one of the architecture's exception vectors has a handler. A handler
+//! builds an [`ExceptionReport`] (vector name, error code, RIP, RSP, CR2 for page
+//! faults), gives it to the installed [`ExceptionHook`] if any, and then:
+//! - `#BP` (breakpoint) and `#OF` (overflow) are traps: log and continue;
+//! - every other exception is fatal: print the report and halt, or in a test
+//!   kernel exit QEMU with the failure code.
+
+use core::{
+    fmt,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use spin::Mutex;
+use x86_64::{
+    registers::control::Cr2,
+    structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode},
+};
+
+use super::gdt::DOUBLE_FAULT_IST_INDEX;
+
+/// What the CPU reported when an exception was raised.
+#[derive(Debug, Clone, Copy)]
+pub struct ExceptionReport {
+    /// Vector number, 0..32.
+    pub vector: u8,
+    /// Architectural name, such as "page fault".
+    pub name: &'static str,
+    /// Error code pushed by the CPU, for the vectors that push one.
+    pub error_code: Option<u64>,
+    /// Instruction pointer at the fault.
+    pub instruction_pointer: u64,
+    /// Stack pointer at the fault.
+    pub stack_pointer: u64,
+    /// Code segment at the fault (its low two bits are the privilege level).
+    pub code_segment: u64,
+    /// Faulting linear address (CR2); page faults only.
+    pub fault_address: Option<u64>,
+}
+
+impl ExceptionReport {
+    /// Returns whether the exception was raised while running in ring 3.
+    pub fn from_user_mode(&self) -> bool {
+        self.code_segment & 0b11 == 3
+    }
+}
+
+impl fmt::Display for ExceptionReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "EXCEPTION #{} {}: rip={:#x} rsp={:#x} cs={:#x}",
+            self.vector,
+            self.name,
+            self.instruction_pointer,
+            self.stack_pointer,
+            self.code_segment
+        )?;
+        if let Some(code) = self.error_code {
+            write!(formatter, " error_code={code:#x}")?;
+        }
+        if let Some(address) = self.fault_address {
+            write!(formatter, " cr2={address:#x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A function told about every exception before the default action.
+///
+/// It may not return (for example a test kernel that expected the exception
+/// exits QEMU with success); if it returns, the default action follows.
+pub type ExceptionHook = fn(&ExceptionReport);
+
+static HOOK: Mutex<Option<ExceptionHook>> = Mutex::new(None);
+static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+
+/// Installs `hook`, replacing any earlier one.
+pub fn set_hook(hook: ExceptionHook) {
+    super::cpu::without_interrupts(|| *HOOK.lock() = Some(hook));
+}
+
+/// Returns how many breakpoint exceptions were handled since boot.
+pub fn breakpoint_count() -> u64 {
+    BREAKPOINTS.load(Ordering::Relaxed)
+}
+
+fn report(
+    vector: u8,
+    name: &'static str,
+    frame: &InterruptStackFrame,
+    error_code: Option<u64>,
+    fault_address: Option<u64>,
+) -> ExceptionReport {
+    let report = ExceptionReport {
+        vector,
+        name,
+        error_code,
+        instruction_pointer: frame.instruction_pointer.as_u64(),
+        stack_pointer: frame.stack_pointer.as_u64(),
+        code_segment: u64::from(frame.code_segment.0),
+        fault_address,
+    };
+    // A hook is called only if its lock is free: an exception inside
+    // `set_hook` must not deadlock.
+    let hook = HOOK.try_lock().and_then(|hook| *hook);
+    if let Some(hook) = hook {
+        hook(&report);
+    }
+    report
+}
+
+fn fatal(report: &ExceptionReport) -> ! {
+    crate::console::emergency_print(format_args!("\n{report}\n"));
+    crate::testing::fatal_stop()
+}
+
+macro_rules! fatal_handler {
+    ($name:ident, $vector:expr, $text:expr) => {
+        extern "x86-interrupt" fn $name(frame: InterruptStackFrame) {
+            fatal(&report($vector, $text, &frame, None, None));
+        }
+    };
+}
+
+macro_rules! fatal_handler_with_code {
+    ($name:ident, $vector:expr, $text:expr) => {
+        extern "x86-interrupt" fn $name(frame: InterruptStackFrame, code: u64) {
+            fatal(&report($vector, $text, &frame, Some(code), None));
+        }
+    };
+}
+
+fatal_handler!(divide_error, 0, "divide error");
+fatal_handler!(debug, 1, "debug");
+fatal_handler!(non_maskable_interrupt, 2, "non-maskable interrupt");
+fatal_handler!(bound_range_exceeded, 5, "bound range exceeded");
+fatal_handler!(invalid_opcode, 6, "invalid opcode");
+fatal_handler!(device_not_available, 7, "device not available");
+fatal_handler_with_code!(invalid_tss, 10, "invalid TSS");
+fatal_handler_with_code!(segment_not_present, 11, "segment not present");
+fatal_handler_with_code!(stack_segment_fault, 12, "stack-segment fault");
+fatal_handler_with_code!(general_protection_fault, 13, "general protection fault");
+fatal_handler!(x87_floating_point, 16, "x87 floating-point exception");
+fatal_handler_with_code!(alignment_check, 17, "alignment check");
+fatal_handler!(simd_floating_point, 19, "SIMD floating-point exception");
+fatal_handler!(virtualization, 20, "virtualization exception");
+fatal_handler_with_code!(control_protection, 21, "control protection exception");
+fatal_handler!(hypervisor_injection, 28, "hypervisor injection exception");
+fatal_handler_with_code!(vmm_communication, 29, "VMM communication exception");
+fatal_handler_with_code!(security_exception, 30, "security exception");
+
+extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
+    BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
+    let report = report(3, "breakpoint", &frame, None, None);
+    log::warn!("{report} (continuing)");
+}
+
+extern "x86-interrupt" fn overflow(frame: InterruptStackFrame) {
+    let report = report(4, "overflow", &frame, None, None);
+    log::warn!("{report} (continuing)");
+}
+
+extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFaultErrorCode) {
+    // CR2 always holds a canonical address after a page fault; a raw read
+    // keeps the handler from faulting on the impossible case.
+    let address = Cr2::read_raw();
+    fatal(&report(
+        14,
+        "page fault",
+        &frame,
+        Some(code.bits()),
+        Some(address),
+    ));
+}
+
+extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, code: u64) -> ! {
+    fatal(&report(8, "double fault", &frame, Some(code), None))
+}
+
+extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
+    fatal(&report(18, "machine check", &frame, None, None))
+}
+
+/// Installs a handler for every CPU exception vector into `idt`.
+pub fn install(idt: &mut InterruptDescriptorTable) {
+    idt.divide_error.set_handler_fn(divide_error);
+    idt.debug.set_handler_fn(debug);
+    idt.non_maskable_interrupt.set_handler_fn(non_maskable_interrupt);
+    idt.breakpoint.set_handler_fn(breakpoint);
+    idt.overflow.set_handler_fn(overflow);
+    idt.bound_range_exceeded.set_handler_fn(bound_range_exceeded);
+    idt.invalid_opcode.set_handler_fn(invalid_opcode);
+    idt.device_not_available.set_handler_fn(device_not_available);
+    idt.invalid_tss.set_handler_fn(invalid_tss);
+    idt.segment_not_present.set_handler_fn(segment_not_present);
+    idt.stack_segment_fault.set_handler_fn(stack_segment_fault);
+    idt.general_protection_fault
+        .set_handler_fn(general_protection_fault);
+    idt.page_fault.set_handler_fn(page_fault);
+    idt.x87_floating_point.set_handler_fn(x87_floating_point);
+    idt.alignment_check.set_handler_fn(alignment_check);
+    idt.machine_check.set_handler_fn(machine_check);
+    idt.simd_floating_point.set_handler_fn(simd_floating_point);
+    idt.virtualization.set_handler_fn(virtualization);
+    idt.cp_protection_exception.set_handler_fn(control_protection);
+    idt.hv_injection_exception.set_handler_fn(hypervisor_injection);
+    idt.vmm_communication_exception
+        .set_handler_fn(vmm_communication);
+    idt.security_exception.set_handler_fn(security_exception);
+    // SAFETY: DOUBLE_FAULT_IST_INDEX names the IST slot that `gdt::init`
+    // fills with a dedicated, otherwise unused stack before the IDT is loaded.
+    unsafe {
+        idt.double_fault
+            .set_handler_fn(double_fault)
+            .set_stack_index(DOUBLE_FAULT_IST_INDEX);
+    }
+}

@@ -1,0 +1,38 @@
+//! The interrupt descriptor table and the hardware interrupt handlers.
+//!
+//! Locking rule: a handler never takes a lock that normal code holds with
+//! interrupts enabled. Kernel locks shared with handlers are taken with
+//! interrupts disabled (`cpu::without_interrupts`), so on this single CPU a
+//! handler can never spin on a lock its own interrupted code holds.
+
+use drivers::pic::{self, Irq};
+use spin::Once;
+use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
+
+use super::exceptions;
+
+static IDT: Once<InterruptDescriptorTable> = Once::new();
+
+/// Builds and loads the IDT: every CPU exception plus the timer.
+pub fn init_idt() {
+    let idt = IDT.call_once(|| {
+        let mut idt = InterruptDescriptorTable::new();
+        exceptions::install(&mut idt);
+        idt[Irq::Timer.vector()].set_handler_fn(timer_interrupt);
+        idt
+    });
+    idt.load();
+}
+
+/// Remaps the PICs, starts the PIT and enables interrupts.
+pub fn init_timer_and_enable() {
+    pic::init(&[Irq::Timer]);
+    let frequency = drivers::pit::start_periodic(crate::time::TICK_FREQUENCY_HZ);
+    crate::time::set_tick_frequency(frequency);
+    x86_64::instructions::interrupts::enable();
+}
+
+extern "x86-interrupt" fn timer_interrupt(_frame: InterruptStackFrame) {
+    crate::time::on_tick();
+    pic::end_of_interrupt(Irq::Timer.vector());
+}

@@ -1,0 +1,21 @@
+//! x86_64 specifics: descriptor tables, interrupt entry and CPU instructions.
+//!
+//! This module and [`crate::memory`] are the only places in the kernel with
+//! `unsafe` code.
+#![allow(unsafe_code, reason = "the CPU-facing layer of the kernel")]
+
+pub mod cpu;
+pub mod exceptions;
+pub mod gdt;
+pub mod interrupts;
+
+/// Loads the GDT (with the TSS and its double-fault stack) and the IDT.
+pub fn init_cpu_tables() {
+    gdt::init();
+    interrupts::init_idt();
+}
+
+/// Remaps the PICs, starts the periodic timer and enables interrupts.
+pub fn init_interrupts() {
+    interrupts::init_timer_and_enable();
+}

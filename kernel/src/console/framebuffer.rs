@@ -1,0 +1,138 @@
+//! A text console drawn on the linear framebuffer the bootloader hands over.
+//!
+//! Glyphs come from the `noto-sans-mono-bitmap` crate (anti-aliased, so each
+//! pixel is an intensity). When the screen is full the text scrolls up by one
+//! line.
+
+use core::fmt;
+
+use bootloader_api::info::{FrameBuffer, FrameBufferInfo, PixelFormat};
+use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster, get_raster_width};
+
+/// Glyph height in pixels.
+const FONT_HEIGHT: RasterHeight = RasterHeight::Size16;
+/// Glyph weight.
+const FONT_WEIGHT: FontWeight = FontWeight::Regular;
+/// Character drawn for anything the font lacks.
+const REPLACEMENT_CHARACTER: char = '?';
+/// Blank pixels around the text area.
+const BORDER_PIXELS: usize = 4;
+/// Extra pixels between two text lines.
+const LINE_SPACING_PIXELS: usize = 2;
+
+/// A scrolling text console on a framebuffer.
+pub struct FramebufferConsole {
+    buffer: &'static mut [u8],
+    info: FrameBufferInfo,
+    column_pixel: usize,
+    row_pixel: usize,
+}
+
+impl FramebufferConsole {
+    /// Returns a console on `framebuffer`, cleared, or `None` when its pixel
+    /// format is one this console cannot draw.
+    pub fn new(framebuffer: &'static mut FrameBuffer) -> Option<Self> {
+        let info = framebuffer.info();
+        let supported = matches!(
+            info.pixel_format,
+            PixelFormat::Rgb | PixelFormat::Bgr | PixelFormat::U8
+        );
+        let expected_len = info.stride.checked_mul(info.height)?.checked_mul(info.bytes_per_pixel)?;
+        if !supported || info.bytes_per_pixel == 0 || expected_len > info.byte_len {
+            return None;
+        }
+        // The bootloader's mapping of the framebuffer lives for the whole run.
+        let buffer: &'static mut [u8] = &mut framebuffer.buffer_mut()[..expected_len];
+        let mut console = Self {
+            buffer,
+            info,
+            column_pixel: BORDER_PIXELS,
+            row_pixel: BORDER_PIXELS,
+        };
+        console.clear();
+        Some(console)
+    }
+
+    /// Returns the screen size in pixels (width, height).
+    pub fn size(&self) -> (usize, usize) {
+        (self.info.width, self.info.height)
+    }
+
+    fn line_height() -> usize {
+        FONT_HEIGHT.val() + LINE_SPACING_PIXELS
+    }
+
+    fn clear(&mut self) {
+        self.buffer.fill(0);
+        self.column_pixel = BORDER_PIXELS;
+        self.row_pixel = BORDER_PIXELS;
+    }
+
+    fn new_line(&mut self) {
+        self.column_pixel = BORDER_PIXELS;
+        self.row_pixel += Self::line_height();
+        if self.row_pixel + Self::line_height() + BORDER_PIXELS > self.info.height {
+            self.scroll_one_line();
+        }
+    }
+
+    fn scroll_one_line(&mut self) {
+        let row_bytes = self.info.stride * self.info.bytes_per_pixel;
+        let shift = Self::line_height() * row_bytes;
+        let length = self.buffer.len();
+        if shift >= length {
+            self.clear();
+            return;
+        }
+        self.buffer.copy_within(shift.., 0);
+        self.buffer[length - shift..].fill(0);
+        self.row_pixel -= Self::line_height();
+    }
+
+    fn write_char(&mut self, character: char) {
+        match character {
+            '\n' => self.new_line(),
+            '\r' => self.column_pixel = BORDER_PIXELS,
+            character => {
+                let width = get_raster_width(FONT_WEIGHT, FONT_HEIGHT);
+                if self.column_pixel + width + BORDER_PIXELS > self.info.width {
+                    self.new_line();
+                }
+                let raster = get_raster(character, FONT_WEIGHT, FONT_HEIGHT)
+                    .or_else(|| get_raster(REPLACEMENT_CHARACTER, FONT_WEIGHT, FONT_HEIGHT));
+                if let Some(raster) = raster {
+                    for (y, row) in raster.raster().iter().enumerate() {
+                        for (x, intensity) in row.iter().enumerate() {
+                            self.write_pixel(self.column_pixel + x, self.row_pixel + y, *intensity);
+                        }
+                    }
+                }
+                self.column_pixel += width;
+            }
+        }
+    }
+
+    fn write_pixel(&mut self, x: usize, y: usize, intensity: u8) {
+        if x >= self.info.width || y >= self.info.height {
+            return;
+        }
+        let offset = (y * self.info.stride + x) * self.info.bytes_per_pixel;
+        let color = match self.info.pixel_format {
+            PixelFormat::Rgb | PixelFormat::Bgr => [intensity, intensity, intensity, 0],
+            _ => [intensity, 0, 0, 0],
+        };
+        let bytes = self.info.bytes_per_pixel.min(color.len());
+        if let Some(pixel) = self.buffer.get_mut(offset..offset + bytes) {
+            pixel.copy_from_slice(&color[..bytes]);
+        }
+    }
+}
+
+impl fmt::Write for FramebufferConsole {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for character in text.chars() {
+            self.write_char(character);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,74 @@
+//! The AI-native microkernel: boot, CPU tables, memory and the console.
+//!
+//! `init` brings the machine from the bootloader's hand-over to a state where
+//! interrupts, the timer, paging and the heap work. The kernel binary and every
+//! QEMU test kernel in `tests/` start by calling it.
+//!
+//! Where `unsafe` lives: only in [`arch`] (CPU tables, interrupt entry, port and
+//! register access) and [`memory`] (page tables, physical frames, the heap).
+//! Every other module is safe code.
+#![no_std]
+#![feature(abi_x86_interrupt)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod arch;
+pub mod console;
+pub mod memory;
+pub mod panic;
+pub mod selftest;
+pub mod testing;
+pub mod time;
+
+use bootloader_api::{BootInfo, BootloaderConfig, config::Mapping};
+
+/// Stack size the bootloader gives the boot CPU's kernel stack.
+pub const KERNEL_STACK_SIZE: u64 = 256 * 1024;
+
+/// How the bootloader must set the machine up for this kernel.
+///
+/// All physical memory is mapped at an offset the bootloader chooses; the
+/// kernel finds it in [`BootInfo::physical_memory_offset`].
+pub const BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.kernel_stack_size = KERNEL_STACK_SIZE;
+    config
+};
+
+/// Whether the kernel runs normally or as a QEMU test kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A normal boot: fatal errors halt the machine.
+    Normal,
+    /// A test kernel: fatal errors exit QEMU with the failure code.
+    Test,
+}
+
+/// Brings the machine up: console, CPU tables, memory, heap, interrupts, timer.
+///
+/// Returns with interrupts enabled and the timer ticking.
+pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
+    testing::set_mode(mode);
+    console::init_serial();
+    if let Some(framebuffer) = boot_info.framebuffer.as_mut() {
+        console::init_framebuffer(framebuffer);
+    }
+    console::init_logger(log::LevelFilter::Info);
+    log::info!(
+        "AI-native microkernel {} booting ({} mode)",
+        env!("CARGO_PKG_VERSION"),
+        match mode {
+            Mode::Normal => "normal",
+            Mode::Test => "test",
+        }
+    );
+    arch::init_cpu_tables();
+    memory::init(
+        boot_info.physical_memory_offset.into_option(),
+        &boot_info.memory_regions,
+    );
+    arch::init_interrupts();
+    log::info!("timer at {} Hz, interrupts enabled", time::tick_frequency_hz());
+}

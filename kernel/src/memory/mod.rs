@@ -1,0 +1,44 @@
+//! Memory management: physical frames, page tables and the kernel heap.
+//!
+//! The bootloader maps all physical memory at a dynamic offset; the kernel
+//! reaches any frame through that window ([`physical_to_virtual`]).
+#![allow(unsafe_code, reason = "page tables and raw frames are memory-unsafe by nature")]
+
+pub mod frame;
+pub mod heap;
+pub mod paging;
+pub mod selftest;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use bootloader_api::info::MemoryRegions;
+use x86_64::{PhysAddr, VirtAddr};
+
+static PHYSICAL_MEMORY_OFFSET: AtomicU64 = AtomicU64::new(0);
+
+/// Sets up frames, paging and the heap from the bootloader's hand-over.
+///
+/// # Panics
+/// Panics when the bootloader did not map physical memory (the
+/// [`crate::BOOTLOADER_CONFIG`] asks it to) or the heap cannot be mapped.
+pub fn init(physical_memory_offset: Option<u64>, memory_map: &MemoryRegions) {
+    let offset = physical_memory_offset.expect("bootloader did not map physical memory");
+    PHYSICAL_MEMORY_OFFSET.store(offset, Ordering::Relaxed);
+    frame::init(memory_map);
+    paging::init(VirtAddr::new(offset));
+    heap::init().expect("kernel heap could not be mapped");
+    let frames = frame::stats();
+    log::info!(
+        "memory: {} MiB usable in {} regions, {} frames free, heap {} KiB at {:#x}",
+        frames.usable_bytes / (1024 * 1024),
+        frames.regions,
+        frames.free_frames,
+        heap::HEAP_SIZE / 1024,
+        heap::HEAP_START
+    );
+}
+
+/// Returns the virtual address at which `physical` is reachable.
+pub fn physical_to_virtual(physical: PhysAddr) -> VirtAddr {
+    VirtAddr::new(PHYSICAL_MEMORY_OFFSET.load(Ordering::Relaxed) + physical.as_u64())
+}

@@ -1,0 +1,76 @@
+//! The kernel's view of the active page tables.
+
+use spin::{Mutex, Once};
+use x86_64::{
+    VirtAddr,
+    registers::control::Cr3,
+    structures::paging::{
+        Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB, Translate,
+        mapper::{MapToError, UnmapError},
+    },
+};
+
+use super::frame::GlobalFrameAllocator;
+use crate::arch::cpu::without_interrupts;
+
+static KERNEL_TABLE: Once<Mutex<OffsetPageTable<'static>>> = Once::new();
+
+/// Takes the page tables the bootloader left active.
+pub fn init(physical_memory_offset: VirtAddr) {
+    KERNEL_TABLE.call_once(|| {
+        let (level_4_frame, _) = Cr3::read();
+        let virtual_address = physical_memory_offset + level_4_frame.start_address().as_u64();
+        let level_4_table: *mut PageTable = virtual_address.as_mut_ptr();
+        // SAFETY: (1) CR3 names the active level 4 table and the bootloader
+        // maps all physical memory at `physical_memory_offset`, so the pointer
+        // is valid; (2) this `Once` creates the only reference to the table.
+        let table = unsafe { OffsetPageTable::new(&mut *level_4_table, physical_memory_offset) };
+        Mutex::new(table)
+    });
+}
+
+fn with_table<R>(action: impl FnOnce(&mut OffsetPageTable<'static>) -> R) -> R {
+    let table = KERNEL_TABLE.get().expect("paging not initialised");
+    without_interrupts(|| action(&mut table.lock()))
+}
+
+/// Maps `page` to a fresh zeroed frame with `flags`.
+///
+/// Returns the frame, or an error when memory is exhausted or the page is
+/// already mapped.
+pub fn map_fresh(page: Page, flags: PageTableFlags) -> Result<PhysFrame, MapToError<Size4KiB>> {
+    let frame = super::frame::allocate_zeroed().ok_or(MapToError::FrameAllocationFailed)?;
+    // SAFETY: the frame is fresh and zeroed, so mapping it aliases nothing.
+    let result = with_table(|table| unsafe {
+        table.map_to(page, frame, flags, &mut GlobalFrameAllocator)
+    });
+    match result {
+        Ok(flush) => {
+            flush.flush();
+            Ok(frame)
+        }
+        Err(error) => {
+            // SAFETY: the frame was never mapped, so nothing refers to it.
+            unsafe { super::frame::deallocate(frame) };
+            Err(error)
+        }
+    }
+}
+
+/// Unmaps `page` and frees the frame it mapped.
+///
+/// # Safety
+/// Nothing may use the page's memory after this call.
+pub unsafe fn unmap_and_free(page: Page) -> Result<(), UnmapError> {
+    let (frame, flush) = with_table(|table| table.unmap(page))?;
+    flush.flush();
+    // SAFETY: the page was the frame's only mapping (frames from `map_fresh`
+    // are mapped once) and the caller promises nothing uses it any more.
+    unsafe { super::frame::deallocate(frame) };
+    Ok(())
+}
+
+/// Returns the physical address `address` maps to, if it is mapped.
+pub fn translate(address: VirtAddr) -> Option<x86_64::PhysAddr> {
+    with_table(|table| table.translate_addr(address))
+}
