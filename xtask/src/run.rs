@@ -1,0 +1,165 @@
+//! `cargo xtask run`: build the kernel, make its disk image and boot it in QEMU.
+//!
+//! The serial log (COM1) is on this terminal. With a graphical session QEMU also opens a
+//! window showing the framebuffer console; without one it runs with `-display none`. The
+//! exit status follows the QEMU exit protocol (see `qemu.rs`): 33 becomes 0, 35 becomes 1.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use boot::Firmware;
+
+use crate::{
+    Result,
+    cargo::{self, Metadata, Profile},
+    prereq,
+    qemu::{self, Accel, Display, GDB_PORT, Outcome, QemuConfig},
+};
+
+/// Guest memory when `--memory` is not given.
+const DEFAULT_MEMORY: &str = "256M";
+
+/// The device node KVM needs.
+const KVM_DEVICE: &str = "/dev/kvm";
+
+/// Arguments of `cargo xtask run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Boot through UEFI (OVMF) instead of legacy BIOS (SeaBIOS).
+    #[arg(long)]
+    uefi: bool,
+    /// Build the kernel with optimisations.
+    #[arg(long)]
+    release: bool,
+    /// Start QEMU halted with a gdb server on localhost:1234 and print the gdb command.
+    #[arg(long)]
+    gdb: bool,
+    /// QEMU accelerator; kvm needs /dev/kvm and is meant for benchmarks (BIOS image).
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    accel: Accel,
+    /// Guest memory in QEMU's syntax: a number with an optional K, M, G or T suffix.
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY, value_parser = parse_memory)]
+    memory: String,
+    // Hook for `--sched NAME` (the scheduler policy the kernel picks at boot). When the
+    // kernel can read it, add the flag here and pass it in `image_builder` below, e.g. as
+    // a file in the bootloader ramdisk or a `-fw_cfg` QEMU argument.
+    /// Extra QEMU arguments, passed unchanged (after `--`).
+    #[arg(last = true, value_name = "QEMU_ARGS")]
+    qemu_args: Vec<String>,
+}
+
+/// Returns `text` when it is a valid QEMU memory size (`256M`, `1G`, `512`).
+fn parse_memory(text: &str) -> Result<String, String> {
+    let digits = text.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    let suffix_len = text.len() - digits.len();
+    if digits.is_empty() || suffix_len > 1 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(format!(
+            "`{text}` is not a memory size; use a number with an optional K, M, G or T suffix"
+        ));
+    }
+    if digits.bytes().all(|byte| byte == b'0') {
+        return Err("memory size must not be zero".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// Returns the image builder for the kernel at `kernel`: where boot options go.
+fn image_builder(kernel: &Path) -> boot::ImageBuilder {
+    // `--sched NAME`, a ramdisk of agent programs and a boot config attach here.
+    boot::ImageBuilder::new(kernel)
+}
+
+/// Runs `cargo xtask run`.
+pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
+    let firmware = if args.uefi {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    };
+    prereq::require_toolchain(root)?;
+    let qemu = prereq::require_qemu()?;
+    let ovmf = match firmware {
+        Firmware::Uefi => Some(prereq::require_ovmf()?),
+        Firmware::Bios => None,
+    };
+    if args.accel == Accel::Kvm {
+        if !Path::new(KVM_DEVICE).exists() {
+            return Err(format!(
+                "--accel kvm needs {KVM_DEVICE}; enable virtualisation (and the kvm module) or \
+                 use --accel tcg"
+            )
+            .into());
+        }
+        if firmware == Firmware::Uefi {
+            eprintln!(
+                "xtask: warning: UEFI under KVM has shown a blank serial log; prefer the BIOS \
+                 image with --accel kvm"
+            );
+        }
+    }
+
+    let metadata = Metadata::load(root)?;
+    let profile = Profile::from_release_flag(args.release);
+    let kernel = cargo::build_kernel(root, &metadata, profile)?;
+    let image = metadata
+        .target_dir
+        .join("run")
+        .join(profile.dir_name())
+        .join(firmware.image_name());
+    image_builder(&kernel).build(firmware, &image)?;
+
+    let config = QemuConfig {
+        qemu,
+        image: image.clone(),
+        firmware,
+        ovmf,
+        memory: args.memory.clone(),
+        accel: args.accel,
+        display: Display::from_environment(),
+        gdb: args.gdb,
+        extra_args: args.qemu_args.clone(),
+    };
+    let mut command = config.command(&image.with_extension("vars.fd"))?;
+    eprintln!("xtask: {}", cargo::display_command(&command));
+    if config.display == Display::None {
+        eprintln!("xtask: no DISPLAY or WAYLAND_DISPLAY: running without a window");
+    }
+    if args.gdb {
+        eprintln!(
+            "xtask: QEMU is halted, waiting for gdb on port {GDB_PORT}. In another terminal:\n  \
+             gdb {} -ex 'target remote :{GDB_PORT}'",
+            relative_to(root, &kernel).display()
+        );
+    }
+    let status = command
+        .status()
+        .map_err(|error| format!("cannot start {}: {error}", config.qemu.display()))?;
+    let outcome = Outcome::from_status(status);
+    let code = qemu::run_exit_code(outcome);
+    if code != 0 {
+        eprintln!("xtask: QEMU ended with {}", outcome.describe());
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// Returns `path` relative to `root` when it lies inside it.
+fn relative_to(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        for good in ["256M", "1G", "512", "64k", "2T"] {
+            assert_eq!(parse_memory(good).unwrap(), good);
+        }
+        for bad in ["", "M", "0M", "12MB", "1.5G", "-1G", "lots"] {
+            assert!(parse_memory(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+}

@@ -1,0 +1,647 @@
+//! `cargo xtask test`: host unit tests, lints, formatting, then the QEMU test kernels.
+//!
+//! Everything is counted in one tally: each host unit test, each lint or format check,
+//! each (test kernel, firmware) QEMU run. Failures do not stop the run, except a failed
+//! build, after which nothing meaningful is left to run. The last line printed is always
+//! `N passed, N failed`, and the exit status is non-zero when anything failed.
+
+use std::{
+    collections::VecDeque,
+    io::{self, Write},
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    sync::{Mutex, mpsc},
+    thread,
+    time::{Duration, Instant},
+};
+
+use boot::Firmware;
+
+use crate::{
+    Result,
+    cargo::{self, HOST_PACKAGES, KERNEL_PACKAGES, KERNEL_TARGET, Metadata, Profile},
+    manifest::{Expect, Manifest},
+    prereq,
+    qemu::{self, EXIT_STATUS_FAILURE, EXIT_STATUS_SUCCESS, Outcome, Ovmf, QemuConfig},
+};
+
+/// Default seconds a QEMU test may run before it is killed.
+const DEFAULT_TIMEOUT_SECS: u64 = 120;
+
+/// Most QEMU tests run at once (the reference machine has two cores).
+const MAX_PARALLEL_QEMU: usize = 2;
+
+/// Lines of serial output shown for a failed QEMU test.
+const FAILURE_TAIL_LINES: usize = 60;
+
+/// Arguments of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Seconds a QEMU test may run before it is killed and counted as failed (a
+    /// `timeout_secs` in tests/scenarios.toml overrides it for that test).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Run only what contains STR in its name (`qemu::heap`, `clippy::host`, `fmt`); the
+    /// host unit tests get STR as their libtest filter.
+    #[arg(long, value_name = "STR")]
+    filter: Option<String>,
+    /// Firmware to boot the QEMU test kernels under.
+    #[arg(long, value_enum, default_value_t = FirmwareChoice::Both)]
+    firmware: FirmwareChoice,
+    /// QEMU tests run at the same time [default: 2, or 1 on a single-core machine].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    jobs: Option<u64>,
+    /// Build the test kernels with optimisations.
+    #[arg(long)]
+    release: bool,
+    /// Skip host tests, clippy and rustfmt: only build and boot the test kernels.
+    #[arg(long)]
+    qemu_only: bool,
+}
+
+/// The `--firmware` choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FirmwareChoice {
+    /// Legacy BIOS (SeaBIOS) only.
+    Bios,
+    /// UEFI (OVMF) only.
+    Uefi,
+    /// Both, BIOS first.
+    Both,
+}
+
+impl FirmwareChoice {
+    /// Returns true when `firmware` is selected.
+    fn includes(self, firmware: Firmware) -> bool {
+        match self {
+            FirmwareChoice::Bios => firmware == Firmware::Bios,
+            FirmwareChoice::Uefi => firmware == Firmware::Uefi,
+            FirmwareChoice::Both => true,
+        }
+    }
+}
+
+/// Counts of passed and failed items, with the names of the failures.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    /// Records one check or test.
+    fn record(&mut self, name: &str, ok: bool) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            self.failures.push(name.to_owned());
+        }
+    }
+
+    /// Prints the failure list and the final `N passed, N failed` line; returns the
+    /// process exit code.
+    fn finish(self) -> ExitCode {
+        if !self.failures.is_empty() {
+            println!("\nfailures:");
+            for name in &self.failures {
+                println!("    {name}");
+            }
+        }
+        println!("\n{} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `cargo xtask test`.
+pub fn test(root: &Path, args: &TestArgs) -> Result<ExitCode> {
+    let mut tally = Tally::default();
+    let wanted = |name: &str| {
+        args.filter
+            .as_deref()
+            .is_none_or(|filter| name.contains(filter))
+    };
+
+    // Prerequisites first: finding out after ten minutes of clippy is no fun.
+    let prerequisites = (|| -> Result<(PathBuf, Option<Ovmf>)> {
+        prereq::require_toolchain(root)?;
+        let qemu = prereq::require_qemu()?;
+        let ovmf = if args.firmware.includes(Firmware::Uefi) {
+            Some(prereq::require_ovmf()?)
+        } else {
+            None
+        };
+        Ok((qemu, ovmf))
+    })();
+    let (qemu, ovmf) = match prerequisites {
+        Ok(found) => found,
+        Err(error) => {
+            println!("prerequisites missing:\n{error}");
+            tally.record("prerequisites", false);
+            return Ok(tally.finish());
+        }
+    };
+
+    if !args.qemu_only {
+        if !host_unit_tests(root, args.filter.as_deref(), &mut tally) {
+            return Ok(tally.finish());
+        }
+        for check in checks(root) {
+            if wanted(&check.name) {
+                run_check(check, &mut tally);
+            }
+        }
+    }
+
+    let profile = Profile::from_release_flag(args.release);
+    let context = QemuContext {
+        qemu,
+        ovmf,
+        default_timeout: Duration::from_secs(args.timeout),
+    };
+    qemu_tests(root, args, profile, &context, &wanted, &mut tally);
+    Ok(tally.finish())
+}
+
+/// Runs the host crates' unit tests and adds every test to the tally. Returns false when
+/// they do not even build (the run stops there).
+fn host_unit_tests(root: &Path, filter: Option<&str>, tally: &mut Tally) -> bool {
+    let package_args: Vec<&str> = HOST_PACKAGES.iter().flat_map(|name| ["-p", name]).collect();
+
+    let mut build = cargo::cargo(root);
+    build.arg("test").args(&package_args).arg("--no-run");
+    let build_check = Check {
+        name: "host::build".to_owned(),
+        command: build,
+    };
+    if !run_check(build_check, tally) {
+        println!("host unit tests do not build; stopping");
+        return false;
+    }
+
+    let mut command = cargo::cargo(root);
+    command
+        .arg("test")
+        .args(&package_args)
+        .arg("--no-fail-fast");
+    if let Some(filter) = filter {
+        command.args(["--", filter]);
+    }
+    print_start("host::unit-tests");
+    let start = Instant::now();
+    let output = command.stdin(Stdio::null()).output();
+    let elapsed = start.elapsed();
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => {
+            println!("FAILED (cannot run cargo test: {error})");
+            tally.record("host::unit-tests", false);
+            return true;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let counts = parse_libtest_counts(&stdout);
+    tally.passed += counts.passed;
+    tally.failed += counts.failed;
+    tally
+        .failures
+        .extend(failed_libtest_names(&stdout).map(|name| format!("host::{name}")));
+    let clean = output.status.success() && counts.failed == 0;
+    if clean {
+        println!("ok ({} passed, {})", counts.passed, seconds(elapsed));
+    } else {
+        println!(
+            "FAILED ({} passed, {} failed, cargo test {}, {})",
+            counts.passed,
+            counts.failed,
+            output.status,
+            seconds(elapsed)
+        );
+        println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        if counts.failed == 0 {
+            // A test binary crashed or cargo failed without a failing test to count.
+            tally.record("host::unit-tests (cargo test failed)", false);
+        }
+    }
+    true
+}
+
+/// Sums of the libtest `test result:` lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LibtestCounts {
+    passed: usize,
+    failed: usize,
+}
+
+/// Returns the sums of every `test result: ok. N passed; M failed; ...` line in `stdout`.
+fn parse_libtest_counts(stdout: &str) -> LibtestCounts {
+    let mut counts = LibtestCounts::default();
+    for line in stdout.lines() {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            continue;
+        };
+        for field in rest.split(';') {
+            let mut words = field.split_whitespace().rev();
+            let (Some(label), Some(number)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(number) = number.parse::<usize>() else {
+                continue;
+            };
+            match label {
+                "passed" => counts.passed += number,
+                "failed" => counts.failed += number,
+                _ => {}
+            }
+        }
+    }
+    counts
+}
+
+/// Returns the names of failed tests from libtest's `test NAME ... FAILED` lines.
+fn failed_libtest_names(stdout: &str) -> impl Iterator<Item = &str> {
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
+}
+
+/// A named command that passes when it exits successfully.
+struct Check {
+    name: String,
+    command: Command,
+}
+
+/// Returns the lint and format checks, in order.
+fn checks(root: &Path) -> Vec<Check> {
+    let mut clippy_host = cargo::cargo(root);
+    clippy_host.arg("clippy");
+    for package in HOST_PACKAGES {
+        clippy_host.args(["-p", package]);
+    }
+    clippy_host.args(["--all-targets", "--", "-D", "warnings"]);
+
+    let mut clippy_kernel = cargo::cargo(root);
+    clippy_kernel.arg("clippy");
+    for package in KERNEL_PACKAGES {
+        clippy_kernel.args(["-p", package]);
+    }
+    clippy_kernel.args(["--target", KERNEL_TARGET, "--", "-D", "warnings"]);
+
+    let mut fmt = cargo::cargo(root);
+    fmt.args(["fmt", "--all", "--check"]);
+
+    vec![
+        Check {
+            name: "clippy::host".to_owned(),
+            command: clippy_host,
+        },
+        Check {
+            name: "clippy::kernel".to_owned(),
+            command: clippy_kernel,
+        },
+        Check {
+            name: "fmt".to_owned(),
+            command: fmt,
+        },
+    ]
+}
+
+/// Runs one check with its output captured (shown only on failure); returns whether it
+/// passed.
+fn run_check(check: Check, tally: &mut Tally) -> bool {
+    let Check { name, mut command } = check;
+    print_start(&name);
+    let start = Instant::now();
+    let result = command.stdin(Stdio::null()).output();
+    let elapsed = start.elapsed();
+    let ok = match result {
+        Ok(output) if output.status.success() => {
+            println!("ok ({})", seconds(elapsed));
+            true
+        }
+        Ok(output) => {
+            println!("FAILED ({}, {})", output.status, seconds(elapsed));
+            println!("---- {} ----", cargo::display_command(&command));
+            print!("{}", String::from_utf8_lossy(&output.stdout));
+            print!("{}", String::from_utf8_lossy(&output.stderr));
+            println!("----");
+            false
+        }
+        Err(error) => {
+            println!(
+                "FAILED (cannot run `{}`: {error})",
+                cargo::display_command(&command)
+            );
+            false
+        }
+    };
+    tally.record(&name, ok);
+    ok
+}
+
+/// What every QEMU test run needs.
+struct QemuContext {
+    qemu: PathBuf,
+    ovmf: Option<Ovmf>,
+    default_timeout: Duration,
+}
+
+/// One QEMU test run: a test kernel under one firmware.
+#[derive(Clone, Debug)]
+struct QemuJob {
+    bin: String,
+    firmware: Firmware,
+    kernel: PathBuf,
+    image: PathBuf,
+    expect: Expect,
+    qemu_args: Vec<String>,
+    timeout: Duration,
+}
+
+impl QemuJob {
+    /// Returns the name printed and filtered on: `qemu::heap`.
+    fn name(&self) -> String {
+        format!("qemu::{}", self.bin)
+    }
+
+    /// Returns the name with the firmware: `qemu::heap [bios]`.
+    fn full_name(&self) -> String {
+        format!("{} [{}]", self.name(), self.firmware)
+    }
+}
+
+/// The verdict on one QEMU run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Passed; the note says how when it is not plain success.
+    Ok(Option<String>),
+    /// Failed for the stated reason.
+    Failed(String),
+}
+
+/// Returns whether `outcome` meets `expect`. Only the exact failure status counts as an
+/// expected failure; a timeout or a crash never does.
+fn judge(expect: Expect, outcome: Outcome) -> Verdict {
+    match (expect, outcome) {
+        (Expect::Pass, Outcome::Exited(EXIT_STATUS_SUCCESS)) => Verdict::Ok(None),
+        (Expect::Fail, Outcome::Exited(EXIT_STATUS_FAILURE)) => {
+            Verdict::Ok(Some("failed as expected".to_owned()))
+        }
+        (Expect::Fail, Outcome::Exited(EXIT_STATUS_SUCCESS)) => Verdict::Failed(format!(
+            "exit {EXIT_STATUS_SUCCESS}, expected {EXIT_STATUS_FAILURE}"
+        )),
+        (_, outcome) => Verdict::Failed(outcome.describe()),
+    }
+}
+
+/// Builds the test kernels, then boots each under each selected firmware.
+fn qemu_tests(
+    root: &Path,
+    args: &TestArgs,
+    profile: Profile,
+    context: &QemuContext,
+    wanted: &dyn Fn(&str) -> bool,
+    tally: &mut Tally,
+) {
+    let setup = (|| -> Result<(Metadata, Manifest)> {
+        let metadata = Metadata::load(root)?;
+        let manifest = Manifest::load(root)?;
+        manifest.check_against(&metadata.test_kernels)?;
+        Ok((metadata, manifest))
+    })();
+    let (metadata, manifest) = match setup {
+        Ok(setup) => setup,
+        Err(error) => {
+            println!("test qemu::setup ... FAILED ({error})");
+            tally.record("qemu::setup", false);
+            return;
+        }
+    };
+
+    let build = Check {
+        name: "qemu::build".to_owned(),
+        command: cargo::test_kernels_build_command(root, profile),
+    };
+    if !run_check(build, tally) {
+        println!("the test kernels do not build; stopping");
+        return;
+    }
+
+    let image_dir = metadata
+        .target_dir
+        .join("xtask-test")
+        .join(profile.dir_name());
+    let jobs: Vec<QemuJob> = metadata
+        .test_kernels
+        .iter()
+        .flat_map(|bin| {
+            let scenario = manifest.scenario(bin);
+            Firmware::ALL
+                .into_iter()
+                .filter(|firmware| args.firmware.includes(*firmware))
+                .filter(|firmware| scenario.firmware.contains(firmware))
+                .map(|firmware| QemuJob {
+                    bin: bin.clone(),
+                    firmware,
+                    kernel: metadata.kernel_target_binary(profile, bin),
+                    image: image_dir.join(format!("{bin}-{firmware}.img")),
+                    expect: scenario.expect,
+                    qemu_args: scenario.qemu_args.clone(),
+                    timeout: scenario.timeout.unwrap_or(context.default_timeout),
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|job| wanted(&job.name()))
+        .collect();
+    if metadata.test_kernels.is_empty() {
+        println!("note: package kernel-tests has no test kernels (tests/src/bin/*.rs)");
+    }
+    let parallel = args
+        .jobs
+        .map(|jobs| usize::try_from(jobs).unwrap_or(1))
+        .unwrap_or_else(|| {
+            thread::available_parallelism()
+                .map_or(1, |cores| cores.get())
+                .min(MAX_PARALLEL_QEMU)
+        });
+    println!("running {} QEMU tests, {parallel} at a time", jobs.len());
+
+    let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
+    let (sender, receiver) = mpsc::channel();
+    thread::scope(|scope| {
+        for _ in 0..parallel {
+            let sender = sender.clone();
+            let queue = &queue;
+            scope.spawn(move || {
+                while let Some(job) = queue.lock().ok().and_then(|mut queue| queue.pop_front()) {
+                    let verdict = run_qemu_job(&job, context);
+                    if sender.send((job, verdict)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for (job, (verdict, elapsed, output)) in receiver {
+            report_qemu_job(&job, &verdict, elapsed, &output);
+            tally.record(&job.full_name(), matches!(verdict, Verdict::Ok(_)));
+        }
+    });
+}
+
+/// Makes the job's disk image and boots it; returns the verdict, run time and output.
+fn run_qemu_job(job: &QemuJob, context: &QemuContext) -> (Verdict, Duration, String) {
+    let start = Instant::now();
+    let failed = |reason: String| (Verdict::Failed(reason), start.elapsed(), String::new());
+    if let Err(error) = boot::ImageBuilder::new(&job.kernel).build(job.firmware, &job.image) {
+        return failed(format!("cannot make the disk image: {error}"));
+    }
+    let mut config = QemuConfig::for_test(
+        context.qemu.clone(),
+        job.image.clone(),
+        job.firmware,
+        context.ovmf.clone(),
+    );
+    config.extra_args.clone_from(&job.qemu_args);
+    let vars_scratch = job.image.with_extension("vars.fd");
+    let command = match config.command(&vars_scratch) {
+        Ok(command) => command,
+        Err(error) => return failed(format!("cannot prepare QEMU: {error}")),
+    };
+    match qemu::run_with_timeout(command, job.timeout) {
+        Ok(captured) => (
+            judge(job.expect, captured.outcome),
+            captured.elapsed,
+            captured.output,
+        ),
+        Err(error) => failed(format!("cannot run {}: {error}", context.qemu.display())),
+    }
+}
+
+/// Prints the result line of one QEMU run, and its output tail when it failed.
+fn report_qemu_job(job: &QemuJob, verdict: &Verdict, elapsed: Duration, output: &str) {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    // Writing to our own stdout only fails when it is closed; nothing useful to do then.
+    let _ = match verdict {
+        Verdict::Ok(None) => writeln!(
+            out,
+            "test {} ... ok ({})",
+            job.full_name(),
+            seconds(elapsed)
+        ),
+        Verdict::Ok(Some(note)) => writeln!(
+            out,
+            "test {} ... ok ({note}, {})",
+            job.full_name(),
+            seconds(elapsed)
+        ),
+        Verdict::Failed(reason) => writeln!(
+            out,
+            "test {} ... FAILED ({reason}, {})\n---- {} output (last {FAILURE_TAIL_LINES} lines) \
+             ----\n{}\n----",
+            job.full_name(),
+            seconds(elapsed),
+            job.full_name(),
+            qemu::tail(output, FAILURE_TAIL_LINES)
+        ),
+    };
+    let _ = out.flush();
+}
+
+/// Prints `test NAME ... ` without a newline, for a check about to run.
+fn print_start(name: &str) {
+    print!("test {name} ... ");
+    let _ = io::stdout().flush();
+}
+
+/// Returns `elapsed` as `2.1 s`.
+fn seconds(elapsed: Duration) -> String {
+    format!("{:.1} s", elapsed.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_counts_are_summed() {
+        let stdout = "\
+running 2 tests
+test a ... ok
+test b ... FAILED
+
+test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+
+running 5 tests
+test result: ok. 5 passed; 0 failed; 2 ignored; 0 measured; 3 filtered out; finished in 0.00s
+";
+        assert_eq!(
+            parse_libtest_counts(stdout),
+            LibtestCounts {
+                passed: 6,
+                failed: 1
+            }
+        );
+        assert_eq!(failed_libtest_names(stdout).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(parse_libtest_counts("no results"), LibtestCounts::default());
+    }
+
+    #[test]
+    fn only_the_exact_status_meets_an_expectation() {
+        let timeout = Outcome::TimedOut(Duration::from_secs(120));
+        assert_eq!(judge(Expect::Pass, Outcome::Exited(33)), Verdict::Ok(None));
+        assert!(matches!(
+            judge(Expect::Pass, Outcome::Exited(35)),
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(
+            judge(Expect::Pass, Outcome::Exited(0)),
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(judge(Expect::Pass, timeout), Verdict::Failed(_)));
+        assert!(matches!(
+            judge(Expect::Fail, Outcome::Exited(35)),
+            Verdict::Ok(Some(_))
+        ));
+        assert!(matches!(
+            judge(Expect::Fail, Outcome::Exited(33)),
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(
+            judge(Expect::Fail, Outcome::Exited(1)),
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(
+            judge(Expect::Fail, Outcome::Signalled(9)),
+            Verdict::Failed(_)
+        ));
+        assert_eq!(
+            judge(Expect::Fail, timeout),
+            Verdict::Failed("timed out after 120 s".to_owned())
+        );
+    }
+
+    #[test]
+    fn firmware_choice() {
+        assert!(FirmwareChoice::Both.includes(Firmware::Bios));
+        assert!(FirmwareChoice::Both.includes(Firmware::Uefi));
+        assert!(!FirmwareChoice::Bios.includes(Firmware::Uefi));
+        assert!(FirmwareChoice::Uefi.includes(Firmware::Uefi));
+    }
+
+    #[test]
+    fn tally_counts_failures_by_name() {
+        let mut tally = Tally::default();
+        tally.record("fmt", true);
+        tally.record("qemu::heap [uefi]", false);
+        assert_eq!((tally.passed, tally.failed), (1, 1));
+        assert_eq!(tally.failures, ["qemu::heap [uefi]"]);
+    }
+}
