@@ -1,0 +1,162 @@
+//! What the Q-learning scheduler observes about each agent, and its state index.
+//!
+//! Every feature is measured from behaviour; the spawn hint only seeds the
+//! burst estimate (a prior that the first real bursts overwrite) and supplies
+//! the relative deadline, whose use is then judged by observed outcomes.
+//!
+//! The state of an agent is the triple (burst bucket, block bucket, slack
+//! bucket), `4 × 3 × 3 = 36` states:
+//! - **burst**: `max(EWMA of completed bursts, current burst so far)`,
+//!   bucketed at 256 µs, 1 ms and 4 ms. A burst is the CPU time between two
+//!   blocks; preemptions *and yields* do not end it, so an agent that yields
+//!   just before each tick still shows its true burst length.
+//! - **block**: EWMA (weight 1/8) of "this stop was a block", bucketed at
+//!   1/4 and 3/4.
+//! - **slack**: none (no deadline), loose, or tight (≤ `TIGHT_SLACK_US`,
+//!   including already late), where slack = release + deadline − now −
+//!   expected remaining burst.
+
+use crate::agent::{ClassHint, Microseconds, StopReason, TICK_US};
+use crate::fixed::Fixed;
+
+/// Upper limits of the burst buckets (the last bucket is unbounded).
+pub const BURST_BUCKET_LIMITS_US: [Microseconds; 3] = [256, 4 * 256, 16 * 256];
+/// Number of burst buckets.
+pub const BURST_BUCKETS: usize = BURST_BUCKET_LIMITS_US.len() + 1;
+/// Number of block-frequency buckets.
+pub const BLOCK_BUCKETS: usize = 3;
+/// Number of deadline-slack buckets.
+pub const SLACK_BUCKETS: usize = 3;
+/// Number of distinct agent states.
+pub const STATE_COUNT: usize = BURST_BUCKETS * BLOCK_BUCKETS * SLACK_BUCKETS;
+/// Slack at or below which a deadline counts as tight.
+pub const TIGHT_SLACK_US: Microseconds = 2 * TICK_US;
+/// Burst prior for agents that claim to be batch work.
+const BATCH_PRIOR_US: Microseconds = 8 * TICK_US;
+/// Burst prior for agents that make no claim.
+const UNKNOWN_PRIOR_US: Microseconds = TICK_US;
+/// Shift of the burst EWMA: weight 1/2, so a changed agent is re-classified
+/// within a handful of bursts.
+const BURST_AVERAGE_SHIFT: u32 = 1;
+/// Shift of the block-frequency EWMA: weight 1/8.
+const BLOCK_AVERAGE_SHIFT: u32 = 3;
+
+/// The behavioural record of one agent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentFeatures {
+    burst_average_us: Microseconds,
+    current_burst_us: Microseconds,
+    blocked_fraction: Fixed,
+    deadline_us: Option<Microseconds>,
+    released_at: Microseconds,
+}
+
+impl AgentFeatures {
+    /// Returns the record of an agent spawned at `now` with `hint`.
+    pub fn spawned(hint: ClassHint, now: Microseconds) -> Self {
+        let (burst_average_us, deadline_us) = match hint {
+            ClassHint::Interactive => (0, None),
+            ClassHint::Batch => (BATCH_PRIOR_US, None),
+            ClassHint::Periodic { deadline_us } => (0, Some(deadline_us)),
+            ClassHint::Unknown => (UNKNOWN_PRIOR_US, None),
+        };
+        Self {
+            burst_average_us,
+            current_burst_us: 0,
+            blocked_fraction: Fixed::ZERO,
+            deadline_us,
+            released_at: now,
+        }
+    }
+
+    /// Records a wake-up at `now`, which releases a new burst.
+    pub fn woke(&mut self, now: Microseconds) {
+        self.released_at = now;
+    }
+
+    /// Records that the agent ran for `ran_for` and stopped for `reason`.
+    pub fn stopped(&mut self, ran_for: Microseconds, reason: StopReason) {
+        self.current_burst_us = self.current_burst_us.saturating_add(ran_for);
+        let blocked = matches!(reason, StopReason::Blocked(_));
+        let target = if blocked { Fixed::ONE } else { Fixed::ZERO };
+        let step = Fixed::from_raw((target - self.blocked_fraction).raw() >> BLOCK_AVERAGE_SHIFT);
+        self.blocked_fraction = self.blocked_fraction + step;
+        if blocked {
+            let average = self.burst_average_us as i64;
+            let delta = (self.current_burst_us as i64 - average) >> BURST_AVERAGE_SHIFT;
+            self.burst_average_us = (average + delta).max(0) as Microseconds;
+            self.current_burst_us = 0;
+        }
+    }
+
+    /// Returns true when a burst that ended at `now` met the claimed deadline.
+    pub fn met_deadline(&self, now: Microseconds) -> bool {
+        self.deadline_us
+            .is_some_and(|deadline| now <= self.released_at.saturating_add(deadline))
+    }
+
+    /// Returns the expected length of the current burst.
+    pub fn burst_estimate(&self) -> Microseconds {
+        self.burst_average_us.max(self.current_burst_us)
+    }
+
+    /// Returns the state index in `0..STATE_COUNT` at time `now`.
+    pub fn state(&self, now: Microseconds) -> usize {
+        let estimate = self.burst_estimate();
+        let burst = BURST_BUCKET_LIMITS_US
+            .iter()
+            .take_while(|&&limit| estimate >= limit)
+            .count();
+        let quarter = Fixed::ONE.raw() / 4;
+        let fraction = self.blocked_fraction.raw();
+        let block = if fraction < quarter {
+            0
+        } else if fraction < 3 * quarter {
+            1
+        } else {
+            2
+        };
+        let slack = match self.deadline_us {
+            None => 0,
+            Some(deadline) => {
+                let remaining = self.burst_average_us.saturating_sub(self.current_burst_us);
+                let finish = now.saturating_add(remaining).saturating_add(TIGHT_SLACK_US);
+                if finish < self.released_at.saturating_add(deadline) {
+                    1
+                } else {
+                    2
+                }
+            }
+        };
+        (burst * BLOCK_BUCKETS + block) * SLACK_BUCKETS + slack
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::BlockKind;
+
+    #[test]
+    fn hog_and_interactive_land_in_different_states() {
+        let mut hog = AgentFeatures::spawned(ClassHint::Interactive, 0);
+        let mut interactive = AgentFeatures::spawned(ClassHint::Batch, 0);
+        for _ in 0..20 {
+            hog.stopped(TICK_US, StopReason::Preempted);
+            interactive.stopped(300, StopReason::Blocked(BlockKind::Io));
+        }
+        assert!(hog.burst_estimate() > 16 * 256);
+        assert!(interactive.burst_estimate() < 1024);
+        assert_ne!(hog.state(0), interactive.state(0));
+        assert!(hog.state(0) < STATE_COUNT && interactive.state(0) < STATE_COUNT);
+    }
+
+    #[test]
+    fn yielding_does_not_end_a_burst() {
+        let mut gamer = AgentFeatures::spawned(ClassHint::Interactive, 0);
+        for _ in 0..10 {
+            gamer.stopped(950, StopReason::Yielded);
+        }
+        assert_eq!(gamer.burst_estimate(), 9_500);
+    }
+}
