@@ -67,8 +67,11 @@ pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
     arch::init_cpu_tables();
     memory::init(
         boot_info.physical_memory_offset.into_option(),
-        &boot_info.memory_regions,
+        &boot_info.memory_regions[..],
     );
     arch::init_interrupts();
-    log::info!("timer at {} Hz, interrupts enabled", time::tick_frequency_hz());
+    log::info!(
+        "timer at {} Hz, interrupts enabled",
+        time::tick_frequency_hz()
+    );
 }

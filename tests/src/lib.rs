@@ -1,1 +1,14 @@
-//! placeholder
+//! Shared start-up for the QEMU test kernels in `src/bin/`.
+//!
+//! Each binary is one scenario: it boots, runs its check and ends QEMU with
+//! the success (33) or failure (35) status through `kernel::testing`. A test
+//! that hangs is killed by the xtask runner's timeout and counted as failed.
+#![no_std]
+
+use bootloader_api::BootInfo;
+
+/// Brings the kernel up in test mode and announces the scenario.
+pub fn start(boot_info: &'static mut BootInfo, scenario: &str) {
+    kernel::init(boot_info, kernel::Mode::Test);
+    kernel::println!("[test] {scenario}");
+}

@@ -3,8 +3,8 @@
 use core::arch::x86_64::_rdtsc;
 
 pub use x86_64::instructions::interrupts::{
-    are_enabled as interrupts_enabled, disable as disable_interrupts,
-    enable as enable_interrupts, without_interrupts,
+    are_enabled as interrupts_enabled, disable as disable_interrupts, enable as enable_interrupts,
+    without_interrupts,
 };
 
 /// Halts the CPU until the next interrupt arrives.

@@ -51,11 +51,7 @@ impl fmt::Display for ExceptionReport {
         write!(
             formatter,
             "EXCEPTION #{} {}: rip={:#x} rsp={:#x} cs={:#x}",
-            self.vector,
-            self.name,
-            self.instruction_pointer,
-            self.stack_pointer,
-            self.code_segment
+            self.vector, self.name, self.instruction_pointer, self.stack_pointer, self.code_segment
         )?;
         if let Some(code) = self.error_code {
             write!(formatter, " error_code={code:#x}")?;
@@ -187,12 +183,15 @@ extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
 pub fn install(idt: &mut InterruptDescriptorTable) {
     idt.divide_error.set_handler_fn(divide_error);
     idt.debug.set_handler_fn(debug);
-    idt.non_maskable_interrupt.set_handler_fn(non_maskable_interrupt);
+    idt.non_maskable_interrupt
+        .set_handler_fn(non_maskable_interrupt);
     idt.breakpoint.set_handler_fn(breakpoint);
     idt.overflow.set_handler_fn(overflow);
-    idt.bound_range_exceeded.set_handler_fn(bound_range_exceeded);
+    idt.bound_range_exceeded
+        .set_handler_fn(bound_range_exceeded);
     idt.invalid_opcode.set_handler_fn(invalid_opcode);
-    idt.device_not_available.set_handler_fn(device_not_available);
+    idt.device_not_available
+        .set_handler_fn(device_not_available);
     idt.invalid_tss.set_handler_fn(invalid_tss);
     idt.segment_not_present.set_handler_fn(segment_not_present);
     idt.stack_segment_fault.set_handler_fn(stack_segment_fault);
@@ -204,8 +203,10 @@ pub fn install(idt: &mut InterruptDescriptorTable) {
     idt.machine_check.set_handler_fn(machine_check);
     idt.simd_floating_point.set_handler_fn(simd_floating_point);
     idt.virtualization.set_handler_fn(virtualization);
-    idt.cp_protection_exception.set_handler_fn(control_protection);
-    idt.hv_injection_exception.set_handler_fn(hypervisor_injection);
+    idt.cp_protection_exception
+        .set_handler_fn(control_protection);
+    idt.hv_injection_exception
+        .set_handler_fn(hypervisor_injection);
     idt.vmm_communication_exception
         .set_handler_fn(vmm_communication);
     idt.security_exception.set_handler_fn(security_exception);

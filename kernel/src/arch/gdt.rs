@@ -26,7 +26,8 @@ const DOUBLE_FAULT_STACK_SIZE: usize = 32 * 1024;
 #[repr(C, align(16))]
 struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
 
-static DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
+/// Mutable, so that it lands in writable memory; only the CPU writes to it.
+static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
 
 /// Segment selectors of the loaded GDT.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +51,7 @@ static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 pub fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
-        let stack_start = VirtAddr::from_ptr(&DOUBLE_FAULT_STACK);
+        let stack_start = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK);
         // Stacks grow down: the IST entry is the end of the stack.
         tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST_INDEX)] =
             stack_start + DOUBLE_FAULT_STACK_SIZE as u64;

@@ -37,7 +37,10 @@ impl FramebufferConsole {
             info.pixel_format,
             PixelFormat::Rgb | PixelFormat::Bgr | PixelFormat::U8
         );
-        let expected_len = info.stride.checked_mul(info.height)?.checked_mul(info.bytes_per_pixel)?;
+        let expected_len = info
+            .stride
+            .checked_mul(info.height)?
+            .checked_mul(info.bytes_per_pixel)?;
         if !supported || info.bytes_per_pixel == 0 || expected_len > info.byte_len {
             return None;
         }

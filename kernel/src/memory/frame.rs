@@ -6,7 +6,7 @@
 //! threaded through the frames themselves (each free frame stores the address of
 //! the next one in its first eight bytes), so the allocator needs no heap.
 
-use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
+use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
 use spin::Mutex;
 use x86_64::{
     PhysAddr,
@@ -20,7 +20,7 @@ pub const FRAME_SIZE: u64 = 4096;
 /// Frames below this physical address are never handed out.
 pub const LOW_MEMORY_LIMIT: u64 = 0x10_0000;
 /// Most usable regions tracked; a larger map is truncated (and logged).
-const MAX_REGIONS: usize = 128;
+const MAX_REGIONS: usize = 256;
 /// Marks the end of the free list.
 const FREE_LIST_END: u64 = u64::MAX;
 
@@ -70,7 +70,7 @@ static ALLOCATOR: Mutex<Allocator> = Mutex::new(Allocator {
 });
 
 /// Takes the usable regions of `memory_map`.
-pub fn init(memory_map: &MemoryRegions) {
+pub fn init(memory_map: &[MemoryRegion]) {
     without_interrupts(|| {
         let mut allocator = ALLOCATOR.lock();
         let mut dropped = 0;

@@ -16,7 +16,7 @@ use linked_list_allocator::Heap;
 use spin::Mutex;
 use x86_64::{
     VirtAddr,
-    structures::paging::{Page, PageTableFlags, mapper::MapToError, Size4KiB},
+    structures::paging::{Page, PageTableFlags, Size4KiB, mapper::MapToError},
 };
 
 use crate::arch::cpu::without_interrupts;

@@ -2,7 +2,10 @@
 //!
 //! The bootloader maps all physical memory at a dynamic offset; the kernel
 //! reaches any frame through that window ([`physical_to_virtual`]).
-#![allow(unsafe_code, reason = "page tables and raw frames are memory-unsafe by nature")]
+#![allow(
+    unsafe_code,
+    reason = "page tables and raw frames are memory-unsafe by nature"
+)]
 
 pub mod frame;
 pub mod heap;
@@ -11,9 +14,11 @@ pub mod selftest;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use bootloader_api::info::MemoryRegions;
+use bootloader_api::info::MemoryRegion;
+use spin::Once;
 use x86_64::{PhysAddr, VirtAddr};
 
+static MEMORY_MAP: Once<&'static [MemoryRegion]> = Once::new();
 static PHYSICAL_MEMORY_OFFSET: AtomicU64 = AtomicU64::new(0);
 
 /// Sets up frames, paging and the heap from the bootloader's hand-over.
@@ -21,9 +26,10 @@ static PHYSICAL_MEMORY_OFFSET: AtomicU64 = AtomicU64::new(0);
 /// # Panics
 /// Panics when the bootloader did not map physical memory (the
 /// [`crate::BOOTLOADER_CONFIG`] asks it to) or the heap cannot be mapped.
-pub fn init(physical_memory_offset: Option<u64>, memory_map: &MemoryRegions) {
+pub fn init(physical_memory_offset: Option<u64>, memory_map: &'static [MemoryRegion]) {
     let offset = physical_memory_offset.expect("bootloader did not map physical memory");
     PHYSICAL_MEMORY_OFFSET.store(offset, Ordering::Relaxed);
+    MEMORY_MAP.call_once(|| memory_map);
     frame::init(memory_map);
     paging::init(VirtAddr::new(offset));
     heap::init().expect("kernel heap could not be mapped");
@@ -41,4 +47,9 @@ pub fn init(physical_memory_offset: Option<u64>, memory_map: &MemoryRegions) {
 /// Returns the virtual address at which `physical` is reachable.
 pub fn physical_to_virtual(physical: PhysAddr) -> VirtAddr {
     VirtAddr::new(PHYSICAL_MEMORY_OFFSET.load(Ordering::Relaxed) + physical.as_u64())
+}
+
+/// Returns the bootloader's memory map (empty before [`init`]).
+pub fn memory_map() -> &'static [MemoryRegion] {
+    MEMORY_MAP.get().copied().unwrap_or(&[])
 }

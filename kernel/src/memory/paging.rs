@@ -41,9 +41,8 @@ fn with_table<R>(action: impl FnOnce(&mut OffsetPageTable<'static>) -> R) -> R {
 pub fn map_fresh(page: Page, flags: PageTableFlags) -> Result<PhysFrame, MapToError<Size4KiB>> {
     let frame = super::frame::allocate_zeroed().ok_or(MapToError::FrameAllocationFailed)?;
     // SAFETY: the frame is fresh and zeroed, so mapping it aliases nothing.
-    let result = with_table(|table| unsafe {
-        table.map_to(page, frame, flags, &mut GlobalFrameAllocator)
-    });
+    let result =
+        with_table(|table| unsafe { table.map_to(page, frame, flags, &mut GlobalFrameAllocator) });
     match result {
         Ok(flush) => {
             flush.flush();

@@ -1,0 +1,42 @@
+//! Page fault: touching an unmapped address is reported with that address in CR2.
+#![no_std]
+#![no_main]
+
+use bootloader_api::{BootInfo, entry_point};
+use kernel::{
+    arch::exceptions::{self, ExceptionReport},
+    testing,
+};
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+/// An address in the lower half that nothing maps.
+const UNMAPPED_ADDRESS: u64 = 0x0000_6666_0000_1234;
+/// Page-fault error code bit: the access was a write.
+const WRITE_ACCESS: u64 = 1 << 1;
+
+fn expect_page_fault(report: &ExceptionReport) {
+    if report.vector != 14 {
+        testing::fail("unexpected exception instead of a page fault");
+    }
+    if report.fault_address != Some(UNMAPPED_ADDRESS) {
+        kernel::println!("cr2 was {:?}", report.fault_address);
+        testing::fail("page fault reported the wrong CR2");
+    }
+    if report.error_code.unwrap_or(0) & WRITE_ACCESS == 0 {
+        testing::fail("page fault error code does not say write");
+    }
+    kernel::println!("{report}");
+    testing::pass();
+}
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    kernel_tests::start(boot_info, "page_fault");
+    exceptions::set_hook(expect_page_fault);
+    let pointer = UNMAPPED_ADDRESS as *mut u8;
+    // SAFETY: none; this write is meant to fault. The page-fault handler
+    // ends the test inside the hook, so execution never continues past it.
+    // Volatile, so the compiler cannot drop the write.
+    unsafe { pointer.write_volatile(42) };
+    testing::fail("write to an unmapped address did not fault")
+}
