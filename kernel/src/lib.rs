@@ -26,13 +26,24 @@ use bootloader_api::{BootInfo, BootloaderConfig, config::Mapping};
 /// Stack size the bootloader gives the boot CPU's kernel stack.
 pub const KERNEL_STACK_SIZE: u64 = 256 * 1024;
 
+/// Start of the range where the bootloader may place the kernel, its stack,
+/// the boot information and the physical-memory window: the upper half, so
+/// the lower half stays free for user address spaces.
+pub const BOOTLOADER_DYNAMIC_RANGE_START: u64 = 0xFFFF_8000_0000_0000;
+/// End of the bootloader's range; above it lie the kernel's own fixed regions
+/// (see [`memory::layout`]).
+pub const BOOTLOADER_DYNAMIC_RANGE_END: u64 = memory::layout::KERNEL_FIXED_REGIONS_START;
+
 /// How the bootloader must set the machine up for this kernel.
 ///
 /// All physical memory is mapped at an offset the bootloader chooses; the
-/// kernel finds it in [`BootInfo::physical_memory_offset`].
+/// kernel finds it in [`BootInfo::physical_memory_offset`]. Everything the
+/// bootloader maps lies in the upper half.
 pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.mappings.dynamic_range_start = Some(BOOTLOADER_DYNAMIC_RANGE_START);
+    config.mappings.dynamic_range_end = Some(BOOTLOADER_DYNAMIC_RANGE_END);
     config.kernel_stack_size = KERNEL_STACK_SIZE;
     config
 };

@@ -22,7 +22,7 @@ use x86_64::{
 use crate::arch::cpu::without_interrupts;
 
 /// Virtual address where the heap starts.
-pub const HEAP_START: u64 = 0x_4444_4444_0000;
+pub const HEAP_START: u64 = super::layout::HEAP_START;
 /// Size of the heap.
 pub const HEAP_SIZE: u64 = 16 * 1024 * 1024;
 

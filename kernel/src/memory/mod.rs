@@ -9,6 +9,7 @@
 
 pub mod frame;
 pub mod heap;
+pub mod layout;
 pub mod paging;
 pub mod selftest;
 

@@ -11,7 +11,7 @@ use super::{frame, heap, paging};
 use crate::selftest::check;
 
 /// Virtual page used by the paging test; nothing else maps it.
-const PAGING_TEST_ADDRESS: u64 = 0x_5555_0000_0000;
+const PAGING_TEST_ADDRESS: u64 = super::layout::SELFTEST_SCRATCH_PAGE;
 
 /// Self test: frame free is reused.
 pub fn frame_free_is_reused() -> Result<(), String> {
