@@ -344,7 +344,11 @@ fn parse_time(text: &str) -> Result<Microseconds> {
     } else {
         (text, 1)
     };
-    parse_number("time", digits)?
+    digits
+        .parse::<u64>()
+        .map_err(|_| {
+            format!("`{text}` is not a time (a whole number, optionally followed by us, ms or s)")
+        })?
         .checked_mul(scale)
         .ok_or_else(|| format!("time `{text}` is too large"))
 }
