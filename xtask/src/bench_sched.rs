@@ -180,6 +180,17 @@ fn print_header(args: &BenchSchedArgs) {
     println!(
         "response = runnable (arrival or wake-up) -> burst complete, latency-sensitive agents, after warm-up"
     );
+    if cfg!(debug_assertions) {
+        println!(
+            "note: decision costs from an unoptimised build; for the figures the targets refer to run \
+             `cargo run --release -p xtask -- bench sched`"
+        );
+    }
+    if args.quick {
+        println!(
+            "note: quick run (simulations a quarter as long); the targets are defined on full runs"
+        );
+    }
 }
 
 fn milliseconds(microseconds: f64) -> String {
