@@ -6,6 +6,7 @@
 //! `qemu.rs` builds and supervises QEMU command lines, `prereq.rs` checks (and, as root
 //! on Debian/Ubuntu, installs) what the host needs.
 
+mod bench_sched;
 mod cargo;
 mod image;
 mod manifest;
@@ -88,14 +89,16 @@ fn main() -> ExitCode {
 fn bench(root: &std::path::Path, what: Bench) -> Result<()> {
     match what {
         Bench::Sched { workload, quick } => {
-            // BENCH-SCHED HOOK: enable once xtask/src/bench_sched.rs (written by the
-            // sched-rl side) exists, together with `mod bench_sched;` above:
-            //
-            // let out_dir = cargo::target_dir(root)?.join("bench").join("sched");
-            // return bench_sched::run(&bench_sched::BenchSchedArgs { workload, out_dir, quick })
-            //     .map_err(|error| error.to_string().into());
-            let _ = (root, workload, quick);
-            Err("`bench sched` is not available yet: xtask/src/bench_sched.rs is missing".into())
+            let out_dir = cargo::Metadata::load(root)?
+                .target_dir
+                .join("bench")
+                .join("sched");
+            bench_sched::run(&bench_sched::BenchSchedArgs {
+                workload,
+                out_dir,
+                quick,
+            })
+            .map_err(DynError::from)
         }
     }
 }

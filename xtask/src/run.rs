@@ -132,6 +132,11 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
              gdb {} -ex 'target remote :{GDB_PORT}'",
             relative_to(root, &kernel).display()
         );
+        eprintln!(
+            "xtask: note: the bootloader relocates a position-independent kernel (its log \
+             shows `virtual_address_offset`); if symbols do not match, load them with \
+             `add-symbol-file <kernel> -o <offset>` in gdb"
+        );
     }
     let status = command
         .status()
