@@ -177,8 +177,9 @@ fn host_unit_tests(root: &Path, filter: Option<&str>, tally: &mut Tally) -> bool
     let mut build = cargo::cargo(root);
     build.arg("test").args(&package_args).arg("--no-run");
     let build_check = Check {
-        name: "host::build".to_owned(),
+        name: "host-tests".to_owned(),
         command: build,
+        kind: CheckKind::Build,
     };
     if !run_check(build_check, tally) {
         println!("host unit tests do not build; stopping");
@@ -275,6 +276,16 @@ fn failed_libtest_names(stdout: &str) -> impl Iterator<Item = &str> {
 struct Check {
     name: String,
     command: Command,
+    kind: CheckKind,
+}
+
+/// Whether a check is one of the counted items or a build step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckKind {
+    /// A lint or format check: counted as passed or failed.
+    Counted,
+    /// A build the counted items need: counted only when it fails.
+    Build,
 }
 
 /// Returns the lint and format checks, in order.
@@ -294,20 +305,24 @@ fn checks(root: &Path) -> Vec<Check> {
     clippy_kernel.args(["--target", KERNEL_TARGET, "--", "-D", "warnings"]);
 
     let mut fmt = cargo::cargo(root);
-    fmt.args(["fmt", "--all", "--check"]);
+    // Captured output is shown in logs and files: no colour escapes.
+    fmt.args(["fmt", "--all", "--check", "--", "--color=never"]);
 
     vec![
         Check {
             name: "clippy::host".to_owned(),
             command: clippy_host,
+            kind: CheckKind::Counted,
         },
         Check {
             name: "clippy::kernel".to_owned(),
             command: clippy_kernel,
+            kind: CheckKind::Counted,
         },
         Check {
             name: "fmt".to_owned(),
             command: fmt,
+            kind: CheckKind::Counted,
         },
     ]
 }
@@ -315,8 +330,16 @@ fn checks(root: &Path) -> Vec<Check> {
 /// Runs one check with its output captured (shown only on failure); returns whether it
 /// passed.
 fn run_check(check: Check, tally: &mut Tally) -> bool {
-    let Check { name, mut command } = check;
-    print_start(&name);
+    let Check {
+        name,
+        mut command,
+        kind,
+    } = check;
+    match kind {
+        CheckKind::Counted => print_start(&name),
+        CheckKind::Build => print!("build {name} ... "),
+    }
+    let _ = io::stdout().flush();
     let start = Instant::now();
     let result = command.stdin(Stdio::null()).output();
     let elapsed = start.elapsed();
@@ -341,7 +364,11 @@ fn run_check(check: Check, tally: &mut Tally) -> bool {
             false
         }
     };
-    tally.record(&name, ok);
+    match kind {
+        CheckKind::Counted => tally.record(&name, ok),
+        CheckKind::Build if !ok => tally.record(&format!("build {name}"), ok),
+        CheckKind::Build => {}
+    }
     ok
 }
 
@@ -425,8 +452,9 @@ fn qemu_tests(
     };
 
     let build = Check {
-        name: "qemu::build".to_owned(),
+        name: "test-kernels".to_owned(),
         command: cargo::test_kernels_build_command(root, profile),
+        kind: CheckKind::Build,
     };
     if !run_check(build, tally) {
         println!("the test kernels do not build; stopping");
