@@ -15,9 +15,11 @@ extern crate alloc;
 
 pub mod arch;
 pub mod console;
+pub mod demo;
 pub mod memory;
 pub mod panic;
 pub mod selftest;
+pub mod task;
 pub mod testing;
 pub mod time;
 
@@ -81,8 +83,10 @@ pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
         &boot_info.memory_regions[..],
     );
     arch::init_interrupts();
+    time::calibrate();
     log::info!(
-        "timer at {} Hz, interrupts enabled",
-        time::tick_frequency_hz()
+        "timer at {} Hz, interrupts enabled, TSC {} MHz",
+        time::tick_frequency_hz(),
+        time::tsc_hz() / 1_000_000
     );
 }

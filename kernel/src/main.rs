@@ -1,32 +1,40 @@
-//! The kernel binary: boot, report the machine, then idle on `hlt`.
+//! The kernel binary: boot, then run the demo agents under the scheduler.
 #![no_std]
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::{Mode, arch::cpu, memory, time};
+use kernel::{Mode, demo, task, time};
+use sched_rl::ClassHint;
 
 entry_point!(kernel_main, config = &kernel::BOOTLOADER_CONFIG);
 
-/// Seconds between two heartbeat lines while idle.
-const HEARTBEAT_SECONDS: u64 = 10;
+/// Seconds between two status tables.
+const STATUS_PERIOD_SECONDS: u64 = 5;
+/// Demo workload size.
+const INFERENCE_AGENTS: u64 = 3;
+/// Demo workload size.
+const TRAINING_AGENTS: u64 = 2;
+/// Policy the demo runs unless the boot command line names another.
+const DEFAULT_POLICY: &str = "q-learning";
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init(boot_info, Mode::Normal);
-    log::info!("kernel ready; idling (close QEMU or press Ctrl-C to stop)");
-    let mut next_heartbeat = HEARTBEAT_SECONDS * 1000;
+    let policy_name = DEFAULT_POLICY;
+    let policy = task::KernelPolicy::by_name(policy_name).expect("built-in policy");
+    task::init(policy);
+    demo::calibrate_work();
+    let spawned = demo::spawn_workload(INFERENCE_AGENTS, TRAINING_AGENTS);
+    let _ = task::spawn("status", ClassHint::Interactive, status_loop);
+    log::info!(
+        "scheduler: policy {policy_name}, {spawned} demo agents; status every {STATUS_PERIOD_SECONDS} s"
+    );
+    task::run()
+}
+
+fn status_loop() {
     loop {
-        cpu::enable_interrupts_and_halt();
-        if time::uptime_ms() >= next_heartbeat {
-            next_heartbeat += HEARTBEAT_SECONDS * 1000;
-            let heap = memory::heap::stats();
-            let frames = memory::frame::stats();
-            log::info!(
-                "heartbeat: uptime {} s, heap {} / {} KiB used, {} frames free",
-                time::uptime_ms() / 1000,
-                heap.used / 1024,
-                heap.size / 1024,
-                frames.free_frames
-            );
-        }
+        task::sleep_us(STATUS_PERIOD_SECONDS * 1_000_000);
+        kernel::println!("--- status at {} ms ---", time::uptime_ms());
+        task::status::print();
     }
 }

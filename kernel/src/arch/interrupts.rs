@@ -7,9 +7,9 @@
 
 use drivers::pic::{self, Irq};
 use spin::Once;
-use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
+use x86_64::{VirtAddr, structures::idt::InterruptDescriptorTable};
 
-use super::exceptions;
+use super::{exceptions, switch};
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
@@ -18,7 +18,15 @@ pub fn init_idt() {
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
         exceptions::install(&mut idt);
-        idt[Irq::Timer.vector()].set_handler_fn(timer_interrupt);
+        // SAFETY: both entries are the naked stubs of `switch`, which save
+        // and restore every register and end with `iretq`, as an interrupt
+        // gate entry must.
+        unsafe {
+            idt[Irq::Timer.vector()]
+                .set_handler_addr(VirtAddr::new(switch::timer_entry as *const () as u64));
+            idt[switch::SWITCH_VECTOR]
+                .set_handler_addr(VirtAddr::new(switch::switch_entry as *const () as u64));
+        }
         idt
     });
     idt.load();
@@ -30,9 +38,4 @@ pub fn init_timer_and_enable() {
     let frequency = drivers::pit::start_periodic(crate::time::TICK_FREQUENCY_HZ);
     crate::time::set_tick_frequency(frequency);
     x86_64::instructions::interrupts::enable();
-}
-
-extern "x86-interrupt" fn timer_interrupt(_frame: InterruptStackFrame) {
-    crate::time::on_tick();
-    pic::end_of_interrupt(Irq::Timer.vector());
 }

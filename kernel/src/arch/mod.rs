@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod exceptions;
 pub mod gdt;
 pub mod interrupts;
+pub mod switch;
 
 /// Loads the GDT (with the TSS and its double-fault stack) and the IDT.
 pub fn init_cpu_tables() {

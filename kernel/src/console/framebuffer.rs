@@ -1,8 +1,10 @@
 //! A text console drawn on the linear framebuffer the bootloader hands over.
 //!
 //! Glyphs come from the `noto-sans-mono-bitmap` crate (anti-aliased, so each
-//! pixel is an intensity). When the screen is full the text scrolls up by one
-//! line.
+//! pixel is an intensity). When the text reaches the bottom it continues at
+//! the top, clearing the line ahead of the cursor, instead of scrolling: a
+//! scroll would copy the whole screen (megabytes, read back from slow video
+//! memory on a real PC) for every line.
 
 use core::fmt;
 
@@ -75,21 +77,23 @@ impl FramebufferConsole {
         self.column_pixel = BORDER_PIXELS;
         self.row_pixel += Self::line_height();
         if self.row_pixel + Self::line_height() + BORDER_PIXELS > self.info.height {
-            self.scroll_one_line();
+            self.row_pixel = BORDER_PIXELS;
+        }
+        self.clear_line(self.row_pixel);
+        // Keep one blank line after the cursor so the newest text stands out.
+        let next = self.row_pixel + Self::line_height();
+        if next + Self::line_height() + BORDER_PIXELS <= self.info.height {
+            self.clear_line(next);
         }
     }
 
-    fn scroll_one_line(&mut self) {
+    fn clear_line(&mut self, row_pixel: usize) {
         let row_bytes = self.info.stride * self.info.bytes_per_pixel;
-        let shift = Self::line_height() * row_bytes;
-        let length = self.buffer.len();
-        if shift >= length {
-            self.clear();
-            return;
+        let start = row_pixel * row_bytes;
+        let end = (start + Self::line_height() * row_bytes).min(self.buffer.len());
+        if start < end {
+            self.buffer[start..end].fill(0);
         }
-        self.buffer.copy_within(shift.., 0);
-        self.buffer[length - shift..].fill(0);
-        self.row_pixel -= Self::line_height();
     }
 
     fn write_char(&mut self, character: char) {

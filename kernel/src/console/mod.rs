@@ -1,9 +1,16 @@
 //! The kernel console: COM1 serial and the boot framebuffer, plus the logger.
 //!
 //! Everything printed goes to both sinks, so a real PC without a serial port
-//! still shows the boot log on its screen. Each sink sits behind its own lock,
-//! always taken with interrupts disabled (see `arch::interrupts` for the rule).
+//! still shows the boot log on its screen.
+//!
+//! Locking rule: normal code takes the console lock with interrupts enabled
+//! (a slow serial line must not hold interrupts off and lose timer ticks), and
+//! waits while another agent holds it. Code running with interrupts disabled
+//! (interrupt handlers) never waits: if the lock is busy, its text goes into a
+//! small deferred buffer that the next normal writer prints first. So no
+//! handler can deadlock on the console, and no tick is lost to it.
 
+mod deferred;
 mod framebuffer;
 mod logger;
 
@@ -13,65 +20,96 @@ use bootloader_api::info::FrameBuffer;
 use drivers::serial::SerialPort;
 use spin::Mutex;
 
-use crate::arch::cpu::without_interrupts;
+use crate::arch::cpu;
 pub use framebuffer::FramebufferConsole;
 pub use logger::init as init_logger;
 
-static SERIAL: Mutex<Option<SerialPort>> = Mutex::new(None);
-static FRAMEBUFFER: Mutex<Option<FramebufferConsole>> = Mutex::new(None);
+/// Both output sinks; either may be missing.
+struct Sinks {
+    serial: Option<SerialPort>,
+    screen: Option<FramebufferConsole>,
+}
+
+impl Sinks {
+    fn write(&mut self, arguments: fmt::Arguments<'_>) {
+        if let Some(serial) = self.serial.as_mut() {
+            // A console write cannot fail in a way worth reporting.
+            let _ = serial.write_fmt(arguments);
+        }
+        if let Some(screen) = self.screen.as_mut() {
+            let _ = screen.write_fmt(arguments);
+        }
+    }
+}
+
+static CONSOLE: Mutex<Sinks> = Mutex::new(Sinks {
+    serial: None,
+    screen: None,
+});
 
 /// Probes COM1 and makes it a console sink when a UART answers.
 pub fn init_serial() {
     let port = SerialPort::probe_com1();
-    without_interrupts(|| *SERIAL.lock() = port);
+    CONSOLE.lock().serial = port;
 }
 
 /// Makes the bootloader's framebuffer a console sink.
 pub fn init_framebuffer(framebuffer: &'static mut FrameBuffer) {
-    let console = FramebufferConsole::new(framebuffer);
-    without_interrupts(|| *FRAMEBUFFER.lock() = console);
+    let screen = FramebufferConsole::new(framebuffer);
+    CONSOLE.lock().screen = screen;
 }
 
 /// Returns whether a serial port was found.
 pub fn has_serial() -> bool {
-    without_interrupts(|| SERIAL.lock().is_some())
+    with_console(|sinks| sinks.serial.is_some()).unwrap_or(true)
 }
 
 /// Returns the framebuffer's size in pixels, if there is one.
 pub fn framebuffer_size() -> Option<(usize, usize)> {
-    without_interrupts(|| FRAMEBUFFER.lock().as_ref().map(FramebufferConsole::size))
+    with_console(|sinks| sinks.screen.as_ref().map(FramebufferConsole::size)).flatten()
+}
+
+/// Runs `action` on the sinks: waits for the lock in normal code, and returns
+/// `None` instead of waiting when interrupts are disabled.
+fn with_console<R>(action: impl FnOnce(&mut Sinks) -> R) -> Option<R> {
+    loop {
+        if let Some(mut sinks) = CONSOLE.try_lock() {
+            return Some(action(&mut sinks));
+        }
+        if !cpu::interrupts_enabled() {
+            return None;
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// Writes formatted text to every console sink.
 pub fn print(arguments: fmt::Arguments<'_>) {
-    without_interrupts(|| write_all_sinks(arguments));
-}
-
-fn write_all_sinks(arguments: fmt::Arguments<'_>) {
-    if let Some(serial) = SERIAL.lock().as_mut() {
-        // A console write cannot fail in a way worth reporting.
-        let _ = serial.write_fmt(arguments);
-    }
-    if let Some(screen) = FRAMEBUFFER.lock().as_mut() {
-        let _ = screen.write_fmt(arguments);
+    let printed = with_console(|sinks| {
+        deferred::drain(|text| sinks.write(format_args!("{text}")));
+        sinks.write(arguments);
+    });
+    if printed.is_none() {
+        deferred::push(arguments);
     }
 }
 
 /// Writes formatted text from a fatal path (panic, fatal exception).
 ///
-/// The CPU may have stopped inside a console write with a lock held; this
-/// path breaks such a lock instead of deadlocking, which is sound here only
-/// because the machine has one CPU and the interrupted writer never resumes.
+/// The CPU may have stopped inside a console write with the lock held; this
+/// path breaks the lock instead of deadlocking (see
+/// [`cpu::break_lock_on_fatal_path`]).
 pub fn emergency_print(arguments: fmt::Arguments<'_>) {
-    crate::arch::cpu::disable_interrupts();
-    crate::arch::cpu::break_lock_on_fatal_path(&SERIAL);
-    crate::arch::cpu::break_lock_on_fatal_path(&FRAMEBUFFER);
-    write_all_sinks(arguments);
+    cpu::disable_interrupts();
+    cpu::break_lock_on_fatal_path(&CONSOLE);
+    let mut sinks = CONSOLE.lock();
+    deferred::drain(|text| sinks.write(format_args!("{text}")));
+    sinks.write(arguments);
 }
 
 /// Reads one byte from the serial port, if one is waiting.
 pub fn serial_try_read() -> Option<u8> {
-    without_interrupts(|| SERIAL.lock().as_mut().and_then(SerialPort::try_receive))
+    with_console(|sinks| sinks.serial.as_mut().and_then(SerialPort::try_receive)).flatten()
 }
 
 /// Prints to the kernel console.

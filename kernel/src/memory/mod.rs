@@ -12,6 +12,7 @@ pub mod heap;
 pub mod layout;
 pub mod paging;
 pub mod selftest;
+pub mod stack;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

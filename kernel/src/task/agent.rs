@@ -1,0 +1,112 @@
+//! An agent: a schedulable kernel task with its own stack, state and statistics.
+
+use alloc::{boxed::Box, string::String};
+
+use sched_rl::{AgentId, ClassHint};
+
+use super::histogram::Histogram;
+use crate::memory::stack::KernelStack;
+
+/// Recent CPU bursts remembered per agent.
+pub const RECENT_BURSTS: usize = 8;
+/// Longest agent name kept, in bytes.
+pub const MAX_NAME_BYTES: usize = 24;
+
+/// Where an agent is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    /// Ready to run, waiting for the CPU.
+    Runnable,
+    /// On the CPU now.
+    Running,
+    /// Sleeping until the microsecond clock reaches `until_us`.
+    Sleeping {
+        /// Wake-up time.
+        until_us: u64,
+    },
+    /// Waiting for `event` to be signalled.
+    Blocked {
+        /// The event waited for.
+        event: super::EventId,
+    },
+    /// Finished with `status`; its resources are freed at the next switch.
+    Exited {
+        /// Exit status (0 = success).
+        status: i64,
+    },
+}
+
+impl AgentState {
+    /// Returns a short name for status tables.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Runnable => "ready",
+            Self::Running => "run",
+            Self::Sleeping { .. } => "sleep",
+            Self::Blocked { .. } => "block",
+            Self::Exited { .. } => "exit",
+        }
+    }
+}
+
+/// What the kernel observed about an agent.
+#[derive(Clone, Default)]
+pub struct AgentStats {
+    /// CPU time used, microseconds.
+    pub cpu_time_us: u64,
+    /// Time spent runnable but not running, microseconds.
+    pub wait_time_us: u64,
+    /// Longest single wait while runnable, microseconds.
+    pub longest_wait_us: u64,
+    /// Times the agent was dispatched after another agent (or idle) ran.
+    pub runs: u64,
+    /// Recent CPU burst lengths, microseconds (ring buffer).
+    pub recent_bursts_us: [u32; RECENT_BURSTS],
+    /// Next slot in `recent_bursts_us`.
+    pub next_burst: usize,
+    /// Response times (runnable until the burst ends), microseconds.
+    pub response_us: Histogram,
+    /// Deadlines met, as reported by the agent.
+    pub deadlines_met: u64,
+    /// Deadlines missed, as reported by the agent.
+    pub deadline_misses: u64,
+    /// Sum of the learner's reward signal for this agent's bursts (Q16.16).
+    pub reward: i64,
+}
+
+impl AgentStats {
+    /// Remembers a finished CPU burst.
+    pub fn push_burst(&mut self, burst_us: u64) {
+        self.recent_bursts_us[self.next_burst] = burst_us.min(u64::from(u32::MAX)) as u32;
+        self.next_burst = (self.next_burst + 1) % RECENT_BURSTS;
+    }
+}
+
+/// A schedulable task.
+pub struct Agent {
+    /// Slot index, also the policy's name for it.
+    pub id: AgentId,
+    /// Name for logs and status tables.
+    pub name: String,
+    /// What the agent claimed about itself at spawn.
+    pub class: ClassHint,
+    /// Life-cycle state.
+    pub state: AgentState,
+    /// Saved stack pointer while not running (see `arch::switch`).
+    pub saved_stack_pointer: u64,
+    /// The agent's kernel stack; freed with the agent.
+    pub stack: KernelStack,
+    /// Code to run, taken when the agent first starts.
+    pub entry: Option<Box<dyn FnOnce() + Send>>,
+    /// When the current burst became runnable (arrival or wake-up), µs.
+    pub runnable_since_us: u64,
+    /// When the agent last became ready to run (including after preemption), µs.
+    pub ready_since_us: u64,
+    /// CPU time used in the current burst so far, µs.
+    pub burst_cpu_us: u64,
+    /// The policy has not been told about this agent yet (policy replaced
+    /// while it was blocked); tell it at the next wake-up.
+    pub needs_arrival: bool,
+    /// Statistics.
+    pub stats: AgentStats,
+}

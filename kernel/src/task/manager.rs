@@ -1,0 +1,481 @@
+//! The task manager: the agent table, the policy and every switch decision.
+//!
+//! All of its state sits behind one lock that is only ever taken with
+//! interrupts disabled: inside the timer and switch handlers (interrupt gates
+//! clear IF) and through `without_interrupts` elsewhere. On one CPU this
+//! means no code can spin on the lock while its holder is interrupted, so no
+//! deadlock is possible; and no tick is lost because the lock is held for
+//! bounded, short work only (O(agents) per decision, no console output
+//! except the rare watchdog message, which goes through the deferred buffer).
+
+use alloc::{string::String, vec::Vec};
+
+use sched_rl::{AgentId, BlockKind, ClassHint, MAX_AGENTS, Scheduler, StopReason};
+
+use super::{
+    EventId, MAX_EVENTS, SpawnError,
+    agent::{Agent, AgentState, AgentStats},
+    histogram::Histogram,
+    policy::{GuardedPolicy, KernelPolicy},
+};
+use crate::{arch::cpu, memory::stack::KernelStack, time};
+
+/// What an agent asked for through the switch vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Give up the CPU, stay runnable.
+    Yield,
+    /// Sleep until the microsecond clock reaches the value.
+    SleepUntil(u64),
+    /// Block on the event unless its generation moved past the value.
+    Block(EventId, u64),
+    /// Exit with the status.
+    Exit(i64),
+}
+
+/// Counters about the scheduler as a whole.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ManagerCounters {
+    /// Agents spawned since boot.
+    pub spawned: u64,
+    /// Agents that exited since boot.
+    pub exited: u64,
+    /// Stack switches between different agents (or idle).
+    pub switches: u64,
+    /// Decisions the kernel refused because the agent was not runnable.
+    pub refused_decisions: u64,
+    /// Watchdog fallbacks seen.
+    pub fallbacks: u32,
+}
+
+/// The agent table, the guarded policy and the switch statistics.
+pub struct Manager {
+    agents: Vec<Option<Agent>>,
+    current: Option<AgentId>,
+    idle_stack_pointer: u64,
+    policy: GuardedPolicy,
+    dispatched_at_us: u64,
+    /// Cycles the last feedback call took, added to the next decision.
+    feedback_cycles: u64,
+    /// An exited agent whose stack was in use at the last switch.
+    pending_reap: Option<AgentId>,
+    events: [u64; MAX_EVENTS],
+    events_in_use: u64,
+    /// Cycles spent in the policy per decision (`next` plus the feedback).
+    pub decision_cycles: Histogram,
+    /// Cycles from handler entry to the chosen stack, when it changed.
+    pub switch_cycles: Histogram,
+    /// Scheduler-wide counters.
+    pub counters: ManagerCounters,
+    /// Agents exited with a non-zero status (most recent last, bounded).
+    pub failures: Vec<(String, i64)>,
+    /// Whether the boot flow became the idle agent and decisions started.
+    started: bool,
+}
+
+/// Failed exits remembered for the status table.
+const MAX_REMEMBERED_FAILURES: usize = 16;
+
+impl Manager {
+    /// Returns an empty manager running `policy` behind the watchdog.
+    pub fn new(policy: KernelPolicy) -> Self {
+        let mut agents = Vec::with_capacity(MAX_AGENTS);
+        agents.resize_with(MAX_AGENTS, || None);
+        Self {
+            agents,
+            current: None,
+            idle_stack_pointer: 0,
+            policy: GuardedPolicy::new(policy),
+            dispatched_at_us: time::now_us(),
+            feedback_cycles: 0,
+            pending_reap: None,
+            events: [0; MAX_EVENTS],
+            events_in_use: 0,
+            decision_cycles: Histogram::new(),
+            switch_cycles: Histogram::new(),
+            counters: ManagerCounters::default(),
+            failures: Vec::new(),
+            started: false,
+        }
+    }
+
+    /// Returns the guarded policy.
+    pub fn policy(&self) -> &GuardedPolicy {
+        &self.policy
+    }
+
+    /// Returns the running agent (`None` while idle).
+    pub fn current(&self) -> Option<AgentId> {
+        self.current
+    }
+
+    /// Returns every agent in the table, exited ones not yet freed included.
+    pub fn agents(&self) -> impl Iterator<Item = &Agent> {
+        self.agents.iter().flatten()
+    }
+
+    /// Returns the agent in slot `id`.
+    pub fn agent_mut(&mut self, id: AgentId) -> Option<&mut Agent> {
+        self.agents.get_mut(id.index()).and_then(Option::as_mut)
+    }
+
+    /// Returns the number of agents that have not exited.
+    pub fn live_agents(&self) -> usize {
+        self.agents()
+            .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
+            .count()
+    }
+
+    /// Adds a runnable agent and introduces it to the policy.
+    pub fn add(
+        &mut self,
+        name: &str,
+        class: ClassHint,
+        stack: KernelStack,
+        saved_stack_pointer: u64,
+        entry: alloc::boxed::Box<dyn FnOnce() + Send>,
+    ) -> Result<AgentId, SpawnError> {
+        let slot = self
+            .agents
+            .iter()
+            .position(Option::is_none)
+            .ok_or(SpawnError::TooManyAgents)?;
+        let id = AgentId::new(slot).ok_or(SpawnError::TooManyAgents)?;
+        let now = time::now_us();
+        let mut short_name = String::new();
+        for character in name.chars() {
+            if short_name.len() + character.len_utf8() > super::agent::MAX_NAME_BYTES {
+                break;
+            }
+            short_name.push(character);
+        }
+        self.agents[slot] = Some(Agent {
+            id,
+            name: short_name,
+            class,
+            state: AgentState::Runnable,
+            saved_stack_pointer,
+            stack,
+            entry: Some(entry),
+            runnable_since_us: now,
+            ready_since_us: now,
+            burst_cpu_us: 0,
+            needs_arrival: false,
+            stats: AgentStats::default(),
+        });
+        self.policy.arrive(id, class, now);
+        self.counters.spawned += 1;
+        Ok(id)
+    }
+
+    /// Takes the code the running agent should start with.
+    pub fn take_current_entry(&mut self) -> Option<alloc::boxed::Box<dyn FnOnce() + Send>> {
+        let id = self.current?;
+        self.agent_mut(id)?.entry.take()
+    }
+
+    /// Returns a fresh event, or `None` when all are in use.
+    pub fn new_event(&mut self) -> Option<EventId> {
+        let free = (!self.events_in_use).trailing_zeros() as usize;
+        if free >= MAX_EVENTS {
+            return None;
+        }
+        self.events_in_use |= 1 << free;
+        self.events[free] = 0;
+        Some(EventId(free as u16))
+    }
+
+    /// Releases `event`.
+    pub fn free_event(&mut self, event: EventId) {
+        self.events_in_use &= !(1 << event.0);
+    }
+
+    /// Returns how often `event` was signalled.
+    pub fn event_generation(&self, event: EventId) -> u64 {
+        self.events.get(usize::from(event.0)).copied().unwrap_or(0)
+    }
+
+    /// Signals `event`: bumps its generation and wakes every agent blocked on it.
+    pub fn signal(&mut self, event: EventId) -> usize {
+        let Some(generation) = self.events.get_mut(usize::from(event.0)) else {
+            return 0;
+        };
+        *generation += 1;
+        let now = time::now_us();
+        let mut woken = 0;
+        for slot in 0..self.agents.len() {
+            let blocked = matches!(
+                self.agents[slot].as_ref().map(|agent| agent.state),
+                Some(AgentState::Blocked { event: waited }) if waited == event
+            );
+            if blocked {
+                self.make_runnable(slot, now);
+                woken += 1;
+            }
+        }
+        woken
+    }
+
+    /// Records that the running agent met or missed a deadline.
+    pub fn report_deadline(&mut self, met: bool) {
+        if let Some(id) = self.current
+            && let Some(agent) = self.agent_mut(id)
+        {
+            if met {
+                agent.stats.deadlines_met += 1;
+            } else {
+                agent.stats.deadline_misses += 1;
+            }
+        }
+    }
+
+    /// Replaces the policy; agents blocked now are introduced to it when they wake.
+    pub fn replace_policy(&mut self, policy: KernelPolicy) {
+        self.policy = GuardedPolicy::new(policy);
+        self.counters.fallbacks = 0;
+        let now = time::now_us();
+        for agent in self.agents.iter_mut().flatten() {
+            match agent.state {
+                AgentState::Runnable | AgentState::Running => {
+                    self.policy.arrive(agent.id, agent.class, now);
+                    agent.needs_arrival = false;
+                }
+                AgentState::Sleeping { .. } | AgentState::Blocked { .. } => {
+                    agent.needs_arrival = true
+                }
+                AgentState::Exited { .. } => {}
+            }
+        }
+        // The running agent is not "dispatched" by the new policy: the next
+        // decision starts fresh.
+        if let Some(id) = self.current
+            && let Some(agent) = self.agents[id.index()].as_mut()
+            && agent.state == AgentState::Running
+        {
+            agent.state = AgentState::Runnable;
+            agent.ready_since_us = now;
+        }
+        self.current = None;
+    }
+
+    /// Forgets every statistic (agents' and the manager's histograms).
+    pub fn reset_statistics(&mut self) {
+        for agent in self.agents.iter_mut().flatten() {
+            agent.stats = AgentStats::default();
+        }
+        self.decision_cycles.clear();
+        self.switch_cycles.clear();
+    }
+
+    fn make_runnable(&mut self, slot: usize, now: u64) {
+        let Some(agent) = self.agents[slot].as_mut() else {
+            return;
+        };
+        agent.state = AgentState::Runnable;
+        agent.runnable_since_us = now;
+        agent.ready_since_us = now;
+        agent.burst_cpu_us = 0;
+        let (id, class) = (agent.id, agent.class);
+        if core::mem::take(&mut agent.needs_arrival) {
+            self.policy.arrive(id, class, now);
+        } else {
+            self.policy.wake(id, now);
+        }
+    }
+
+    fn reap(&mut self) {
+        if let Some(id) = self.pending_reap.take()
+            && Some(id) != self.current
+            && let Some(agent) = self.agents[id.index()].take()
+        {
+            // Dropping the agent frees its stack, name and statistics.
+            drop(agent);
+        }
+    }
+
+    fn wake_sleepers(&mut self, now: u64) {
+        for slot in 0..self.agents.len() {
+            if let Some(AgentState::Sleeping { until_us }) =
+                self.agents[slot].as_ref().map(|agent| agent.state)
+                && until_us <= now
+            {
+                self.make_runnable(slot, now);
+            }
+        }
+    }
+
+    /// Ends the running agent's stint with `reason` and tells the policy.
+    fn stop_current(&mut self, reason: StopReason, now: u64) {
+        let Some(id) = self.current else {
+            return;
+        };
+        let ran_for = now.saturating_sub(self.dispatched_at_us);
+        let Some(agent) = self.agents[id.index()].as_mut() else {
+            return;
+        };
+        agent.stats.cpu_time_us += ran_for;
+        agent.burst_cpu_us += ran_for;
+        if !matches!(reason, StopReason::Preempted) {
+            let response = now.saturating_sub(agent.runnable_since_us);
+            agent.stats.response_us.record(response);
+            agent.stats.push_burst(agent.burst_cpu_us);
+            agent.burst_cpu_us = 0;
+            agent.runnable_since_us = now;
+        }
+        agent.ready_since_us = now;
+        if agent.state == AgentState::Running {
+            agent.state = AgentState::Runnable;
+        }
+        let reward_before = self.policy.stats().total_reward.raw();
+        let cycles_before = cpu::read_timestamp_counter();
+        self.policy.result(id, ran_for, reason, now);
+        self.feedback_cycles = cpu::read_timestamp_counter().wrapping_sub(cycles_before);
+        let reward = self.policy.stats().total_reward.raw() - reward_before;
+        if let Some(agent) = self.agents[id.index()].as_mut() {
+            agent.stats.reward += reward;
+        }
+        self.dispatched_at_us = now;
+    }
+
+    /// Saves `stack_pointer` as the running context, asks the policy for the
+    /// next agent and returns the stack pointer to resume.
+    fn decide(&mut self, stack_pointer: u64, now: u64, entry_cycles: u64) -> u64 {
+        let previous = self.current;
+        match previous.and_then(|id| self.agents[id.index()].as_mut()) {
+            Some(agent) => agent.saved_stack_pointer = stack_pointer,
+            None => self.idle_stack_pointer = stack_pointer,
+        }
+
+        let cycles_before = cpu::read_timestamp_counter();
+        let mut pick = self.policy.next(now);
+        let decision = cpu::read_timestamp_counter().wrapping_sub(cycles_before);
+        self.decision_cycles
+            .record(decision + core::mem::take(&mut self.feedback_cycles));
+        self.note_fallbacks();
+
+        if let Some(id) = pick {
+            let runnable = matches!(
+                self.agents
+                    .get(id.index())
+                    .and_then(Option::as_ref)
+                    .map(|agent| agent.state),
+                Some(AgentState::Runnable | AgentState::Running)
+            );
+            if !runnable {
+                self.counters.refused_decisions += 1;
+                pick = None;
+            }
+        }
+
+        if let Some(id) = previous
+            && pick != previous
+            && let Some(agent) = self.agents[id.index()].as_mut()
+            && agent.state == AgentState::Running
+        {
+            agent.state = AgentState::Runnable;
+        }
+        self.current = pick;
+        self.dispatched_at_us = now;
+        let next_stack_pointer = match pick.and_then(|id| self.agents[id.index()].as_mut()) {
+            Some(agent) => {
+                if agent.state == AgentState::Runnable {
+                    let waited = now.saturating_sub(agent.ready_since_us);
+                    agent.stats.wait_time_us += waited;
+                    agent.stats.longest_wait_us = agent.stats.longest_wait_us.max(waited);
+                    agent.state = AgentState::Running;
+                }
+                if pick != previous {
+                    agent.stats.runs += 1;
+                }
+                agent.saved_stack_pointer
+            }
+            None => self.idle_stack_pointer,
+        };
+        if pick != previous {
+            self.counters.switches += 1;
+            self.switch_cycles
+                .record(cpu::read_timestamp_counter().wrapping_sub(entry_cycles));
+        }
+        next_stack_pointer
+    }
+
+    fn note_fallbacks(&mut self) {
+        let stats = self.policy.stats();
+        if stats.fallbacks > self.counters.fallbacks {
+            self.counters.fallbacks = stats.fallbacks;
+            log::warn!(
+                "scheduler watchdog: policy replaced by round robin ({:?}); fallback #{}",
+                self.policy.fallback_reason(),
+                stats.fallbacks
+            );
+        }
+    }
+
+    /// Handles a timer tick; returns the stack pointer to resume.
+    pub fn on_tick(&mut self, stack_pointer: u64) -> u64 {
+        if !self.started {
+            return stack_pointer;
+        }
+        let entry_cycles = cpu::read_timestamp_counter();
+        let now = time::now_us();
+        self.reap();
+        self.wake_sleepers(now);
+        self.stop_current(StopReason::Preempted, now);
+        self.decide(stack_pointer, now, entry_cycles)
+    }
+
+    /// Handles an agent's (or idle's) request; returns the stack pointer to resume.
+    pub fn on_request(&mut self, stack_pointer: u64, request: Request) -> u64 {
+        let entry_cycles = cpu::read_timestamp_counter();
+        let now = time::now_us();
+        self.reap();
+        let Some(id) = self.current else {
+            // Idle asks to look for work; the first time, this starts the
+            // scheduler. Before that, requests come from the boot flow,
+            // which keeps running.
+            if !self.started && request != Request::Yield {
+                return stack_pointer;
+            }
+            self.started = true;
+            return self.decide(stack_pointer, now, entry_cycles);
+        };
+        let reason = match request {
+            Request::Yield => StopReason::Yielded,
+            Request::SleepUntil(until_us) if until_us <= now => StopReason::Yielded,
+            Request::SleepUntil(until_us) => {
+                self.set_state(id, AgentState::Sleeping { until_us });
+                StopReason::Blocked(BlockKind::Sleep)
+            }
+            Request::Block(event, seen) => {
+                if self.event_generation(event) != seen {
+                    // Signalled since the caller looked: do not block.
+                    return stack_pointer;
+                }
+                self.set_state(id, AgentState::Blocked { event });
+                StopReason::Blocked(BlockKind::Io)
+            }
+            Request::Exit(status) => {
+                if let Some(agent) = self.agents[id.index()].as_ref()
+                    && status != 0
+                {
+                    if self.failures.len() == MAX_REMEMBERED_FAILURES {
+                        self.failures.remove(0);
+                    }
+                    self.failures.push((agent.name.clone(), status));
+                }
+                self.set_state(id, AgentState::Exited { status });
+                self.pending_reap = Some(id);
+                self.counters.exited += 1;
+                StopReason::Exited
+            }
+        };
+        self.stop_current(reason, now);
+        self.decide(stack_pointer, now, entry_cycles)
+    }
+
+    fn set_state(&mut self, id: AgentId, state: AgentState) {
+        if let Some(agent) = self.agents[id.index()].as_mut() {
+            agent.state = state;
+        }
+    }
+}

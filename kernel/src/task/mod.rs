@@ -1,0 +1,221 @@
+//! Agents as first-class tasks: spawning, switching and the policy's decisions.
+//!
+//! An agent is a kernel task with its own stack (guard page below), saved
+//! registers, a state and statistics ([`agent`]). The [`manager`] keeps the
+//! table; on every timer interrupt it reports what the running agent did to
+//! the `sched-rl` policy, asks the policy who runs next, and switches. The
+//! policy sits behind `sched-rl`'s watchdog, which falls back to round robin
+//! when a runnable agent waits longer than its bound or the policy misbehaves.
+//!
+//! Agents call [`yield_now`], [`sleep_us`], [`wait`] and [`exit`]; each goes
+//! through the switch vector (`int 0x81`), so the state change and the switch
+//! happen atomically inside one interrupt handler.
+//!
+//! Time: all durations are microseconds of the TSC clock ([`crate::time::now_us`]).
+//! A sleep wakes no earlier than asked: sleepers are checked on every tick, so
+//! an agent wakes at most one tick (1 ms) late plus the time the policy makes
+//! it wait once runnable (bounded by the watchdog's bound).
+
+pub mod agent;
+pub mod histogram;
+pub mod manager;
+pub mod policy;
+pub mod status;
+
+use alloc::boxed::Box;
+
+use sched_rl::{AgentId, ClassHint, Scheduler, SchedulerStats};
+use spin::Mutex;
+
+use crate::{
+    arch::{cpu, switch},
+    memory::stack::{KernelStack, StackError},
+};
+use manager::{Manager, Request};
+pub use policy::KernelPolicy;
+
+/// Events (wait/signal objects) available at once.
+pub const MAX_EVENTS: usize = 64;
+
+/// A wait/signal object: agents block on it until it is signalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventId(u16);
+
+/// Why an agent could not be spawned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The task manager was not started.
+    NotStarted,
+    /// All agent slots are taken.
+    TooManyAgents,
+    /// No stack could be made.
+    Stack(StackError),
+}
+
+static MANAGER: Mutex<Option<Manager>> = Mutex::new(None);
+
+/// Encodings of [`Request`] in the switch vector's registers.
+const REQUEST_YIELD: u64 = 0;
+const REQUEST_SLEEP_UNTIL: u64 = 1;
+const REQUEST_BLOCK: u64 = 2;
+const REQUEST_EXIT: u64 = 3;
+/// Bits of a block request's argument that carry the event index.
+const BLOCK_EVENT_BITS: u32 = 16;
+
+fn with_manager<R>(action: impl FnOnce(&mut Manager) -> R) -> Option<R> {
+    cpu::without_interrupts(|| MANAGER.lock().as_mut().map(action))
+}
+
+/// Creates the task manager with `policy`. Agents can be spawned afterwards;
+/// they run once the boot flow calls [`run`].
+pub fn init(policy: KernelPolicy) {
+    let manager = Manager::new(policy);
+    cpu::without_interrupts(|| *MANAGER.lock() = Some(manager));
+}
+
+/// Turns the calling boot flow into the idle agent and starts scheduling.
+pub fn run() -> ! {
+    switch::request_switch(REQUEST_YIELD, 0);
+    loop {
+        cpu::enable_interrupts_and_halt();
+    }
+}
+
+/// Spawns an agent called `name` that runs `entry`, then exits with status 0.
+pub fn spawn(
+    name: &str,
+    class: ClassHint,
+    entry: impl FnOnce() + Send + 'static,
+) -> Result<AgentId, SpawnError> {
+    let stack = KernelStack::new().map_err(SpawnError::Stack)?;
+    let (stack, stack_pointer) = switch::prepare_stack(stack, agent_start);
+    with_manager(|manager| manager.add(name, class, stack, stack_pointer, Box::new(entry)))
+        .unwrap_or(Err(SpawnError::NotStarted))
+}
+
+extern "C" fn agent_start() -> ! {
+    if let Some(entry) = with_manager(Manager::take_current_entry).flatten() {
+        entry();
+    }
+    exit(0)
+}
+
+/// Gives up the CPU; the policy decides who runs next (possibly the caller).
+pub fn yield_now() {
+    switch::request_switch(REQUEST_YIELD, 0);
+}
+
+/// Sleeps for at least `duration_us` microseconds.
+pub fn sleep_us(duration_us: u64) {
+    let until = crate::time::now_us().saturating_add(duration_us);
+    switch::request_switch(REQUEST_SLEEP_UNTIL, until);
+}
+
+/// Ends the calling agent with `status`.
+pub fn exit(status: i64) -> ! {
+    switch::request_switch(REQUEST_EXIT, status as u64);
+    unreachable!("an exited agent was resumed")
+}
+
+/// Returns a new event, or `None` when all [`MAX_EVENTS`] are in use.
+pub fn new_event() -> Option<EventId> {
+    with_manager(Manager::new_event).flatten()
+}
+
+/// Gives `event` back.
+pub fn free_event(event: EventId) {
+    with_manager(|manager| manager.free_event(event));
+}
+
+/// Returns how often `event` was signalled; pass it to [`wait`].
+pub fn event_generation(event: EventId) -> u64 {
+    with_manager(|manager| manager.event_generation(event)).unwrap_or(0)
+}
+
+/// Blocks until `event` is signalled after it had generation `seen`
+/// (returns at once if that already happened, so no wake-up is lost).
+pub fn wait(event: EventId, seen: u64) {
+    let argument = (seen << BLOCK_EVENT_BITS) | u64::from(event.0);
+    switch::request_switch(REQUEST_BLOCK, argument);
+}
+
+/// Signals `event`, waking every agent blocked on it; returns how many woke.
+pub fn signal(event: EventId) -> usize {
+    with_manager(|manager| manager.signal(event)).unwrap_or(0)
+}
+
+/// Records that the calling agent met (`true`) or missed a deadline.
+pub fn report_deadline(met: bool) {
+    with_manager(|manager| manager.report_deadline(met));
+}
+
+/// Returns the calling agent's id (`None` for idle or before start).
+pub fn current() -> Option<AgentId> {
+    with_manager(|manager| manager.current()).flatten()
+}
+
+/// Replaces the scheduling policy at run time.
+pub fn replace_policy(policy: KernelPolicy) {
+    with_manager(|manager| manager.replace_policy(policy));
+}
+
+/// Forgets all scheduling statistics (for measurements over a window).
+pub fn reset_statistics() {
+    with_manager(Manager::reset_statistics);
+}
+
+/// Returns the policy's statistics.
+pub fn policy_stats() -> Option<SchedulerStats> {
+    with_manager(|manager| manager.policy().stats())
+}
+
+/// Returns the number of agents that have not exited.
+pub fn live_agents() -> usize {
+    with_manager(|manager| manager.live_agents()).unwrap_or(0)
+}
+
+/// Runs `action` on the manager with interrupts disabled (for status views).
+///
+/// Keep `action` short: it delays the timer interrupt.
+pub fn inspect<R>(action: impl FnOnce(&Manager) -> R) -> Option<R> {
+    with_manager(|manager| action(manager))
+}
+
+/// Timer interrupt path (called by `arch::switch`): returns the stack
+/// pointer to resume.
+pub fn on_timer_tick(stack_pointer: u64) -> u64 {
+    match MANAGER.try_lock() {
+        Some(mut guard) => match guard.as_mut() {
+            Some(manager) => manager.on_tick(stack_pointer),
+            None => stack_pointer,
+        },
+        // Only reachable if a lock holder enabled interrupts, which the
+        // locking rule forbids; skip this decision rather than deadlock.
+        None => stack_pointer,
+    }
+}
+
+/// Switch vector path (called by `arch::switch`): returns the stack
+/// pointer to resume.
+pub fn on_switch_request(stack_pointer: u64, request: u64, argument: u64) -> u64 {
+    let request = match request {
+        REQUEST_YIELD => Request::Yield,
+        REQUEST_SLEEP_UNTIL => Request::SleepUntil(argument),
+        REQUEST_BLOCK => {
+            let event = EventId((argument & ((1 << BLOCK_EVENT_BITS) - 1)) as u16);
+            if usize::from(event.0) >= MAX_EVENTS {
+                return stack_pointer;
+            }
+            Request::Block(event, argument >> BLOCK_EVENT_BITS)
+        }
+        REQUEST_EXIT => Request::Exit(argument as i64),
+        _ => return stack_pointer,
+    };
+    match MANAGER.try_lock() {
+        Some(mut guard) => match guard.as_mut() {
+            Some(manager) => manager.on_request(stack_pointer, request),
+            None => stack_pointer,
+        },
+        None => stack_pointer,
+    }
+}
