@@ -97,7 +97,7 @@ pub struct Agent {
     /// The agent's kernel stack; freed with the agent.
     pub stack: KernelStack,
     /// Code to run, taken when the agent first starts.
-    pub entry: Option<Box<dyn FnOnce() + Send>>,
+    pub entry: Option<Box<dyn core::any::Any + Send>>,
     /// When the current burst became runnable (arrival or wake-up), µs.
     pub runnable_since_us: u64,
     /// When the agent last became ready to run (including after preemption), µs.

@@ -97,6 +97,16 @@ impl Histogram {
         self.max
     }
 
+    /// Adds every value counted by `other`.
+    pub fn merge(&mut self, other: &Self) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine = mine.saturating_add(*theirs);
+        }
+        self.total += other.total;
+        self.sum = self.sum.saturating_add(other.sum);
+        self.max = self.max.max(other.max);
+    }
+
     /// Forgets every value.
     pub fn clear(&mut self) {
         *self = Self::new();

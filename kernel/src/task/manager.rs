@@ -14,7 +14,7 @@ use sched_rl::{AgentId, BlockKind, ClassHint, MAX_AGENTS, Scheduler, StopReason}
 
 use super::{
     EventId, MAX_EVENTS, SpawnError,
-    agent::{Agent, AgentState, AgentStats},
+    agent::{Agent, AgentState, AgentStats, MAX_NAME_BYTES},
     histogram::Histogram,
     policy::{GuardedPolicy, KernelPolicy},
 };
@@ -67,14 +67,35 @@ pub struct Manager {
     pub switch_cycles: Histogram,
     /// Scheduler-wide counters.
     pub counters: ManagerCounters,
-    /// Agents exited with a non-zero status (most recent last, bounded).
-    pub failures: Vec<(String, i64)>,
+    /// The last agents that exited with a non-zero status.
+    pub failures: [Option<ExitRecord>; MAX_REMEMBERED_FAILURES],
+    /// Where the next failure record goes in `failures`.
+    next_failure: usize,
     /// Whether the boot flow became the idle agent and decisions started.
     started: bool,
+    /// Whether the running agent was dispatched by the current policy (false
+    /// right after a policy change), so its stint is reported to it.
+    current_from_policy: bool,
 }
 
 /// Failed exits remembered for the status table.
-const MAX_REMEMBERED_FAILURES: usize = 16;
+pub const MAX_REMEMBERED_FAILURES: usize = 16;
+
+/// An agent that exited with a non-zero status (kept without allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct ExitRecord {
+    name: [u8; MAX_NAME_BYTES],
+    name_length: usize,
+    /// The exit status.
+    pub status: i64,
+}
+
+impl ExitRecord {
+    /// Returns the agent's name.
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_length]).unwrap_or("?")
+    }
+}
 
 impl Manager {
     /// Returns an empty manager running `policy` behind the watchdog.
@@ -94,8 +115,10 @@ impl Manager {
             decision_cycles: Histogram::new(),
             switch_cycles: Histogram::new(),
             counters: ManagerCounters::default(),
-            failures: Vec::new(),
+            failures: [None; MAX_REMEMBERED_FAILURES],
+            next_failure: 0,
             started: false,
+            current_from_policy: true,
         }
     }
 
@@ -133,7 +156,7 @@ impl Manager {
         class: ClassHint,
         stack: KernelStack,
         saved_stack_pointer: u64,
-        entry: alloc::boxed::Box<dyn FnOnce() + Send>,
+        entry: alloc::boxed::Box<dyn core::any::Any + Send>,
     ) -> Result<AgentId, SpawnError> {
         let slot = self
             .agents
@@ -169,7 +192,7 @@ impl Manager {
     }
 
     /// Takes the code the running agent should start with.
-    pub fn take_current_entry(&mut self) -> Option<alloc::boxed::Box<dyn FnOnce() + Send>> {
+    pub fn take_current_entry(&mut self) -> Option<alloc::boxed::Box<dyn core::any::Any + Send>> {
         let id = self.current?;
         self.agent_mut(id)?.entry.take()
     }
@@ -246,16 +269,9 @@ impl Manager {
                 AgentState::Exited { .. } => {}
             }
         }
-        // The running agent is not "dispatched" by the new policy: the next
-        // decision starts fresh.
-        if let Some(id) = self.current
-            && let Some(agent) = self.agents[id.index()].as_mut()
-            && agent.state == AgentState::Running
-        {
-            agent.state = AgentState::Runnable;
-            agent.ready_since_us = now;
-        }
-        self.current = None;
+        // The running agent keeps running, but the new policy did not
+        // dispatch it: its current stint is not reported to the policy.
+        self.current_from_policy = false;
     }
 
     /// Forgets every statistic (agents' and the manager's histograms).
@@ -325,6 +341,10 @@ impl Manager {
         agent.ready_since_us = now;
         if agent.state == AgentState::Running {
             agent.state = AgentState::Runnable;
+        }
+        if !core::mem::replace(&mut self.current_from_policy, true) {
+            self.dispatched_at_us = now;
+            return;
         }
         let reward_before = self.policy.stats().total_reward.raw();
         let cycles_before = cpu::read_timestamp_counter();
@@ -458,10 +478,15 @@ impl Manager {
                 if let Some(agent) = self.agents[id.index()].as_ref()
                     && status != 0
                 {
-                    if self.failures.len() == MAX_REMEMBERED_FAILURES {
-                        self.failures.remove(0);
-                    }
-                    self.failures.push((agent.name.clone(), status));
+                    let mut name = [0; MAX_NAME_BYTES];
+                    let name_length = agent.name.len().min(MAX_NAME_BYTES);
+                    name[..name_length].copy_from_slice(&agent.name.as_bytes()[..name_length]);
+                    self.failures[self.next_failure] = Some(ExitRecord {
+                        name,
+                        name_length,
+                        status,
+                    });
+                    self.next_failure = (self.next_failure + 1) % MAX_REMEMBERED_FAILURES;
                 }
                 self.set_state(id, AgentState::Exited { status });
                 self.pending_reap = Some(id);

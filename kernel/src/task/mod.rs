@@ -82,19 +82,31 @@ pub fn run() -> ! {
 }
 
 /// Spawns an agent called `name` that runs `entry`, then exits with status 0.
-pub fn spawn(
+pub fn spawn<F: FnOnce() + Send + 'static>(
     name: &str,
     class: ClassHint,
-    entry: impl FnOnce() + Send + 'static,
+    entry: F,
 ) -> Result<AgentId, SpawnError> {
     let stack = KernelStack::new().map_err(SpawnError::Stack)?;
-    let (stack, stack_pointer) = switch::prepare_stack(stack, agent_start);
+    let (stack, stack_pointer) = switch::prepare_stack(stack, agent_start::<F>);
     with_manager(|manager| manager.add(name, class, stack, stack_pointer, Box::new(entry)))
         .unwrap_or(Err(SpawnError::NotStarted))
 }
 
-extern "C" fn agent_start() -> ! {
-    if let Some(entry) = with_manager(Manager::take_current_entry).flatten() {
+/// First code an agent runs. Generic over the entry's type so the closure
+/// is moved out of its box (freeing the box) before it runs: an agent that
+/// ends with [`exit`] from inside the closure leaks nothing the kernel owns.
+extern "C" fn agent_start<F: FnOnce() + Send + 'static>() -> ! {
+    let entry = with_manager(Manager::take_current_entry)
+        .flatten()
+        .and_then(|entry| entry.downcast::<F>().ok());
+    if let Some(boxed) = entry {
+        // The block ends the box's scope, so it is freed before `entry` runs
+        // (a moved-out box is otherwise freed only at the end of its scope).
+        let entry: F = {
+            let boxed = boxed;
+            *boxed
+        };
         entry();
     }
     exit(0)
@@ -112,6 +124,11 @@ pub fn sleep_us(duration_us: u64) {
 }
 
 /// Ends the calling agent with `status`.
+///
+/// Like a process exit, this does not run destructors of values on the
+/// agent's own stack frames; everything the kernel holds for the agent
+/// (stack, name, entry) is freed. Returning from the entry closure is the
+/// leak-free way to end with status 0.
 pub fn exit(status: i64) -> ! {
     switch::request_switch(REQUEST_EXIT, status as u64);
     unreachable!("an exited agent was resumed")
@@ -172,6 +189,28 @@ pub fn policy_stats() -> Option<SchedulerStats> {
 /// Returns the number of agents that have not exited.
 pub fn live_agents() -> usize {
     with_manager(|manager| manager.live_agents()).unwrap_or(0)
+}
+
+/// Returns the response times of every agent whose class hint satisfies
+/// `selects`, merged, plus the longest wait of any agent (µs).
+pub fn response_times(selects: impl Fn(ClassHint) -> bool) -> (histogram::Histogram, u64) {
+    inspect(|manager| {
+        let mut merged = histogram::Histogram::new();
+        let mut longest_wait = 0;
+        for agent in manager.agents() {
+            longest_wait = longest_wait.max(agent.stats.longest_wait_us);
+            if selects(agent.class) {
+                merged.merge(&agent.stats.response_us);
+            }
+        }
+        (merged, longest_wait)
+    })
+    .unwrap_or_default()
+}
+
+/// Returns the manager's counters.
+pub fn counters() -> manager::ManagerCounters {
+    inspect(|manager| manager.counters).unwrap_or_default()
 }
 
 /// Runs `action` on the manager with interrupts disabled (for status views).
