@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod arch;
+pub mod boot_args;
 pub mod console;
 pub mod demo;
 pub mod memory;
@@ -77,6 +78,11 @@ pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
             Mode::Test => "test",
         }
     );
+    memory::set_ramdisk(boot_info.ramdisk_addr.into_option(), boot_info.ramdisk_len);
+    boot_args::init();
+    if let Some(level) = boot_args::log_level() {
+        log::set_max_level(level);
+    }
     arch::init_cpu_tables();
     memory::init(
         boot_info.physical_memory_offset.into_option(),

@@ -19,8 +19,15 @@ const DEFAULT_POLICY: &str = "q-learning";
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init(boot_info, Mode::Normal);
-    let policy_name = DEFAULT_POLICY;
-    let policy = task::KernelPolicy::by_name(policy_name).expect("built-in policy");
+    let requested = kernel::boot_args::value("sched").unwrap_or(DEFAULT_POLICY);
+    let (policy_name, policy) = match task::KernelPolicy::by_name(requested) {
+        Some(policy) => (requested, policy),
+        None => {
+            log::warn!("unknown policy {requested:?} on the command line; using {DEFAULT_POLICY}");
+            let policy = task::KernelPolicy::by_name(DEFAULT_POLICY).expect("built-in policy");
+            (DEFAULT_POLICY, policy)
+        }
+    };
     task::init(policy);
     demo::calibrate_work();
     let spawned = demo::spawn_workload(INFERENCE_AGENTS, TRAINING_AGENTS);

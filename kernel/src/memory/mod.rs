@@ -51,6 +51,30 @@ pub fn physical_to_virtual(physical: PhysAddr) -> VirtAddr {
     VirtAddr::new(PHYSICAL_MEMORY_OFFSET.load(Ordering::Relaxed) + physical.as_u64())
 }
 
+static RAMDISK: Once<&'static [u8]> = Once::new();
+
+/// Takes the ramdisk the bootloader loaded at virtual `address` (`len` bytes).
+pub fn set_ramdisk(address: Option<u64>, length: u64) {
+    let Some(address) = address.filter(|_| length > 0) else {
+        return;
+    };
+    let Ok(length) = usize::try_from(length) else {
+        return;
+    };
+    RAMDISK.call_once(|| {
+        // SAFETY: (1) the bootloader maps the ramdisk at `address` for
+        // `length` bytes, readable, for the kernel's whole run (it is never
+        // unmapped or reused); (2) nothing writes to it, so a shared slice
+        // is sound.
+        unsafe { core::slice::from_raw_parts(address as *const u8, length) }
+    });
+}
+
+/// Returns the boot ramdisk's bytes (empty when there is none).
+pub fn ramdisk() -> &'static [u8] {
+    RAMDISK.get().copied().unwrap_or(&[])
+}
+
 /// Returns the bootloader's memory map (empty before [`init`]).
 pub fn memory_map() -> &'static [MemoryRegion] {
     MEMORY_MAP.get().copied().unwrap_or(&[])

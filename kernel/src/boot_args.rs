@@ -1,0 +1,85 @@
+//! The boot command line and files from the boot ramdisk.
+//!
+//! The ramdisk is a tar archive (`xtask` writes it; see README): the file
+//! `cmdline` holds whitespace-separated `key=value` words, and later steps
+//! keep agent programs beside it. Known keys:
+//! - `sched=NAME`: scheduling policy (`q-learning`, `round-robin`, `mlfq`, `fair`, `fifo`);
+//! - `log=LEVEL`: most verbose log level (`error`, `warn`, `info`, `debug`, `trace`).
+//!
+//! Everything read from the ramdisk is untrusted input: a malformed archive
+//! or word is reported and ignored, never fatal.
+
+use spin::Once;
+use tar_no_std::TarArchiveRef;
+
+/// Name of the command line file inside the ramdisk.
+pub const CMDLINE_FILE: &str = "cmdline";
+/// Longest command line kept, in bytes.
+const MAX_CMDLINE_BYTES: usize = 1024;
+/// Keys the kernel understands.
+const KNOWN_KEYS: [&str; 2] = ["sched", "log"];
+
+static CMDLINE: Once<&'static str> = Once::new();
+
+/// Returns the content of the ramdisk file `name`, if the ramdisk is a valid
+/// tar archive that holds it.
+pub fn ramdisk_file(name: &str) -> Option<&'static [u8]> {
+    let archive = TarArchiveRef::new(crate::memory::ramdisk()).ok()?;
+    archive
+        .entries()
+        .find(|entry| entry.filename().as_str().is_ok_and(|file| file == name))
+        .map(|entry| entry.data())
+}
+
+/// Reads the command line from the ramdisk and reports what it found.
+pub fn init() {
+    let ramdisk = crate::memory::ramdisk();
+    let text = if ramdisk.is_empty() {
+        ""
+    } else if TarArchiveRef::new(ramdisk).is_err() {
+        log::warn!(
+            "boot ramdisk ({} bytes) is not a tar archive; ignored",
+            ramdisk.len()
+        );
+        ""
+    } else {
+        match ramdisk_file(CMDLINE_FILE).map(core::str::from_utf8) {
+            Some(Ok(text)) if text.len() <= MAX_CMDLINE_BYTES => text,
+            Some(Ok(_)) => {
+                log::warn!("boot command line longer than {MAX_CMDLINE_BYTES} bytes; ignored");
+                ""
+            }
+            Some(Err(_)) => {
+                log::warn!("boot command line is not UTF-8; ignored");
+                ""
+            }
+            None => "",
+        }
+    };
+    let text = CMDLINE.call_once(|| text.trim_matches(char::from(0)).trim());
+    for word in text.split_whitespace() {
+        match word.split_once('=') {
+            Some((key, _)) if KNOWN_KEYS.contains(&key) => {}
+            _ => log::warn!("boot command line: ignoring unknown word {word:?}"),
+        }
+    }
+    if !text.is_empty() {
+        log::info!("boot command line: {text}");
+    }
+}
+
+/// Returns the value of `key` on the command line (the last one wins).
+pub fn value(key: &str) -> Option<&'static str> {
+    CMDLINE
+        .get()?
+        .split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .filter(|(name, _)| *name == key)
+        .map(|(_, value)| value)
+        .last()
+}
+
+/// Returns the log level named on the command line, if valid.
+pub fn log_level() -> Option<log::LevelFilter> {
+    value("log")?.parse().ok()
+}
