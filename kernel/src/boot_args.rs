@@ -74,9 +74,8 @@ pub fn value(key: &str) -> Option<&'static str> {
         .get()?
         .split_whitespace()
         .filter_map(|word| word.split_once('='))
-        .filter(|(name, _)| *name == key)
+        .rfind(|(name, _)| *name == key)
         .map(|(_, value)| value)
-        .last()
 }
 
 /// Returns the log level named on the command line, if valid.
