@@ -5,7 +5,8 @@
 //! checked to be an ELF executable, the optional boot configuration is parsed before it
 //! is written into the image, and every failure comes back as an [`Error`] that names
 //! the file involved. `xtask run`, `xtask image` and `xtask test` all go through
-//! [`ImageBuilder`].
+//! [`ImageBuilder`]; [`ramdisk`] writes the tar archive that carries the kernel
+//! command line.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -30,6 +31,9 @@ use std::{
 
 pub use bootloader::BootConfig;
 use bootloader::DiskImageBuilder;
+
+pub mod ramdisk;
+pub use ramdisk::Ramdisk;
 
 /// The four bytes every ELF file starts with.
 const ELF_MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];

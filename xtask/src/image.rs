@@ -10,6 +10,7 @@ use boot::Firmware;
 
 use crate::{
     Result,
+    boot_options::{self, BootOptions},
     cargo::{self, Metadata, Profile},
     prereq,
 };
@@ -26,6 +27,9 @@ pub struct ImageArgs {
     /// Build the kernel with optimisations.
     #[arg(long)]
     release: bool,
+    /// Options passed to the kernel (through the boot ramdisk).
+    #[command(flatten)]
+    boot: BootOptions,
 }
 
 /// Runs `cargo xtask image`.
@@ -38,9 +42,14 @@ pub fn image(root: &Path, args: &ImageArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| metadata.target_dir.join("image"));
-    let images = boot::build_images(&kernel, &out_dir)?;
+    let words = args.boot.cmdline_words();
+    let images = boot_options::image_builder(&kernel, &words, &out_dir.join("ramdisk.tar"))?
+        .build_all(&out_dir)?;
 
     println!("kernel: {}", kernel.display());
+    if !words.is_empty() {
+        println!("kernel command line: {}", words.join(" "));
+    }
     for firmware in Firmware::ALL {
         let path = images.get(firmware);
         let size = fs::metadata(path)?.len();

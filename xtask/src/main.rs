@@ -7,6 +7,7 @@
 //! on Debian/Ubuntu, installs) what the host needs.
 
 mod bench_sched;
+mod boot_options;
 mod cargo;
 mod image;
 mod manifest;

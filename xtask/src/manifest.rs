@@ -8,6 +8,7 @@
 //! qemu_args = ["-device", "edu"] # optional, appended to the QEMU command line
 //! timeout_secs = 60              # optional, overrides `--timeout`
 //! firmware = ["bios"]            # optional, default both
+//! cmdline = "sched=fifo"         # optional kernel command line (boot ramdisk)
 //! ```
 //!
 //! A missing file means every test kernel runs with the defaults. Unknown keys, an empty
@@ -67,6 +68,7 @@ struct RawScenario {
     qemu_args: Vec<String>,
     timeout_secs: Option<u64>,
     firmware: Option<Vec<FirmwareName>>,
+    cmdline: Option<String>,
 }
 
 /// The options of one test kernel, validated.
@@ -80,6 +82,8 @@ pub struct Scenario {
     pub timeout: Option<Duration>,
     /// Firmware to boot under.
     pub firmware: BTreeSet<Firmware>,
+    /// Kernel command line words (empty: no ramdisk).
+    pub cmdline: Vec<String>,
 }
 
 impl Default for Scenario {
@@ -89,6 +93,7 @@ impl Default for Scenario {
             qemu_args: Vec::new(),
             timeout: None,
             firmware: Firmware::ALL.into_iter().collect(),
+            cmdline: Vec::new(),
         }
     }
 }
@@ -112,6 +117,12 @@ impl Scenario {
             qemu_args: raw.qemu_args,
             timeout,
             firmware,
+            cmdline: raw
+                .cmdline
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         })
     }
 }
@@ -192,6 +203,7 @@ mod tests {
             qemu_args = ["-device", "edu"]
             timeout_secs = 60
             firmware = ["bios"]
+            cmdline = " sched=fifo  log=debug "
 
             [heap]
             "#,
@@ -202,6 +214,7 @@ mod tests {
         assert_eq!(scenario.qemu_args, ["-device", "edu"]);
         assert_eq!(scenario.timeout, Some(Duration::from_secs(60)));
         assert_eq!(scenario.firmware, [Firmware::Bios].into_iter().collect());
+        assert_eq!(scenario.cmdline, ["sched=fifo", "log=debug"]);
         assert_eq!(manifest.scenario("heap"), Scenario::default());
         manifest
             .check_against(&["heap".into(), "should_fail_panic".into()])

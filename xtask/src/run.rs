@@ -13,6 +13,7 @@ use boot::Firmware;
 
 use crate::{
     Result,
+    boot_options::{self, BootOptions},
     cargo::{self, Metadata, Profile},
     prereq,
     qemu::{self, Accel, Display, GDB_PORT, Outcome, QemuConfig},
@@ -42,9 +43,9 @@ pub struct RunArgs {
     /// Guest memory in QEMU's syntax: a number with an optional K, M, G or T suffix.
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY, value_parser = parse_memory)]
     memory: String,
-    // Hook for `--sched NAME` (the scheduler policy the kernel picks at boot). When the
-    // kernel can read it, add the flag here and pass it in `image_builder` below, e.g. as
-    // a file in the bootloader ramdisk or a `-fw_cfg` QEMU argument.
+    /// Options passed to the kernel (through the boot ramdisk).
+    #[command(flatten)]
+    boot: BootOptions,
     /// Extra QEMU arguments, passed unchanged (after `--`).
     #[arg(last = true, value_name = "QEMU_ARGS")]
     qemu_args: Vec<String>,
@@ -63,12 +64,6 @@ fn parse_memory(text: &str) -> Result<String, String> {
         return Err("memory size must not be zero".to_owned());
     }
     Ok(text.to_owned())
-}
-
-/// Returns the image builder for the kernel at `kernel`: where boot options go.
-fn image_builder(kernel: &Path) -> boot::ImageBuilder {
-    // `--sched NAME`, a ramdisk of agent programs and a boot config attach here.
-    boot::ImageBuilder::new(kernel)
 }
 
 /// Runs `cargo xtask run`.
@@ -103,12 +98,14 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
     let metadata = Metadata::load(root)?;
     let profile = Profile::from_release_flag(args.release);
     let kernel = cargo::build_kernel(root, &metadata, profile)?;
-    let image = metadata
-        .target_dir
-        .join("run")
-        .join(profile.dir_name())
-        .join(firmware.image_name());
-    image_builder(&kernel).build(firmware, &image)?;
+    let run_dir = metadata.target_dir.join("run").join(profile.dir_name());
+    let image = run_dir.join(firmware.image_name());
+    let words = args.boot.cmdline_words();
+    boot_options::image_builder(&kernel, &words, &run_dir.join("ramdisk.tar"))?
+        .build(firmware, &image)?;
+    if !words.is_empty() {
+        eprintln!("xtask: kernel command line: {}", words.join(" "));
+    }
 
     let config = QemuConfig {
         qemu,

@@ -18,7 +18,7 @@ use std::{
 use boot::Firmware;
 
 use crate::{
-    Result,
+    Result, boot_options,
     cargo::{self, HOST_PACKAGES, KERNEL_PACKAGES, KERNEL_TARGET, Metadata, Profile},
     manifest::{Expect, Manifest},
     prereq,
@@ -388,6 +388,7 @@ struct QemuJob {
     image: PathBuf,
     expect: Expect,
     qemu_args: Vec<String>,
+    cmdline: Vec<String>,
     timeout: Duration,
 }
 
@@ -481,6 +482,7 @@ fn qemu_tests(
                     image: image_dir.join(format!("{bin}-{firmware}.img")),
                     expect: scenario.expect,
                     qemu_args: scenario.qemu_args.clone(),
+                    cmdline: scenario.cmdline.clone(),
                     timeout: scenario.timeout.unwrap_or(context.default_timeout),
                 })
                 .collect::<Vec<_>>()
@@ -527,7 +529,10 @@ fn qemu_tests(
 fn run_qemu_job(job: &QemuJob, context: &QemuContext) -> (Verdict, Duration, String) {
     let start = Instant::now();
     let failed = |reason: String| (Verdict::Failed(reason), start.elapsed(), String::new());
-    if let Err(error) = boot::ImageBuilder::new(&job.kernel).build(job.firmware, &job.image) {
+    let ramdisk = job.image.with_extension("ramdisk.tar");
+    let built = boot_options::image_builder(&job.kernel, &job.cmdline, &ramdisk)
+        .and_then(|builder| Ok(builder.build(job.firmware, &job.image)?));
+    if let Err(error) = built {
         return failed(format!("cannot make the disk image: {error}"));
     }
     let mut config = QemuConfig::for_test(
