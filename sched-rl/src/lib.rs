@@ -37,6 +37,15 @@
 //! completed burst + 2 per burst finished within its deadline, gamma = 1/2,
 //! and an aging bound forbids starvation.
 //!
+//! # The adaptive dispatch table
+//! [`adaptive`] is the kernel's second learning mechanism. An operation with
+//! several implementations (CPU, device with polling or interrupt, DMA or
+//! register copy, which device of a pool) is a [`DispatchEntry`]; each handler
+//! has a linear latency model over the call's features (payload size, queue
+//! depth) whose weights take one normalised gradient step per measured call,
+//! `K(t+1) = K(t) - alpha * grad(error)`, and selection picks the lowest
+//! predicted latency with decaying exploration. Fixed-point, no allocation.
+//!
 //! # Baselines
 //! [`Fifo`], [`RoundRobin`], [`Mlfq`], [`FairShare`], and in the simulator
 //! only the SRPT oracle (`sim::SrptOracle`), which knows every burst length.
@@ -54,6 +63,7 @@
 #[cfg(feature = "sim")]
 extern crate alloc;
 
+pub mod adaptive;
 pub mod agent;
 pub mod fixed;
 pub mod learning;
@@ -65,6 +75,7 @@ pub mod scheduler;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+pub use adaptive::{DispatchEntry, Features, HandlerId, HandlerMask};
 pub use agent::{AgentId, BlockKind, ClassHint, MAX_AGENTS, Microseconds, StopReason, TICK_US};
 pub use fixed::Fixed;
 pub use policy::fair::FairShare;

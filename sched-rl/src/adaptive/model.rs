@@ -1,0 +1,146 @@
+//! A linear latency model over call features, trained by normalised gradient steps.
+//!
+//! The model predicts a handler's latency in microseconds as `K · x`; see the
+//! module documentation of [`crate::adaptive`] for the update rule.
+
+use crate::fixed::{FRACTION_BITS, Fixed};
+
+/// Number of features of a call (and weights of a model).
+pub const FEATURES: usize = 3;
+/// Bytes per unit of the payload feature (payload is measured in KiB).
+const PAYLOAD_UNIT_BYTES: i64 = 1024;
+
+/// What the model knows about one call: `(1, payload in KiB, queue depth)`.
+///
+/// The constant first feature carries the handler's fixed cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features(pub [Fixed; FEATURES]);
+
+impl Features {
+    /// Returns the features of a call moving `payload_bytes` (or, for a
+    /// computation, an input of that magnitude) while `queue_depth` jobs
+    /// already wait on the target.
+    pub fn call(payload_bytes: u64, queue_depth: u32) -> Self {
+        let payload = i64::try_from(payload_bytes).unwrap_or(i64::MAX);
+        Self([
+            Fixed::ONE,
+            Fixed::from_ratio(payload, PAYLOAD_UNIT_BYTES),
+            Fixed::from_int(i64::from(queue_depth)),
+        ])
+    }
+
+    /// Returns `1 + |x|²`, the normaliser of the gradient step.
+    fn norm(&self) -> Fixed {
+        self.0
+            .iter()
+            .fold(Fixed::ONE, |sum, feature| sum + feature.mul(*feature))
+    }
+}
+
+/// Linear latency model: weights `K`, prediction `K · x` microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyModel {
+    weights: [Fixed; FEATURES],
+}
+
+impl LatencyModel {
+    /// Returns a model predicting zero for every call.
+    pub const fn new() -> Self {
+        Self {
+            weights: [Fixed::ZERO; FEATURES],
+        }
+    }
+
+    /// Returns the weights `K`.
+    pub const fn weights(&self) -> [Fixed; FEATURES] {
+        self.weights
+    }
+
+    /// Returns the predicted latency `K · x` (µs) for `features`.
+    pub fn predict(&self, features: &Features) -> Fixed {
+        self.weights
+            .iter()
+            .zip(features.0.iter())
+            .fold(Fixed::ZERO, |sum, (weight, feature)| {
+                sum + weight.mul(*feature)
+            })
+    }
+
+    /// Takes one gradient step toward the observed latency `observed_us`:
+    /// `K += alpha · (observed − K · x) · x / (1 + |x|²)`.
+    ///
+    /// Returns the error before the step (`observed − predicted`).
+    pub fn step(&mut self, features: &Features, observed_us: Fixed, alpha: Fixed) -> Fixed {
+        let error = observed_us - self.predict(features);
+        let scaled_error = alpha.mul(error);
+        let norm = features.norm();
+        for (weight, feature) in self.weights.iter_mut().zip(features.0.iter()) {
+            let numerator = i128::from(scaled_error.mul(*feature).raw()) << FRACTION_BITS;
+            let delta = numerator / i128::from(norm.raw().max(1));
+            let delta = delta.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+            *weight = *weight + Fixed::from_raw(delta);
+        }
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alpha() -> Fixed {
+        Fixed::from_ratio(1, 2)
+    }
+
+    #[test]
+    fn prediction_is_dot_product() {
+        let mut model = LatencyModel::new();
+        model.weights = [Fixed::from_int(10), Fixed::from_int(3), Fixed::from_int(5)];
+        let features = Features::call(2048, 1);
+        assert_eq!(model.predict(&features), Fixed::from_int(10 + 3 * 2 + 5));
+    }
+
+    #[test]
+    fn each_step_reduces_the_error_on_the_same_call() {
+        let mut model = LatencyModel::new();
+        let features = Features::call(4096, 2);
+        let target = Fixed::from_int(1000);
+        let mut last_error = i64::MAX;
+        for _ in 0..20 {
+            model.step(&features, target, alpha());
+            let error = (target - model.predict(&features)).raw().abs();
+            assert!(
+                error < last_error || error == 0,
+                "error grew: {error} after {last_error}"
+            );
+            last_error = error;
+        }
+        assert!(
+            last_error < Fixed::ONE.raw(),
+            "still off by {last_error} raw"
+        );
+    }
+
+    #[test]
+    fn weights_recover_a_linear_cost() {
+        // Latency = 40 µs + 25 µs per KiB + 7 µs per queued job.
+        let mut model = LatencyModel::new();
+        let mut rng = crate::Rng::new(3);
+        for _ in 0..4000 {
+            let bytes = rng.below(8192);
+            let depth = rng.below(4) as u32;
+            let features = Features::call(bytes, depth);
+            let truth = Fixed::from_int(40)
+                + Fixed::from_int(25).mul(features.0[1])
+                + Fixed::from_int(7 * i64::from(depth));
+            model.step(&features, truth, Fixed::from_ratio(1, 4));
+        }
+        let [fixed_cost, per_kib, per_job] = model.weights();
+        assert!(
+            (fixed_cost.floor_int() - 40).abs() <= 1,
+            "fixed cost {fixed_cost}"
+        );
+        assert!((per_kib.floor_int() - 25).abs() <= 1, "per KiB {per_kib}");
+        assert!((per_job.floor_int() - 7).abs() <= 1, "per job {per_job}");
+    }
+}

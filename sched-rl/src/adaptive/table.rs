@@ -1,0 +1,457 @@
+//! One dispatch entry: handlers, their latency models, selection and statistics.
+//!
+//! See [`crate::adaptive`] for the model and the selection rule. Everything
+//! here is a fixed-size array: no allocation, no floating point.
+
+use core::fmt;
+
+use super::model::{Features, LatencyModel};
+use crate::fixed::Fixed;
+use crate::learning::EpsilonGreedy;
+use crate::random::Rng;
+
+/// Most handlers one entry holds.
+pub const MAX_HANDLERS: usize = 16;
+
+/// Index of a handler inside its entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HandlerId(pub u8);
+
+/// Which handlers a call may use: bit `i` allows handler `i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct HandlerMask(pub u32);
+
+impl HandlerMask {
+    /// Every handler allowed.
+    pub const ALL: Self = Self(u32::MAX);
+    /// No handler allowed.
+    pub const NONE: Self = Self(0);
+
+    /// Returns whether `handler` is allowed.
+    pub const fn allows(self, handler: HandlerId) -> bool {
+        handler.0 < 32 && self.0 & (1 << handler.0) != 0
+    }
+
+    /// Returns this mask with `handler` allowed too.
+    pub const fn with(self, handler: HandlerId) -> Self {
+        Self(self.0 | (1 << handler.0))
+    }
+}
+
+/// The entry already holds [`MAX_HANDLERS`] handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableFull;
+
+/// Tuning of an entry's learner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdaptiveConfig {
+    /// Gradient step size `alpha`, in `(0, 2)`; `1/4` averages noise well.
+    pub learning_rate: Fixed,
+    /// Calls every allowed handler gets before predictions are trusted.
+    pub warmup_calls: u32,
+    /// Exploration probability at the start.
+    pub exploration_start: Fixed,
+    /// Exploration never decays below this.
+    pub exploration_floor: Fixed,
+    /// Decisions after which exploration has halved.
+    pub exploration_half_life: u64,
+    /// Seed of the exploration's random draws.
+    pub seed: u64,
+}
+
+impl AdaptiveConfig {
+    /// The defaults the kernel uses.
+    pub const fn default_config() -> Self {
+        Self {
+            learning_rate: Fixed::from_raw(Fixed::ONE.raw() / 4),
+            warmup_calls: 3,
+            exploration_start: Fixed::from_raw(Fixed::ONE.raw() / 4),
+            exploration_floor: Fixed::from_raw(Fixed::ONE.raw() / 100),
+            exploration_half_life: 64,
+            seed: 0x5EED_ADA7,
+        }
+    }
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        Self::default_config()
+    }
+}
+
+/// A handler's name, model and statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandlerStats {
+    /// What the handler does, such as `"device-poll"`.
+    pub name: &'static str,
+    /// Which instance (a device index), if the kind has several.
+    pub instance: Option<u16>,
+    /// The learned latency model.
+    pub model: LatencyModel,
+    /// Calls recorded.
+    pub calls: u64,
+    /// Sum of observed latencies, µs.
+    pub total_latency_us: u64,
+    /// Failed calls recorded (their latency is not learned from).
+    pub failures: u64,
+}
+
+impl HandlerStats {
+    const EMPTY: Self = Self {
+        name: "",
+        instance: None,
+        model: LatencyModel::new(),
+        calls: 0,
+        total_latency_us: 0,
+        failures: 0,
+    };
+
+    /// Returns the mean observed latency in µs (0 before the first call).
+    pub fn mean_latency_us(&self) -> u64 {
+        self.total_latency_us.checked_div(self.calls).unwrap_or(0)
+    }
+}
+
+/// What [`DispatchEntry::select`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// The chosen handler.
+    pub handler: HandlerId,
+    /// Its predicted latency for the call, µs.
+    pub predicted_us: Fixed,
+    /// Whether it was chosen to explore (warm-up or random) rather than
+    /// because it predicted lowest.
+    pub explored: bool,
+}
+
+/// One operation of the table with its handler implementations.
+#[derive(Clone, Debug)]
+pub struct DispatchEntry {
+    name: &'static str,
+    handlers: [HandlerStats; MAX_HANDLERS],
+    count: usize,
+    config: AdaptiveConfig,
+    exploration: EpsilonGreedy,
+    rng: Rng,
+    calls: u64,
+    explored_calls: u64,
+}
+
+impl DispatchEntry {
+    /// Returns an entry called `name` without handlers.
+    pub const fn new(name: &'static str, config: AdaptiveConfig) -> Self {
+        Self {
+            name,
+            handlers: [HandlerStats::EMPTY; MAX_HANDLERS],
+            count: 0,
+            config,
+            exploration: EpsilonGreedy::new(
+                config.exploration_start,
+                config.exploration_floor,
+                config.exploration_half_life,
+            ),
+            rng: Rng::new(config.seed),
+            calls: 0,
+            explored_calls: 0,
+        }
+    }
+
+    /// Adds a handler; returns its id.
+    pub fn add_handler(
+        &mut self,
+        name: &'static str,
+        instance: Option<u16>,
+    ) -> Result<HandlerId, TableFull> {
+        if self.count == MAX_HANDLERS {
+            return Err(TableFull);
+        }
+        self.handlers[self.count] = HandlerStats {
+            name,
+            instance,
+            ..HandlerStats::EMPTY
+        };
+        self.count += 1;
+        Ok(HandlerId((self.count - 1) as u8))
+    }
+
+    /// Returns the entry's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Returns the handlers.
+    pub fn handlers(&self) -> &[HandlerStats] {
+        &self.handlers[..self.count]
+    }
+
+    /// Returns the id of the handler called `name` with `instance`.
+    pub fn find(&self, name: &str, instance: Option<u16>) -> Option<HandlerId> {
+        self.handlers()
+            .iter()
+            .position(|handler| handler.name == name && handler.instance == instance)
+            .map(|index| HandlerId(index as u8))
+    }
+
+    /// Returns the predicted latency of `handler` for `features`, µs.
+    pub fn predict(&self, handler: HandlerId, features: &Features) -> Fixed {
+        self.handlers()
+            .get(usize::from(handler.0))
+            .map_or(Fixed::MAX, |stats| stats.model.predict(features))
+    }
+
+    /// Returns the allowed handler with the lowest predicted latency (no
+    /// exploration), or `None` when `allowed` names no handler.
+    pub fn best(&self, features: &Features, allowed: HandlerMask) -> Option<(HandlerId, Fixed)> {
+        (0..self.count)
+            .map(|index| HandlerId(index as u8))
+            .filter(|handler| allowed.allows(*handler))
+            .map(|handler| (handler, self.predict(handler, features)))
+            .min_by_key(|(_, predicted)| *predicted)
+    }
+
+    /// Chooses the handler for a call with `features` among `allowed`:
+    /// warm-up first, then the lowest prediction, with decaying random
+    /// exploration. Returns `None` when no handler is allowed.
+    pub fn select(&mut self, features: &Features, allowed: HandlerMask) -> Option<Selection> {
+        let (best, predicted_us) = self.best(features, allowed)?;
+        self.calls = self.calls.saturating_add(1);
+        let warmup = u64::from(self.config.warmup_calls);
+        let untried = (0..self.count)
+            .map(|index| HandlerId(index as u8))
+            .filter(|handler| allowed.allows(*handler))
+            .min_by_key(|handler| self.handlers[usize::from(handler.0)].calls)
+            .filter(|handler| self.handlers[usize::from(handler.0)].calls < warmup);
+        let chosen = if let Some(handler) = untried {
+            Some(handler)
+        } else if self.exploration.explore(&mut self.rng) {
+            let allowed_count = (0..self.count)
+                .filter(|index| allowed.allows(HandlerId(*index as u8)))
+                .count() as u64;
+            let pick = self.rng.below(allowed_count) as usize;
+            (0..self.count)
+                .map(|index| HandlerId(index as u8))
+                .filter(|handler| allowed.allows(*handler))
+                .nth(pick)
+        } else {
+            None
+        };
+        let selection = match chosen {
+            Some(handler) if handler != best => {
+                self.explored_calls = self.explored_calls.saturating_add(1);
+                Selection {
+                    handler,
+                    predicted_us: self.predict(handler, features),
+                    explored: true,
+                }
+            }
+            _ => Selection {
+                handler: best,
+                predicted_us,
+                explored: false,
+            },
+        };
+        Some(selection)
+    }
+
+    /// Records that `handler` served a call with `features` in `latency_us`
+    /// and takes one gradient step on its model. Returns the prediction
+    /// error before the step (observed − predicted), µs.
+    pub fn record(&mut self, handler: HandlerId, features: &Features, latency_us: u64) -> Fixed {
+        let learning_rate = self.config.learning_rate;
+        let Some(stats) = self.handlers[..self.count].get_mut(usize::from(handler.0)) else {
+            return Fixed::ZERO;
+        };
+        stats.calls = stats.calls.saturating_add(1);
+        stats.total_latency_us = stats.total_latency_us.saturating_add(latency_us);
+        let observed = Fixed::from_int(i64::try_from(latency_us).unwrap_or(i64::MAX));
+        stats.model.step(features, observed, learning_rate)
+    }
+
+    /// Records that `handler` failed (timed out, device error): counted, and
+    /// it also counts as a call, so warm-up does not retry it forever.
+    pub fn record_failure(&mut self, handler: HandlerId) {
+        if let Some(stats) = self.handlers[..self.count].get_mut(usize::from(handler.0)) {
+            stats.failures = stats.failures.saturating_add(1);
+            stats.calls = stats.calls.saturating_add(1);
+        }
+    }
+
+    /// Returns (decisions, decisions that explored).
+    pub const fn decisions(&self) -> (u64, u64) {
+        (self.calls, self.explored_calls)
+    }
+
+    /// Returns printable lines describing the entry: one header line, then
+    /// one line per handler (name, calls, mean latency, weights).
+    pub fn report_lines(&self) -> impl Iterator<Item = ReportLine<'_>> + '_ {
+        core::iter::once(ReportLine::Header(self))
+            .chain(self.handlers().iter().map(ReportLine::Handler))
+    }
+}
+
+/// One printable line of [`DispatchEntry::report_lines`].
+#[derive(Clone, Copy, Debug)]
+pub enum ReportLine<'a> {
+    /// The entry's name, decisions and exploration rate.
+    Header(&'a DispatchEntry),
+    /// One handler's statistics and weights.
+    Handler(&'a HandlerStats),
+}
+
+impl fmt::Display for ReportLine<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Header(entry) => write!(
+                formatter,
+                "{}: {} calls, {} explored, exploration now {}",
+                entry.name,
+                entry.calls,
+                entry.explored_calls,
+                entry.exploration.epsilon()
+            ),
+            Self::Handler(stats) => {
+                let [fixed, per_kib, per_job] = stats.model.weights();
+                match stats.instance {
+                    Some(instance) => write!(formatter, "  {}#{instance:<3}", stats.name)?,
+                    None => write!(formatter, "  {:<4}", stats.name)?,
+                }
+                write!(
+                    formatter,
+                    " calls {} failed {} mean {} us, K = [{fixed} + {per_kib}/KiB + {per_job}/job]",
+                    stats.calls,
+                    stats.failures,
+                    stats.mean_latency_us(),
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Simulated handler costs (µs) over payload bytes: a fixed-cost
+    /// handler with a cheap per-byte rate and a free-to-start expensive one.
+    fn cost(handler: HandlerId, bytes: u64, rng: &mut Rng) -> u64 {
+        let noise = rng.below(5);
+        match handler.0 {
+            0 => 200 + bytes / 64 + noise, // "dma": fixed setup, cheap per byte
+            1 => 5 + bytes / 4 + noise,    // "register copy": cheap start, dear per byte
+            _ => 1000 + noise,             // "slow": never the best
+        }
+    }
+
+    fn entry() -> DispatchEntry {
+        let mut entry = DispatchEntry::new("copy", AdaptiveConfig::default());
+        entry.add_handler("dma", Some(0)).unwrap();
+        entry.add_handler("register", Some(0)).unwrap();
+        entry.add_handler("slow", None).unwrap();
+        entry
+    }
+
+    #[test]
+    fn weights_move_toward_observed_latencies() {
+        let mut entry = entry();
+        let features = Features::call(1024, 0);
+        let handler = HandlerId(0);
+        let mut rng = Rng::new(9);
+        let target = Fixed::from_int(200 + 1024 / 64);
+        let mut last_gap = (entry.predict(handler, &features) - target).raw().abs();
+        for round in 0..10 {
+            for _ in 0..5 {
+                let latency = cost(handler, 1024, &mut rng);
+                entry.record(handler, &features, latency);
+            }
+            let gap = (entry.predict(handler, &features) - target).raw().abs();
+            // Until it is within the noise (5 µs), every round gets closer.
+            let noise = Fixed::from_int(5).raw();
+            assert!(
+                gap <= last_gap || gap < noise,
+                "round {round}: gap grew from {last_gap} to {gap}"
+            );
+            last_gap = gap;
+        }
+        assert!(
+            last_gap < Fixed::from_int(10).raw(),
+            "prediction still {last_gap} raw off"
+        );
+        assert_eq!(entry.handlers()[0].calls, 50);
+    }
+
+    #[test]
+    fn selection_converges_to_the_fastest_handler_per_size_class() {
+        let mut entry = entry();
+        let mut rng = Rng::new(11);
+        let sizes = [64u64, 256, 4096, 16384];
+        for call in 0..3000u64 {
+            let bytes = sizes[(call % sizes.len() as u64) as usize];
+            let features = Features::call(bytes, 0);
+            let selection = entry.select(&features, HandlerMask::ALL).unwrap();
+            let latency = cost(selection.handler, bytes, &mut rng);
+            entry.record(selection.handler, &features, latency);
+        }
+        for bytes in sizes {
+            let features = Features::call(bytes, 0);
+            let fastest = (0..3u8)
+                .map(HandlerId)
+                .min_by_key(|handler| {
+                    let mut quiet = Rng::new(0);
+                    cost(*handler, bytes, &mut quiet)
+                })
+                .unwrap();
+            let (chosen, predicted) = entry.best(&features, HandlerMask::ALL).unwrap();
+            assert_eq!(chosen, fastest, "{bytes} bytes: predicted {predicted}");
+        }
+        // Exploration decayed: most late decisions exploit.
+        let (decisions, explored) = entry.decisions();
+        assert!(
+            explored * 5 < decisions,
+            "{explored} of {decisions} explored"
+        );
+    }
+
+    #[test]
+    fn masked_handlers_are_never_chosen() {
+        let mut entry = entry();
+        let features = Features::call(64, 0);
+        let only_slow = HandlerMask::NONE.with(HandlerId(2));
+        for _ in 0..100 {
+            let selection = entry.select(&features, only_slow).unwrap();
+            assert_eq!(selection.handler, HandlerId(2));
+            entry.record(selection.handler, &features, 1000);
+        }
+        assert!(entry.select(&features, HandlerMask::NONE).is_none());
+    }
+
+    #[test]
+    fn every_allowed_handler_is_warmed_up_first() {
+        let mut entry = entry();
+        let features = Features::call(64, 0);
+        let mut seen = [0u32; 3];
+        for _ in 0..9 {
+            let selection = entry.select(&features, HandlerMask::ALL).unwrap();
+            seen[usize::from(selection.handler.0)] += 1;
+            entry.record(selection.handler, &features, 10);
+        }
+        assert_eq!(seen, [3, 3, 3]);
+    }
+
+    #[test]
+    fn table_is_bounded_and_reports_every_handler() {
+        let mut entry = DispatchEntry::new("full", AdaptiveConfig::default());
+        for index in 0..MAX_HANDLERS {
+            entry.add_handler("h", Some(index as u16)).unwrap();
+        }
+        assert_eq!(entry.add_handler("h", None), Err(TableFull));
+        entry.record(HandlerId(3), &Features::call(0, 0), 42);
+        let lines: Vec<String> = entry.report_lines().map(|line| line.to_string()).collect();
+        assert_eq!(lines.len(), MAX_HANDLERS + 1);
+        assert!(
+            lines[4].contains("h#3") && lines[4].contains("mean 42 us"),
+            "{}",
+            lines[4]
+        );
+        assert_eq!(entry.find("h", Some(5)), Some(HandlerId(5)));
+    }
+}
