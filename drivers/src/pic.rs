@@ -65,6 +65,24 @@ pub fn unmask(irq: Irq) {
     }
 }
 
+/// Unmasks legacy line `line` (0..16) on whichever PIC serves it.
+pub fn unmask_line(line: u8) {
+    if line >= 16 {
+        return;
+    }
+    let mut pics = PICS.lock();
+    // SAFETY: as in `unmask`: the kernel registers a handler for a line's
+    // vector before unmasking it.
+    unsafe {
+        let [primary, secondary] = pics.read_masks();
+        if line < 8 {
+            pics.write_masks(primary & !(1 << line), secondary);
+        } else {
+            pics.write_masks(primary, secondary & !(1 << (line - 8)));
+        }
+    }
+}
+
 /// Signals end of interrupt for `vector`.
 ///
 /// Must be called from the handler of a PIC vector, with interrupts disabled.
