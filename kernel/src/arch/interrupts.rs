@@ -9,7 +9,7 @@ use drivers::pic::{self, Irq};
 use spin::Once;
 use x86_64::{VirtAddr, structures::idt::InterruptDescriptorTable};
 
-use super::{exceptions, switch};
+use super::{device_interrupts, exceptions, switch};
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
@@ -18,6 +18,7 @@ pub fn init_idt() {
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
         exceptions::install(&mut idt);
+        device_interrupts::install(&mut idt);
         // SAFETY: both entries are the naked stubs of `switch`, which save
         // and restore every register and end with `iretq`, as an interrupt
         // gate entry must.

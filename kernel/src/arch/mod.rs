@@ -4,7 +4,9 @@
 //! `unsafe` code.
 #![allow(unsafe_code, reason = "the CPU-facing layer of the kernel")]
 
+pub mod apic;
 pub mod cpu;
+pub mod device_interrupts;
 pub mod exceptions;
 pub mod gdt;
 pub mod interrupts;

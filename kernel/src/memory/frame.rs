@@ -121,6 +121,48 @@ impl Allocator {
         Some(PhysFrame::containing_address(PhysAddr::new(address)))
     }
 
+    fn allocate_below(&mut self, limit: u64) -> Option<PhysFrame> {
+        let fits = |address: u64| {
+            address
+                .checked_add(FRAME_SIZE)
+                .is_some_and(|end| end <= limit)
+        };
+        let mut previous: Option<u64> = None;
+        let mut current = self.free_list_head;
+        while current != FREE_LIST_END {
+            let link = super::physical_to_virtual(PhysAddr::new(current)).as_mut_ptr::<u64>();
+            // SAFETY: `current` is a free frame on the list, owned by the
+            // allocator and mapped in the physical-memory window; its first
+            // word is the next link (written by `deallocate`).
+            let next = unsafe { link.read() };
+            if fits(current) {
+                match previous {
+                    None => self.free_list_head = next,
+                    Some(previous) => {
+                        let previous_link =
+                            super::physical_to_virtual(PhysAddr::new(previous)).as_mut_ptr::<u64>();
+                        // SAFETY: `previous` is the free frame linking to
+                        // `current`, owned by the allocator, mapped, aligned.
+                        unsafe { previous_link.write(next) };
+                    }
+                }
+                self.free_list_len -= 1;
+                self.allocated += 1;
+                return Some(PhysFrame::containing_address(PhysAddr::new(current)));
+            }
+            previous = Some(current);
+            current = next;
+        }
+        let region = *self.regions[..self.region_count].get(self.current_region)?;
+        let fresh = self.next_fresh.max(region.start);
+        if fresh < region.end && fits(fresh) {
+            self.next_fresh = fresh + FRAME_SIZE;
+            self.allocated += 1;
+            return Some(PhysFrame::containing_address(PhysAddr::new(fresh)));
+        }
+        None
+    }
+
     fn next_fresh_frame(&mut self) -> Option<u64> {
         while self.current_region < self.region_count {
             let region = self.regions[self.current_region];
@@ -185,6 +227,16 @@ impl Allocator {
 /// Returns a free frame, or `None` when physical memory is exhausted.
 pub fn allocate() -> Option<PhysFrame> {
     without_interrupts(|| ALLOCATOR.lock().allocate())
+}
+
+/// Returns a free frame whose end lies at or below `limit` (for devices
+/// that address only part of RAM), or `None` when none is free.
+///
+/// Looks at the free list first (unlinking the first fitting frame), then
+/// at the next fresh frame. Fresh frames are handed out in address order,
+/// so once the fresh pointer passed `limit`, only freed frames can serve.
+pub fn allocate_below(limit: u64) -> Option<PhysFrame> {
+    without_interrupts(|| ALLOCATOR.lock().allocate_below(limit))
 }
 
 /// Returns a free frame filled with zeros.

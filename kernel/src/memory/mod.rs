@@ -7,9 +7,12 @@
     reason = "page tables and raw frames are memory-unsafe by nature"
 )]
 
+pub mod acpi;
+pub mod dma;
 pub mod frame;
 pub mod heap;
 pub mod layout;
+pub mod mmio;
 pub mod paging;
 pub mod selftest;
 pub mod stack;

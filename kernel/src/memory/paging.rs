@@ -5,7 +5,8 @@ use x86_64::{
     VirtAddr,
     registers::control::Cr3,
     structures::paging::{
-        Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB, Translate,
+        Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysFrame, Size4KiB,
+        Translate,
         mapper::{MapToError, UnmapError},
     },
 };
@@ -72,4 +73,26 @@ pub unsafe fn unmap_and_free(page: Page) -> Result<(), UnmapError> {
 /// Returns the physical address `address` maps to, if it is mapped.
 pub fn translate(address: VirtAddr) -> Option<x86_64::PhysAddr> {
     with_table(|table| table.translate_addr(address))
+}
+
+/// Maps `page` to the existing `frame` with `flags` (device memory, such as
+/// a PCI BAR, an ECAM window or the local APIC).
+///
+/// # Safety
+/// 1. `frame` is device memory, or memory the frame allocator never hands out.
+/// 2. Mapping it at `page` creates no alias that breaks Rust's rules: the
+///    caller accesses it only volatilely (or owns it exclusively).
+pub unsafe fn map_existing<S: PageSize>(
+    page: Page<S>,
+    frame: PhysFrame<S>,
+    flags: PageTableFlags,
+) -> Result<(), MapToError<S>>
+where
+    for<'a> OffsetPageTable<'a>: Mapper<S>,
+{
+    // SAFETY: forwarded from the caller (conditions 1 and 2).
+    let flush =
+        with_table(|table| unsafe { table.map_to(page, frame, flags, &mut GlobalFrameAllocator) })?;
+    flush.flush();
+    Ok(())
 }
