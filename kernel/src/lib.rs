@@ -13,10 +13,12 @@
 
 extern crate alloc;
 
+pub mod accel;
 pub mod arch;
 pub mod boot_args;
 pub mod console;
 pub mod demo;
+pub mod devices;
 pub mod memory;
 pub mod panic;
 pub mod selftest;
@@ -90,6 +92,8 @@ pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
     );
     arch::init_interrupts();
     time::calibrate();
+    devices::init(boot_info.rsdp_addr.into_option());
+    accel::init();
     log::info!(
         "timer at {} Hz, interrupts enabled, TSC {} MHz",
         time::tick_frequency_hz(),

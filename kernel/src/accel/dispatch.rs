@@ -1,0 +1,207 @@
+//! The accelerator entries of the adaptive dispatch table and their routes.
+//!
+//! Three entries, one per operation: `factorial` (CPU, device with polling,
+//! device with interrupt, for every device), `copy_to_device` and
+//! `copy_from_device` (CPU-side buffer, DMA with polling, DMA with
+//! interrupt, for every device). Each handler maps to a [`Route`]. The
+//! learner itself is `sched_rl::adaptive` (portable, host-tested); this
+//! module only builds the entries, masks unavailable handlers per call and
+//! feeds back the measured latency.
+
+use alloc::{string::String, vec::Vec};
+
+use sched_rl::adaptive::{AdaptiveConfig, DispatchEntry, Features, HandlerMask, MAX_HANDLERS};
+use spin::Mutex;
+
+use crate::arch::cpu;
+
+/// One way to serve an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// On the CPU (factorial) or in a kernel-side buffer (copies).
+    Cpu,
+    /// On device N, completion by polling its status.
+    Poll(u8),
+    /// On device N, the caller blocks until the device interrupts.
+    Interrupt(u8),
+}
+
+impl Route {
+    /// Returns the device the route uses, if any.
+    pub const fn device(self) -> Option<u8> {
+        match self {
+            Self::Cpu => None,
+            Self::Poll(device) | Self::Interrupt(device) => Some(device),
+        }
+    }
+}
+
+/// An operation of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// [`super::factorial`].
+    Factorial = 0,
+    /// [`super::copy_to_device`].
+    CopyToDevice = 1,
+    /// [`super::copy_from_device`].
+    CopyFromDevice = 2,
+}
+
+/// Number of operations.
+const OPERATIONS: usize = 3;
+
+struct Entry {
+    learner: DispatchEntry,
+    routes: [Route; MAX_HANDLERS],
+}
+
+static TABLE: Mutex<Option<[Entry; OPERATIONS]>> = Mutex::new(None);
+
+fn build(name: &'static str, names: [&'static str; 3], devices: usize, seed: u64) -> Entry {
+    let config = AdaptiveConfig {
+        seed,
+        ..AdaptiveConfig::default()
+    };
+    let mut learner = DispatchEntry::new(name, config);
+    let mut routes = [Route::Cpu; MAX_HANDLERS];
+    let _ = learner.add_handler(names[0], None);
+    let mut count = 1;
+    for device in 0..devices.min((MAX_HANDLERS - 1) / 2) {
+        for (kind, route) in [
+            (names[1], Route::Poll(device as u8)),
+            (names[2], Route::Interrupt(device as u8)),
+        ] {
+            if learner.add_handler(kind, Some(device as u16)).is_ok() {
+                routes[count] = route;
+                count += 1;
+            }
+        }
+    }
+    Entry { learner, routes }
+}
+
+/// Builds the entries for `devices` devices (replacing any earlier table).
+pub fn init(devices: usize) {
+    let table = [
+        build("factorial", ["cpu", "poll", "irq"], devices, 0xFAC7),
+        build(
+            "copy_to_device",
+            ["cpu", "dma-poll", "dma-irq"],
+            devices,
+            0xD0A1,
+        ),
+        build(
+            "copy_from_device",
+            ["cpu", "dma-poll", "dma-irq"],
+            devices,
+            0xD0A2,
+        ),
+    ];
+    cpu::without_interrupts(|| *TABLE.lock() = Some(table));
+}
+
+/// Returns the mask of handlers whose route `allowed` accepts.
+fn mask(entry: &Entry, allowed: impl Fn(Route) -> bool) -> HandlerMask {
+    let count = entry.learner.handlers().len();
+    (0..count)
+        .filter(|index| allowed(entry.routes[*index]))
+        .fold(HandlerMask::NONE, |mask, index| {
+            mask.with(sched_rl::HandlerId(index as u8))
+        })
+}
+
+/// A decision to report back with [`record`].
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    operation: Operation,
+    handler: sched_rl::HandlerId,
+    features: Features,
+    /// The route chosen.
+    pub route: Route,
+}
+
+/// Chooses a route for `operation` with `payload` bytes (or input
+/// magnitude) among the routes `allowed` accepts. No allocation.
+pub fn select(
+    operation: Operation,
+    payload: u64,
+    queue_depth: u32,
+    allowed: impl Fn(Route) -> bool,
+) -> Option<Decision> {
+    let features = Features::call(payload, queue_depth);
+    cpu::without_interrupts(|| {
+        let mut table = TABLE.lock();
+        let entry = &mut table.as_mut()?[operation as usize];
+        let mask = mask(entry, allowed);
+        let selection = entry.learner.select(&features, mask)?;
+        Some(Decision {
+            operation,
+            handler: selection.handler,
+            features,
+            route: entry.routes[usize::from(selection.handler.0)],
+        })
+    })
+}
+
+/// Returns the route the table predicts fastest for `operation` with
+/// `payload` bytes, without exploring (for tests and reports).
+pub fn best(operation: Operation, payload: u64, allowed: impl Fn(Route) -> bool) -> Option<Route> {
+    let features = Features::call(payload, 0);
+    cpu::without_interrupts(|| {
+        let table = TABLE.lock();
+        let entry = &table.as_ref()?[operation as usize];
+        let (handler, _) = entry.learner.best(&features, mask(entry, allowed))?;
+        Some(entry.routes[usize::from(handler.0)])
+    })
+}
+
+/// Returns the predicted latency (µs) of `route` for `operation` and `payload`.
+pub fn predicted_us(operation: Operation, payload: u64, route: Route) -> Option<i64> {
+    let features = Features::call(payload, 0);
+    cpu::without_interrupts(|| {
+        let table = TABLE.lock();
+        let entry = &table.as_ref()?[operation as usize];
+        let index = entry.routes[..entry.learner.handlers().len()]
+            .iter()
+            .position(|candidate| *candidate == route)?;
+        Some(
+            entry
+                .learner
+                .predict(sched_rl::HandlerId(index as u8), &features)
+                .floor_int(),
+        )
+    })
+}
+
+/// Feeds back a call: its measured latency, or that it failed.
+pub fn record(decision: &Decision, outcome: Result<u64, ()>) {
+    cpu::without_interrupts(|| {
+        if let Some(table) = TABLE.lock().as_mut() {
+            let learner = &mut table[decision.operation as usize].learner;
+            match outcome {
+                Ok(latency_us) => {
+                    learner.record(decision.handler, &decision.features, latency_us);
+                }
+                Err(()) => learner.record_failure(decision.handler),
+            }
+        }
+    });
+}
+
+/// Returns the table's state as printable lines: per entry a header, then
+/// per handler its calls, failures, mean latency and weights.
+pub fn report_lines() -> Vec<String> {
+    cpu::without_interrupts(|| {
+        let table = TABLE.lock();
+        table
+            .iter()
+            .flatten()
+            .flat_map(|entry| {
+                entry
+                    .learner
+                    .report_lines()
+                    .map(|line| alloc::format!("{line}"))
+            })
+            .collect()
+    })
+}

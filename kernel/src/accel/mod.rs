@@ -1,0 +1,411 @@
+//! Accelerators for agents: factorial jobs and buffer copies on a pool of `edu` devices.
+//!
+//! The kernel-level service the accelerator syscalls will call. Every
+//! operation goes through the adaptive dispatch table ([`dispatch`]): it
+//! picks a route (CPU, device with polling, device with interrupt; which
+//! device) by predicted latency, runs it, measures the latency with the TSC
+//! and feeds it back. [`JobOptions`] restricts the choice: pin the
+//! completion mode or the device, forbid the CPU path, set the timeout.
+//!
+//! Errors are [`AccelError`]; [`AccelError::code`] gives the stable negative
+//! number a syscall returns. Without any device, operations fail with
+//! [`AccelError::NoDevice`] unless the caller allows the CPU path.
+
+pub mod dispatch;
+pub mod pool;
+
+use alloc::{boxed::Box, vec};
+
+pub use dispatch::{Operation, Route};
+pub use pool::{DeviceInfo, DeviceState, MAX_DEVICES};
+
+use crate::arch::cpu;
+use crate::devices::pci::InterruptPreference;
+
+/// Default job timeout: a factorial or a 4 KiB DMA takes far less (the
+/// `edu` DMA engine completes 100 ms after it starts).
+pub const DEFAULT_TIMEOUT_US: u64 = 2_000_000;
+/// Largest buffer one copy moves (the `edu` device buffer less one byte,
+/// see [`drivers::edu::MAX_DMA_TRANSFER`]).
+pub const MAX_COPY_BYTES: usize = drivers::edu::MAX_DMA_TRANSFER;
+
+/// Why an accelerator operation failed. Stable codes via [`AccelError::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccelError {
+    /// No device can serve the call and the CPU path was not allowed.
+    NoDevice,
+    /// Every device that could serve stayed busy until the deadline.
+    Busy,
+    /// The job did not finish before its timeout; the device was reset.
+    Timeout,
+    /// The device failed its checks or is recovering from a timeout.
+    DeviceFault,
+    /// The requested completion needs an interrupt the device lacks.
+    NoInterrupt,
+    /// Bad size or a buffer handle of another device.
+    InvalidArgument,
+    /// No memory for a buffer.
+    OutOfMemory,
+}
+
+impl AccelError {
+    /// Returns the code a syscall returns for this error (negative, stable).
+    pub const fn code(self) -> i64 {
+        match self {
+            Self::NoDevice => -19,
+            Self::Busy => -16,
+            Self::Timeout => -110,
+            Self::DeviceFault => -5,
+            Self::NoInterrupt => -95,
+            Self::InvalidArgument => -22,
+            Self::OutOfMemory => -12,
+        }
+    }
+}
+
+/// How a job completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Completion {
+    /// The dispatch table decides.
+    #[default]
+    Adaptive,
+    /// Poll the device.
+    Poll,
+    /// Block until the device interrupts (other agents run meanwhile).
+    Interrupt,
+    /// On the CPU (or a kernel-side buffer for copies) only.
+    Cpu,
+}
+
+/// What the caller allows for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobOptions {
+    /// How it completes.
+    pub completion: Completion,
+    /// Whether the CPU path may serve it (also when no device exists).
+    pub allow_cpu: bool,
+    /// Only this device of the pool.
+    pub device: Option<usize>,
+    /// Give up after this long (µs).
+    pub timeout_us: u64,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        Self {
+            completion: Completion::Adaptive,
+            allow_cpu: true,
+            device: None,
+            timeout_us: DEFAULT_TIMEOUT_US,
+        }
+    }
+}
+
+impl JobOptions {
+    /// Returns whether `route` is acceptable for these options, given the
+    /// mask of ready devices.
+    fn allows(&self, route: Route, ready: u32) -> bool {
+        let mode_ok = match (self.completion, route) {
+            (Completion::Adaptive, Route::Cpu) | (Completion::Cpu, Route::Cpu) => self.allow_cpu,
+            (Completion::Adaptive, _) => true,
+            (Completion::Poll, Route::Poll(_)) | (Completion::Interrupt, Route::Interrupt(_)) => {
+                true
+            }
+            _ => false,
+        };
+        let device_ok = match route.device() {
+            None => true,
+            Some(device) => {
+                ready & (1 << device) != 0
+                    && self.device.is_none_or(|pin| pin == usize::from(device))
+            }
+        };
+        mode_ok && device_ok
+    }
+}
+
+/// A result with how it was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome<T> {
+    /// The value.
+    pub value: T,
+    /// The route that served the call.
+    pub route: Route,
+    /// Measured latency, µs.
+    pub latency_us: u64,
+}
+
+/// Data copied "to the device": where it lives. Dropping it frees the
+/// device buffer for the next copy.
+#[derive(Debug)]
+pub struct DeviceBuffer {
+    place: Place,
+    len: usize,
+}
+
+#[derive(Debug)]
+enum Place {
+    Device(usize),
+    Host(Box<[u8]>),
+}
+
+impl DeviceBuffer {
+    /// Returns the number of bytes held.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns whether it holds no byte.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Returns the device holding the bytes (`None`: a kernel-side buffer).
+    pub fn device(&self) -> Option<usize> {
+        match self.place {
+            Place::Device(index) => Some(index),
+            Place::Host(_) => None,
+        }
+    }
+}
+
+impl Drop for DeviceBuffer {
+    fn drop(&mut self) {
+        if let Place::Device(index) = self.place {
+            pool::with_devices(|devices| {
+                if let Some(device) = devices.get_mut(index) {
+                    device.leased = false;
+                }
+            });
+        }
+    }
+}
+
+/// Finds the `edu` devices on PCI and builds the dispatch table. Called by
+/// [`crate::init`]; MSI is preferred.
+pub fn init() -> usize {
+    init_with(InterruptPreference::MsiFirst)
+}
+
+/// Like [`init`] with an explicit interrupt preference (tests use the
+/// legacy line on purpose). Only the first call probes devices.
+pub fn init_with(preference: InterruptPreference) -> usize {
+    let devices = if pool::count() == 0 {
+        pool::init(preference)
+    } else {
+        pool::count()
+    };
+    dispatch::init(devices);
+    log::info!("accel: {devices} edu devices in the pool");
+    devices
+}
+
+/// Routes every device's interrupt again with `preference`; returns how
+/// many devices have an interrupt route.
+pub fn reroute_interrupts(preference: InterruptPreference) -> usize {
+    pool::reroute(preference)
+}
+
+/// Returns snapshots of the pool's devices.
+pub fn devices() -> alloc::vec::Vec<DeviceInfo> {
+    pool::devices()
+}
+
+/// Brings devices that timed out back into service once idle; returns the
+/// number of devices ready.
+pub fn recover() -> usize {
+    pool::recover()
+}
+
+/// Returns the dispatch table's state as printable lines.
+pub fn table_lines() -> alloc::vec::Vec<alloc::string::String> {
+    dispatch::report_lines()
+}
+
+/// Runs `serve` on the route the table picks and feeds the latency back.
+fn dispatched<T>(
+    operation: Operation,
+    payload: u64,
+    options: &JobOptions,
+    extra: impl Fn(Route) -> bool,
+    serve: impl FnOnce(Route, u64) -> Result<T, AccelError>,
+) -> Result<Outcome<T>, AccelError> {
+    let ready = pool::ready_mask();
+    let decision = dispatch::select(operation, payload, pool::in_flight(), |route| {
+        options.allows(route, ready) && extra(route)
+    })
+    .ok_or(if pool::count() == 0 || ready == 0 {
+        AccelError::NoDevice
+    } else {
+        AccelError::InvalidArgument
+    })?;
+    let start = cpu::read_timestamp_counter();
+    let deadline = crate::time::now_us().saturating_add(options.timeout_us);
+    let result = serve(decision.route, deadline);
+    let latency_us = crate::time::cycles_to_us(cpu::read_timestamp_counter().wrapping_sub(start));
+    dispatch::record(
+        &decision,
+        result.as_ref().map(|_| latency_us).map_err(|_| ()),
+    );
+    result.map(|value| Outcome {
+        value,
+        route: decision.route,
+        latency_us,
+    })
+}
+
+fn wait_of(route: Route) -> pool::Wait {
+    match route {
+        Route::Interrupt(_) => pool::Wait::Interrupt,
+        _ => pool::Wait::Poll,
+    }
+}
+
+/// Runs `serve` on held `device`, releasing it (into recovery on timeout).
+fn on_device<T>(
+    device: usize,
+    deadline: u64,
+    serve: impl FnOnce() -> Result<T, AccelError>,
+) -> Result<T, AccelError> {
+    pool::acquire(device, deadline)?;
+    let result = serve();
+    let timed_out = matches!(result, Err(AccelError::Timeout));
+    pool::release(device, timed_out);
+    if timed_out {
+        log::warn!("accel: edu#{device} timed out; reset, in recovery until idle");
+    }
+    result
+}
+
+/// Returns `input`! wrapping at 32 bits, as the `edu` device computes it.
+pub fn factorial_on_cpu(input: u32) -> u32 {
+    (1..=input).fold(1u32, |product, factor| product.wrapping_mul(factor))
+}
+
+/// Computes `input`! (wrapping at 32 bits) on the route the options allow
+/// and the table picks.
+pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, AccelError> {
+    dispatched(
+        Operation::Factorial,
+        u64::from(input),
+        options,
+        |_| true,
+        |route, deadline| match route {
+            Route::Cpu => Ok(factorial_on_cpu(input)),
+            Route::Poll(device) | Route::Interrupt(device) => {
+                let device = usize::from(device);
+                on_device(device, deadline, || {
+                    pool::factorial(device, input, wait_of(route), deadline)
+                })
+            }
+        },
+    )
+}
+
+/// Copies `data` (at most [`MAX_COPY_BYTES`]) into a device buffer (by
+/// DMA), or into a kernel-side buffer on the CPU route. Returns the handle
+/// to copy it back with.
+pub fn copy_to_device(
+    data: &[u8],
+    options: &JobOptions,
+) -> Result<Outcome<DeviceBuffer>, AccelError> {
+    if data.is_empty() || data.len() > MAX_COPY_BYTES {
+        return Err(AccelError::InvalidArgument);
+    }
+    let free = pool::with_devices(|devices| {
+        devices
+            .iter()
+            .enumerate()
+            .filter(|(_, device)| !device.leased)
+            .fold(0u32, |mask, (index, _)| mask | (1 << index))
+    });
+    dispatched(
+        Operation::CopyToDevice,
+        data.len() as u64,
+        options,
+        |route| {
+            route
+                .device()
+                .is_none_or(|device| free & (1 << device) != 0)
+        },
+        |route, deadline| match route {
+            Route::Cpu => Ok(DeviceBuffer {
+                place: Place::Host(data.into()),
+                len: data.len(),
+            }),
+            Route::Poll(device) | Route::Interrupt(device) => {
+                let device = usize::from(device);
+                let leased = pool::with_devices(|devices| {
+                    core::mem::replace(&mut devices[device].leased, true)
+                });
+                if leased {
+                    return Err(AccelError::Busy);
+                }
+                let buffer = DeviceBuffer {
+                    place: Place::Device(device),
+                    len: data.len(),
+                };
+                on_device(device, deadline, || {
+                    pool::dma_to_device(device, data, wait_of(route), deadline)
+                })?;
+                Ok(buffer)
+            }
+        },
+    )
+}
+
+/// Copies `buffer`'s bytes back into `out` (which must be exactly as long).
+/// For a device buffer the table picks polling or interrupt completion; the
+/// device is the one holding the data.
+pub fn copy_from_device(
+    buffer: &DeviceBuffer,
+    out: &mut [u8],
+    options: &JobOptions,
+) -> Result<Outcome<usize>, AccelError> {
+    if out.len() != buffer.len {
+        return Err(AccelError::InvalidArgument);
+    }
+    match &buffer.place {
+        Place::Host(bytes) => {
+            let start = cpu::read_timestamp_counter();
+            out.copy_from_slice(bytes);
+            let latency_us =
+                crate::time::cycles_to_us(cpu::read_timestamp_counter().wrapping_sub(start));
+            Ok(Outcome {
+                value: out.len(),
+                route: Route::Cpu,
+                latency_us,
+            })
+        }
+        Place::Device(holder) => {
+            let holder = *holder;
+            let pinned = JobOptions {
+                allow_cpu: false,
+                device: Some(holder),
+                completion: match options.completion {
+                    Completion::Cpu => Completion::Adaptive,
+                    other => other,
+                },
+                ..*options
+            };
+            let mut staging = vec![0u8; out.len()];
+            let outcome = dispatched(
+                Operation::CopyFromDevice,
+                out.len() as u64,
+                &pinned,
+                |_| true,
+                |route, deadline| {
+                    on_device(holder, deadline, || {
+                        pool::dma_from_device(holder, &mut staging, wait_of(route), deadline)
+                    })
+                },
+            )?;
+            out.copy_from_slice(&staging);
+            Ok(Outcome {
+                value: out.len(),
+                route: outcome.route,
+                latency_us: outcome.latency_us,
+            })
+        }
+    }
+}
