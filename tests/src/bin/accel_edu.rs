@@ -1,0 +1,155 @@
+//! One `edu` device: factorials, DMA round trips, an interrupt job beside another agent, a timeout.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use bootloader_api::{BootInfo, entry_point};
+use kernel::accel::{self, AccelError, Completion, DeviceState, JobOptions, Route};
+use kernel::{task, testing};
+use sched_rl::ClassHint;
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+/// Loops the busy agent made while the interrupt jobs waited.
+static OTHER_LOOPS: AtomicU64 = AtomicU64::new(0);
+/// Input whose factorial keeps the device busy far beyond a tiny timeout
+/// (2^28 multiplications in the device thread).
+const LONG_FACTORIAL: u32 = 1 << 28;
+/// A timeout no device job can meet.
+const TINY_TIMEOUT_US: u64 = 1;
+/// How long the device may take to come back after the timeout.
+const RECOVERY_LIMIT_US: u64 = 30_000_000;
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    kernel_tests::start(boot_info, "accel_edu");
+    task::init(task::KernelPolicy::by_name("round-robin").expect("policy"));
+    if accel::devices().len() != 1 {
+        testing::fail("expected exactly one edu device");
+    }
+    log::info!("route: {:?}", accel::devices()[0].route);
+    task::spawn("spinner", ClassHint::Batch, || {
+        loop {
+            OTHER_LOOPS.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .expect("spawn");
+    task::spawn("checker", ClassHint::Interactive, checker).expect("spawn");
+    task::run()
+}
+
+fn pinned(completion: Completion) -> JobOptions {
+    JobOptions {
+        completion,
+        allow_cpu: false,
+        ..JobOptions::default()
+    }
+}
+
+fn checker() {
+    // Factorials on every device route agree with the CPU.
+    for input in [0u32, 1, 2, 5, 10, 12, 13, 20, 33, 1000] {
+        let expected = accel::factorial_on_cpu(input);
+        for completion in [Completion::Poll, Completion::Interrupt] {
+            match accel::factorial(input, &pinned(completion)) {
+                Ok(outcome) if outcome.value == expected => {}
+                other => {
+                    log::error!("{input}! via {completion:?}: {other:?}, want {expected}");
+                    testing::fail("factorial mismatch");
+                }
+            }
+        }
+    }
+    log::info!("factorials correct for polling and interrupt completion");
+    // An interrupt job blocks its caller; the spinner runs meanwhile (the
+    // DMA engine takes ~100 ms per transfer).
+    let before = OTHER_LOOPS.load(Ordering::Relaxed);
+    for (size, completion) in [
+        (1usize, Completion::Poll),
+        (100, Completion::Interrupt),
+        (accel::MAX_COPY_BYTES, Completion::Interrupt),
+        (777, Completion::Poll),
+    ] {
+        let data: alloc_free::Pattern = alloc_free::Pattern::new(size);
+        let bytes = &data.bytes[..size];
+        let buffer = match accel::copy_to_device(bytes, &pinned(completion)) {
+            Ok(outcome) => outcome.value,
+            Err(error) => {
+                log::error!("copy_to_device {size}: {error:?}");
+                testing::fail("copy to device failed");
+            }
+        };
+        let mut back = [0u8; 4096];
+        let outcome = accel::copy_from_device(&buffer, &mut back[..size], &pinned(completion));
+        if outcome.is_err() || back[..size] != *bytes {
+            log::error!("round trip of {size} bytes: {outcome:?}");
+            testing::fail("DMA round trip corrupted data");
+        }
+        if buffer.device() != Some(0) {
+            testing::fail("copy was not served by the device");
+        }
+    }
+    let during = OTHER_LOOPS.load(Ordering::Relaxed) - before;
+    log::info!("DMA round trips intact; spinner looped {during} times meanwhile");
+    if during == 0 {
+        testing::fail("no other agent ran while jobs waited");
+    }
+    // A job that cannot finish in time: reported, device reset, recovers.
+    let options = JobOptions {
+        timeout_us: TINY_TIMEOUT_US,
+        ..pinned(Completion::Interrupt)
+    };
+    match accel::factorial(LONG_FACTORIAL, &options) {
+        Err(AccelError::Timeout) => {}
+        other => {
+            log::error!("long factorial with a tiny timeout: {other:?}");
+            testing::fail("timeout not reported");
+        }
+    }
+    if accel::devices()[0].state != DeviceState::Recovering || accel::devices()[0].timeouts != 1 {
+        testing::fail("timed-out device not put in recovery");
+    }
+    if accel::factorial(5, &pinned(Completion::Poll)) != Err(AccelError::NoDevice) {
+        testing::fail("a recovering device served a job");
+    }
+    let start = kernel::time::now_us();
+    while accel::recover() == 0 {
+        if kernel::time::now_us() - start > RECOVERY_LIMIT_US {
+            testing::fail("device never recovered");
+        }
+        task::sleep_us(10_000);
+    }
+    log::info!(
+        "device recovered after {} ms",
+        (kernel::time::now_us() - start) / 1000
+    );
+    match accel::factorial(12, &pinned(Completion::Interrupt)) {
+        Ok(outcome) if outcome.value == 479_001_600 && outcome.route == Route::Interrupt(0) => {}
+        other => {
+            log::error!("after recovery: {other:?}");
+            testing::fail("device does not work after recovery");
+        }
+    }
+    for line in accel::table_lines() {
+        log::info!("{line}");
+    }
+    testing::pass()
+}
+
+/// A fixed test pattern without the heap.
+mod alloc_free {
+    /// Bytes `i * 7 + size` for every position.
+    pub struct Pattern {
+        pub bytes: [u8; 4096],
+    }
+
+    impl Pattern {
+        pub fn new(size: usize) -> Self {
+            let mut bytes = [0u8; 4096];
+            for (index, byte) in bytes.iter_mut().enumerate() {
+                *byte = (index * 7 + size) as u8;
+            }
+            Self { bytes }
+        }
+    }
+}
