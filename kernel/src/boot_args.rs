@@ -31,6 +31,23 @@ pub fn ramdisk_file(name: &str) -> Option<&'static [u8]> {
         .map(|entry| entry.data())
 }
 
+/// Returns the names of all files in the ramdisk.
+pub fn ramdisk_names() -> alloc::vec::Vec<alloc::string::String> {
+    let Ok(archive) = TarArchiveRef::new(crate::memory::ramdisk()) else {
+        return alloc::vec::Vec::new();
+    };
+    archive
+        .entries()
+        .filter_map(|entry| {
+            entry
+                .filename()
+                .as_str()
+                .ok()
+                .map(alloc::string::String::from)
+        })
+        .collect()
+}
+
 /// Reads the command line from the ramdisk and reports what it found.
 pub fn init() {
     let ramdisk = crate::memory::ramdisk();

@@ -22,9 +22,11 @@ pub mod devices;
 pub mod memory;
 pub mod panic;
 pub mod selftest;
+pub mod syscall;
 pub mod task;
 pub mod testing;
 pub mod time;
+pub mod user;
 
 use bootloader_api::{BootInfo, BootloaderConfig, config::Mapping};
 

@@ -9,7 +9,10 @@ use std::path::Path;
 
 use sched_rl::PolicyKind;
 
-use crate::Result;
+use crate::{
+    Result,
+    cargo::{AgentProgram, RAMDISK_AGENT_DIRECTORY},
+};
 
 /// Log levels the kernel's `log=` key accepts.
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
@@ -51,19 +54,28 @@ fn parse_policy(name: &str) -> Result<String, String> {
     }
 }
 
-/// Returns the image builder for `kernel`, with a ramdisk holding `words` as the
-/// command line (written to `ramdisk_path`) unless `words` is empty.
+/// Returns the image builder for `kernel`, with a ramdisk (written to
+/// `ramdisk_path`) holding `words` as the command line and the `agents` as
+/// `agents/<name>`, unless both are empty.
 pub fn image_builder(
     kernel: &Path,
     words: &[String],
+    agents: &[AgentProgram],
     ramdisk_path: &Path,
 ) -> Result<boot::ImageBuilder> {
     let builder = boot::ImageBuilder::new(kernel);
-    if words.is_empty() {
+    if words.is_empty() && agents.is_empty() {
         return Ok(builder);
     }
     let mut ramdisk = boot::Ramdisk::new();
-    ramdisk.cmdline(words)?;
+    if !words.is_empty() {
+        ramdisk.cmdline(words)?;
+    }
+    for (name, path) in agents {
+        let contents = std::fs::read(path)
+            .map_err(|error| format!("cannot read agent program {}: {error}", path.display()))?;
+        ramdisk.file(&format!("{RAMDISK_AGENT_DIRECTORY}{name}"), contents)?;
+    }
     if let Some(parent) = ramdisk_path.parent() {
         std::fs::create_dir_all(parent)?;
     }

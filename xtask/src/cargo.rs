@@ -28,11 +28,23 @@ pub const KERNEL_BIN: &str = "kernel";
 /// The package whose binaries are the QEMU integration test kernels.
 pub const TEST_KERNELS_PACKAGE: &str = "kernel-tests";
 
+/// The package whose binaries are the agent programs packed into the boot ramdisk.
+pub const AGENTS_PACKAGE: &str = "agent-programs";
+
+/// Directory of the agent programs inside the boot ramdisk (matches the kernel's).
+pub const RAMDISK_AGENT_DIRECTORY: &str = "agents/";
+
 /// The host crates: unit-tested with `cargo test` and linted with `--all-targets`.
-pub const HOST_PACKAGES: [&str; 3] = ["boot", "sched-rl", "xtask"];
+pub const HOST_PACKAGES: [&str; 4] = ["boot", "sched-rl", "xtask", "agent-abi"];
 
 /// The kernel-side crates: linted for [`KERNEL_TARGET`].
-pub const KERNEL_PACKAGES: [&str; 3] = ["kernel", "drivers", TEST_KERNELS_PACKAGE];
+pub const KERNEL_PACKAGES: [&str; 5] = [
+    "kernel",
+    "drivers",
+    TEST_KERNELS_PACKAGE,
+    "agent-lib",
+    AGENTS_PACKAGE,
+];
 
 /// A cargo build profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +157,8 @@ pub struct Metadata {
     pub target_dir: PathBuf,
     /// Names of the binaries of [`TEST_KERNELS_PACKAGE`], sorted.
     pub test_kernels: Vec<String>,
+    /// Names of the binaries of [`AGENTS_PACKAGE`], sorted.
+    pub agent_programs: Vec<String>,
 }
 
 impl Metadata {
@@ -173,23 +187,28 @@ impl Metadata {
             .as_str()
             .ok_or("cargo metadata: no target_directory")?
             .into();
-        let mut test_kernels: Vec<String> = value["packages"]
+        let packages = value["packages"]
             .as_array()
-            .ok_or("cargo metadata: no packages")?
-            .iter()
-            .filter(|package| package["name"] == TEST_KERNELS_PACKAGE)
-            .flat_map(|package| package["targets"].as_array().into_iter().flatten())
-            .filter(|target| {
-                target["kind"]
-                    .as_array()
-                    .is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"))
-            })
-            .filter_map(|target| target["name"].as_str().map(str::to_owned))
-            .collect();
-        test_kernels.sort();
+            .ok_or("cargo metadata: no packages")?;
+        let binaries_of = |wanted: &str| {
+            let mut names: Vec<String> = packages
+                .iter()
+                .filter(|package| package["name"] == wanted)
+                .flat_map(|package| package["targets"].as_array().into_iter().flatten())
+                .filter(|target| {
+                    target["kind"]
+                        .as_array()
+                        .is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"))
+                })
+                .filter_map(|target| target["name"].as_str().map(str::to_owned))
+                .collect();
+            names.sort();
+            names
+        };
         Ok(Self {
             target_dir,
-            test_kernels,
+            test_kernels: binaries_of(TEST_KERNELS_PACKAGE),
+            agent_programs: binaries_of(AGENTS_PACKAGE),
         })
     }
 
@@ -218,6 +237,35 @@ pub fn build_kernel(root: &Path, metadata: &Metadata, profile: Profile) -> Resul
     command.args(["-p", KERNEL_PACKAGE, "--bin", KERNEL_BIN]);
     run_inherited(command)?;
     Ok(metadata.kernel_target_binary(profile, KERNEL_BIN))
+}
+
+/// An agent program to pack into the ramdisk: its name and ELF file.
+pub type AgentProgram = (String, PathBuf);
+
+/// Returns the command that builds every agent program.
+pub fn agents_build_command(root: &Path, profile: Profile) -> Command {
+    let mut command = kernel_build_command(root, profile);
+    command.args(["-p", AGENTS_PACKAGE, "--bins"]);
+    command
+}
+
+/// Returns the agent programs built with `profile` (build them first).
+pub fn agent_programs(metadata: &Metadata, profile: Profile) -> Vec<AgentProgram> {
+    metadata
+        .agent_programs
+        .iter()
+        .map(|name| (name.clone(), metadata.kernel_target_binary(profile, name)))
+        .collect()
+}
+
+/// Builds the agent programs and returns them.
+pub fn build_agents(
+    root: &Path,
+    metadata: &Metadata,
+    profile: Profile,
+) -> Result<Vec<AgentProgram>> {
+    run_inherited(agents_build_command(root, profile))?;
+    Ok(agent_programs(metadata, profile))
 }
 
 /// Returns the command that builds every test kernel (run by `xtask test`).

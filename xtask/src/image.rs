@@ -38,13 +38,15 @@ pub fn image(root: &Path, args: &ImageArgs) -> Result<()> {
     let metadata = Metadata::load(root)?;
     let profile = Profile::from_release_flag(args.release);
     let kernel = cargo::build_kernel(root, &metadata, profile)?;
+    let agents = cargo::build_agents(root, &metadata, profile)?;
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| metadata.target_dir.join("image"));
     let words = args.boot.cmdline_words();
-    let images = boot_options::image_builder(&kernel, &words, &out_dir.join("ramdisk.tar"))?
-        .build_all(&out_dir)?;
+    let images =
+        boot_options::image_builder(&kernel, &words, &agents, &out_dir.join("ramdisk.tar"))?
+            .build_all(&out_dir)?;
 
     println!("kernel: {}", kernel.display());
     if !words.is_empty() {

@@ -98,10 +98,11 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
     let metadata = Metadata::load(root)?;
     let profile = Profile::from_release_flag(args.release);
     let kernel = cargo::build_kernel(root, &metadata, profile)?;
+    let agents = cargo::build_agents(root, &metadata, profile)?;
     let run_dir = metadata.target_dir.join("run").join(profile.dir_name());
     let image = run_dir.join(firmware.image_name());
     let words = args.boot.cmdline_words();
-    boot_options::image_builder(&kernel, &words, &run_dir.join("ramdisk.tar"))?
+    boot_options::image_builder(&kernel, &words, &agents, &run_dir.join("ramdisk.tar"))?
         .build(firmware, &image)?;
     if !words.is_empty() {
         eprintln!("xtask: kernel command line: {}", words.join(" "));

@@ -389,6 +389,7 @@ struct QemuJob {
     expect: Expect,
     qemu_args: Vec<String>,
     cmdline: Vec<String>,
+    agents: Vec<cargo::AgentProgram>,
     timeout: Duration,
 }
 
@@ -461,6 +462,16 @@ fn qemu_tests(
         println!("the test kernels do not build; stopping");
         return;
     }
+    let build = Check {
+        name: "agent-programs".to_owned(),
+        command: cargo::agents_build_command(root, profile),
+        kind: CheckKind::Build,
+    };
+    if !run_check(build, tally) {
+        println!("the agent programs do not build; stopping");
+        return;
+    }
+    let agents = cargo::agent_programs(&metadata, profile);
 
     let image_dir = metadata
         .target_dir
@@ -483,6 +494,7 @@ fn qemu_tests(
                     expect: scenario.expect,
                     qemu_args: scenario.qemu_args.clone(),
                     cmdline: scenario.cmdline.clone(),
+                    agents: agents.clone(),
                     timeout: scenario.timeout.unwrap_or(context.default_timeout),
                 })
                 .collect::<Vec<_>>()
@@ -530,7 +542,7 @@ fn run_qemu_job(job: &QemuJob, context: &QemuContext) -> (Verdict, Duration, Str
     let start = Instant::now();
     let failed = |reason: String| (Verdict::Failed(reason), start.elapsed(), String::new());
     let ramdisk = job.image.with_extension("ramdisk.tar");
-    let built = boot_options::image_builder(&job.kernel, &job.cmdline, &ramdisk)
+    let built = boot_options::image_builder(&job.kernel, &job.cmdline, &job.agents, &ramdisk)
         .and_then(|builder| Ok(builder.build(job.firmware, &job.image)?));
     if let Err(error) = built {
         return failed(format!("cannot make the disk image: {error}"));

@@ -108,6 +108,11 @@ fn report(
 }
 
 fn fatal(report: &ExceptionReport) -> ! {
+    if report.from_user_mode() {
+        // Only the faulting agent ends; the kernel and other agents go on.
+        crate::user::ipc::on_agent_exit(crate::task::current_pid());
+        crate::user::fault(report);
+    }
     crate::console::emergency_print(format_args!("\n{report}\n"));
     crate::testing::fatal_stop()
 }

@@ -44,26 +44,32 @@ pub struct Selectors {
     pub tss: SegmentSelector,
 }
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The task state segment. Mutable because the ring-0 stack pointer
+/// (`privilege_stack_table[0]`) changes with every switch to another agent;
+/// only [`set_kernel_stack`] writes it, with interrupts disabled.
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 /// Builds and loads the GDT and TSS, then reloads every segment register.
 pub fn init() {
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
-        let stack_start = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK);
+    let stack_start = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK);
+    // SAFETY: `init` runs once at boot, before interrupts are enabled and
+    // before the TSS is loaded, so nothing else reads or writes it now.
+    unsafe {
         // Stacks grow down: the IST entry is the end of the stack.
-        tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST_INDEX)] =
+        TSS.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST_INDEX)] =
             stack_start + DOUBLE_FAULT_STACK_SIZE as u64;
-        tss
-    });
+    }
     let (gdt, selectors) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let kernel_code = gdt.append(Descriptor::kernel_code_segment());
         let kernel_data = gdt.append(Descriptor::kernel_data_segment());
         let user_data = gdt.append(Descriptor::user_data_segment());
         let user_code = gdt.append(Descriptor::user_code_segment());
-        let tss = gdt.append(Descriptor::tss_segment(tss));
+        // SAFETY: TSS is a static, so it lives as long as the GDT; its
+        // contents are only changed through `set_kernel_stack`, which the
+        // CPU tolerates at any time (it reads RSP0 on ring transitions).
+        let tss = gdt.append(unsafe { Descriptor::tss_segment_unchecked(&raw const TSS) });
         (
             gdt,
             Selectors {
@@ -93,4 +99,25 @@ pub fn init() {
 /// Panics when called before [`init`].
 pub fn selectors() -> Selectors {
     GDT.get().expect("GDT not initialised").1
+}
+
+/// Sets the stack the CPU switches to when an interrupt or exception arrives
+/// in ring 3: the top of the running agent's kernel stack.
+///
+/// Call with interrupts disabled (the task manager does, on every switch).
+pub fn set_kernel_stack(top: VirtAddr) {
+    // SAFETY: a single aligned 8-byte store into the static TSS; interrupts
+    // are disabled by the caller, so no ring transition reads it halfway,
+    // and the kernel runs on one CPU.
+    unsafe {
+        (&raw mut TSS)
+            .cast::<u8>()
+            .add(core::mem::offset_of!(
+                TaskStateSegment,
+                privilege_stack_table
+            ))
+            .cast::<VirtAddr>()
+            .write_unaligned(top);
+    }
+    super::syscall::set_kernel_stack(top);
 }

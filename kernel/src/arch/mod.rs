@@ -11,11 +11,14 @@ pub mod exceptions;
 pub mod gdt;
 pub mod interrupts;
 pub mod switch;
+pub mod syscall;
 
 /// Loads the GDT (with the TSS and its double-fault stack) and the IDT.
 pub fn init_cpu_tables() {
     gdt::init();
     interrupts::init_idt();
+    syscall::init();
+    cpu::disable_floating_point();
 }
 
 /// Remaps the PICs, starts the periodic timer and enables interrupts.

@@ -8,6 +8,7 @@
 )]
 
 pub mod acpi;
+pub mod address_space;
 pub mod dma;
 pub mod frame;
 pub mod heap;
@@ -16,6 +17,7 @@ pub mod mmio;
 pub mod paging;
 pub mod selftest;
 pub mod stack;
+pub mod user;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -15,18 +15,67 @@ use super::frame::GlobalFrameAllocator;
 use crate::arch::cpu::without_interrupts;
 
 static KERNEL_TABLE: Once<Mutex<OffsetPageTable<'static>>> = Once::new();
+static KERNEL_ROOT: Once<PhysFrame> = Once::new();
 
-/// Takes the page tables the bootloader left active.
+/// First level-4 index of the kernel (upper) half.
+pub const KERNEL_HALF_FIRST_ENTRY: usize = 256;
+
+/// Takes the page tables the bootloader left active, and gives every
+/// upper-half level-4 entry a level-3 table, so that address spaces made
+/// later (which copy these entries) see every future kernel mapping.
 pub fn init(physical_memory_offset: VirtAddr) {
     KERNEL_TABLE.call_once(|| {
         let (level_4_frame, _) = Cr3::read();
+        KERNEL_ROOT.call_once(|| level_4_frame);
         let virtual_address = physical_memory_offset + level_4_frame.start_address().as_u64();
         let level_4_table: *mut PageTable = virtual_address.as_mut_ptr();
         // SAFETY: (1) CR3 names the active level 4 table and the bootloader
         // maps all physical memory at `physical_memory_offset`, so the pointer
         // is valid; (2) this `Once` creates the only reference to the table.
-        let table = unsafe { OffsetPageTable::new(&mut *level_4_table, physical_memory_offset) };
+        let mut table =
+            unsafe { OffsetPageTable::new(&mut *level_4_table, physical_memory_offset) };
+        let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+        for index in KERNEL_HALF_FIRST_ENTRY..512 {
+            let entry = &mut table.level_4_table_mut()[index];
+            if entry.is_unused()
+                && let Some(frame) = super::frame::allocate_zeroed()
+            {
+                entry.set_frame(frame, flags);
+            }
+        }
         Mutex::new(table)
+    });
+}
+
+/// Returns the kernel's own level-4 table (active while no agent's address
+/// space is).
+pub fn kernel_root() -> PhysFrame {
+    *KERNEL_ROOT.get().expect("paging not initialised")
+}
+
+/// Makes `root` the active level-4 table, if it is not already.
+///
+/// # Safety
+/// `root` must be a level-4 table whose upper half equals the kernel's
+/// (the kernel's own, or one made by `AddressSpace::new`), and it must stay
+/// alive while active.
+pub unsafe fn activate(root: PhysFrame) {
+    let (current, flags) = Cr3::read();
+    if current != root {
+        // SAFETY: by the contract, the kernel half is mapped identically in
+        // `root`, so the running code, its stack and all kernel data stay
+        // mapped across the switch.
+        unsafe { Cr3::write(root, flags) };
+    }
+}
+
+/// Copies the kernel half of the kernel's level-4 table into `table`.
+pub fn copy_kernel_half(table: &mut PageTable) {
+    with_table(|kernel| {
+        let kernel_level_4 = kernel.level_4_table();
+        for index in KERNEL_HALF_FIRST_ENTRY..512 {
+            table[index] = kernel_level_4[index].clone();
+        }
     });
 }
 
@@ -95,4 +144,10 @@ where
         with_table(|table| unsafe { table.map_to(page, frame, flags, &mut GlobalFrameAllocator) })?;
     flush.flush();
     Ok(())
+}
+
+/// Makes the kernel's own level-4 table active (for kernel agents and idle).
+pub fn activate_kernel_root() {
+    // SAFETY: the kernel's table is its own upper half and lives forever.
+    unsafe { activate(kernel_root()) };
 }

@@ -86,6 +86,12 @@ impl AgentStats {
 pub struct Agent {
     /// Slot index, also the policy's name for it.
     pub id: AgentId,
+    /// Identity unique for the whole boot (slots are reused, ids never).
+    pub pid: u64,
+    /// The id of the agent that spawned it (0: the kernel itself).
+    pub parent: u64,
+    /// The ring-3 side, for user agents.
+    pub user: Option<Box<crate::user::UserProcess>>,
     /// Name for logs and status tables.
     pub name: String,
     /// What the agent claimed about itself at spawn.

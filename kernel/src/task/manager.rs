@@ -73,9 +73,37 @@ pub struct Manager {
     next_failure: usize,
     /// Whether the boot flow became the idle agent and decisions started.
     started: bool,
+    /// Next boot-unique agent id.
+    next_pid: u64,
+    /// Exits not yet collected by `wait` (bounded, oldest dropped first).
+    exit_notes: Vec<ExitNote>,
+    /// Signalled on every exit, for agents waiting for a child.
+    exit_event: EventId,
     /// Whether the running agent was dispatched by the current policy (false
     /// right after a policy change), so its stint is reported to it.
     current_from_policy: bool,
+}
+
+/// Exits remembered until a parent waits for them.
+const MAX_EXIT_NOTES: usize = 64;
+
+/// An exited agent's status, kept for its parent's `wait`.
+#[derive(Debug, Clone, Copy)]
+struct ExitNote {
+    pid: u64,
+    parent: u64,
+    status: i64,
+}
+
+/// What a `wait` for a child finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildState {
+    /// The child exited with this status (the note is consumed).
+    Exited(i64),
+    /// The child still runs; wait on the exit event past this generation.
+    Running(EventId, u64),
+    /// No such child of the caller.
+    NotChild,
 }
 
 /// Failed exits remembered for the status table.
@@ -102,7 +130,7 @@ impl Manager {
     pub fn new(policy: KernelPolicy) -> Self {
         let mut agents = Vec::with_capacity(MAX_AGENTS);
         agents.resize_with(MAX_AGENTS, || None);
-        Self {
+        let mut manager = Self {
             agents,
             current: None,
             idle_stack_pointer: 0,
@@ -118,8 +146,15 @@ impl Manager {
             failures: [None; MAX_REMEMBERED_FAILURES],
             next_failure: 0,
             started: false,
+            next_pid: 1,
+            exit_notes: Vec::with_capacity(MAX_EXIT_NOTES),
+            exit_event: EventId(0),
             current_from_policy: true,
-        }
+        };
+        manager.exit_event = manager
+            .new_event()
+            .expect("a fresh manager has free events");
+        manager
     }
 
     /// Returns the guarded policy.
@@ -150,6 +185,11 @@ impl Manager {
     }
 
     /// Adds a runnable agent and introduces it to the policy.
+    /// Returns its slot and its boot-unique id.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site, each argument distinct"
+    )]
     pub fn add(
         &mut self,
         name: &str,
@@ -157,7 +197,9 @@ impl Manager {
         stack: KernelStack,
         saved_stack_pointer: u64,
         entry: alloc::boxed::Box<dyn core::any::Any + Send>,
-    ) -> Result<AgentId, SpawnError> {
+        user: Option<alloc::boxed::Box<crate::user::UserProcess>>,
+        parent: u64,
+    ) -> Result<(AgentId, u64), SpawnError> {
         let slot = self
             .agents
             .iter()
@@ -172,8 +214,13 @@ impl Manager {
             }
             short_name.push(character);
         }
+        let pid = self.next_pid;
+        self.next_pid += 1;
         self.agents[slot] = Some(Agent {
             id,
+            pid,
+            parent,
+            user,
             name: short_name,
             class,
             state: AgentState::Runnable,
@@ -188,7 +235,7 @@ impl Manager {
         });
         self.policy.arrive(id, class, now);
         self.counters.spawned += 1;
-        Ok(id)
+        Ok((id, pid))
     }
 
     /// Takes the code the running agent should start with.
@@ -412,11 +459,69 @@ impl Manager {
             None => self.idle_stack_pointer,
         };
         if pick != previous {
+            self.enter_address_space(pick);
             self.counters.switches += 1;
             self.switch_cycles
                 .record(cpu::read_timestamp_counter().wrapping_sub(entry_cycles));
         }
         next_stack_pointer
+    }
+
+    /// Activates the address space and ring-0 stack of `pick`.
+    fn enter_address_space(&self, pick: Option<AgentId>) {
+        match pick.and_then(|id| self.agents[id.index()].as_ref()) {
+            Some(agent) => {
+                crate::arch::gdt::set_kernel_stack(agent.stack.top());
+                match agent.user.as_ref() {
+                    Some(process) => process.address_space.activate(),
+                    None => crate::memory::paging::activate_kernel_root(),
+                }
+            }
+            None => crate::memory::paging::activate_kernel_root(),
+        }
+    }
+
+    /// Returns what `caller` waiting for its child `child` finds.
+    pub fn child_state(&mut self, caller: u64, child: u64) -> ChildState {
+        if let Some(index) = self
+            .exit_notes
+            .iter()
+            .position(|note| note.pid == child && note.parent == caller)
+        {
+            return ChildState::Exited(self.exit_notes.remove(index).status);
+        }
+        let running = self.agents().any(|agent| {
+            agent.pid == child
+                && agent.parent == caller
+                && !matches!(agent.state, AgentState::Exited { .. })
+        });
+        if running {
+            ChildState::Running(self.exit_event, self.event_generation(self.exit_event))
+        } else {
+            ChildState::NotChild
+        }
+    }
+
+    /// Returns the running agent's user process.
+    pub fn current_user(&mut self) -> Option<&mut crate::user::UserProcess> {
+        let id = self.current?;
+        self.agents[id.index()].as_mut()?.user.as_deref_mut()
+    }
+
+    /// Returns the running agent's id and name.
+    pub fn current_identity(&self) -> (u64, String) {
+        self.current
+            .and_then(|id| self.agents[id.index()].as_ref())
+            .map_or((0, String::from("idle")), |agent| {
+                (agent.pid, agent.name.clone())
+            })
+    }
+
+    /// Returns the slot of the agent with boot-unique id `pid`.
+    pub fn slot_of(&self, pid: u64) -> Option<AgentId> {
+        self.agents()
+            .find(|agent| agent.pid == pid && !matches!(agent.state, AgentState::Exited { .. }))
+            .map(|agent| agent.id)
     }
 
     fn note_fallbacks(&mut self) {
@@ -488,9 +593,21 @@ impl Manager {
                     });
                     self.next_failure = (self.next_failure + 1) % MAX_REMEMBERED_FAILURES;
                 }
+                if let Some(agent) = self.agents[id.index()].as_ref() {
+                    let note = ExitNote {
+                        pid: agent.pid,
+                        parent: agent.parent,
+                        status,
+                    };
+                    if self.exit_notes.len() == MAX_EXIT_NOTES {
+                        self.exit_notes.remove(0);
+                    }
+                    self.exit_notes.push(note);
+                }
                 self.set_state(id, AgentState::Exited { status });
                 self.pending_reap = Some(id);
                 self.counters.exited += 1;
+                self.signal(self.exit_event);
                 StopReason::Exited
             }
         };

@@ -39,7 +39,7 @@ pub const MAX_EVENTS: usize = 64;
 
 /// A wait/signal object: agents block on it until it is signalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventId(u16);
+pub struct EventId(pub(crate) u16);
 
 /// Why an agent could not be spawned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,10 +87,73 @@ pub fn spawn<F: FnOnce() + Send + 'static>(
     class: ClassHint,
     entry: F,
 ) -> Result<AgentId, SpawnError> {
+    let parent = current_pid();
+    spawn_inner(name, class, entry, None, parent).map(|(id, _)| id)
+}
+
+/// Spawns a user agent: `entry` runs on its kernel stack with `process`'s
+/// address space active and enters ring 3. Returns its boot-unique id.
+pub fn spawn_user<F: FnOnce() + Send + 'static>(
+    name: &str,
+    class: ClassHint,
+    process: Box<crate::user::UserProcess>,
+    parent: u64,
+    entry: F,
+) -> Result<u64, SpawnError> {
+    spawn_inner(name, class, entry, Some(process), parent).map(|(_, pid)| pid)
+}
+
+fn spawn_inner<F: FnOnce() + Send + 'static>(
+    name: &str,
+    class: ClassHint,
+    entry: F,
+    user: Option<Box<crate::user::UserProcess>>,
+    parent: u64,
+) -> Result<(AgentId, u64), SpawnError> {
     let stack = KernelStack::new().map_err(SpawnError::Stack)?;
     let (stack, stack_pointer) = switch::prepare_stack(stack, agent_start::<F>);
-    with_manager(|manager| manager.add(name, class, stack, stack_pointer, Box::new(entry)))
-        .unwrap_or(Err(SpawnError::NotStarted))
+    with_manager(|manager| {
+        manager.add(
+            name,
+            class,
+            stack,
+            stack_pointer,
+            Box::new(entry),
+            user,
+            parent,
+        )
+    })
+    .unwrap_or(Err(SpawnError::NotStarted))
+}
+
+/// Returns the running agent's boot-unique id (0 for idle or the boot flow).
+pub fn current_pid() -> u64 {
+    with_manager(|manager| manager.current_identity().0).unwrap_or(0)
+}
+
+/// Returns the running agent's id and name.
+pub fn current_identity() -> (u64, alloc::string::String) {
+    with_manager(|manager| manager.current_identity())
+        .unwrap_or((0, alloc::string::String::from("boot")))
+}
+
+/// Runs `action` on the running agent's user process, with interrupts
+/// disabled (keep it short). `None` for kernel agents.
+pub fn with_current_user<R>(action: impl FnOnce(&mut crate::user::UserProcess) -> R) -> Option<R> {
+    with_manager(|manager| manager.current_user().map(action)).flatten()
+}
+
+/// Waits until the caller's child `child` exits; returns its status, or
+/// `None` if `child` is not a child of the caller.
+pub fn wait_child(child: u64) -> Option<i64> {
+    let caller = current_pid();
+    loop {
+        match with_manager(|manager| manager.child_state(caller, child))? {
+            manager::ChildState::Exited(status) => return Some(status),
+            manager::ChildState::NotChild => return None,
+            manager::ChildState::Running(event, generation) => wait(event, generation),
+        }
+    }
 }
 
 /// First code an agent runs. Generic over the entry's type so the closure
@@ -164,6 +227,23 @@ pub fn signal(event: EventId) -> usize {
 /// Records that the calling agent met (`true`) or missed a deadline.
 pub fn report_deadline(met: bool) {
     with_manager(|manager| manager.report_deadline(met));
+}
+
+/// Returns the running agent's (CPU µs, wait µs, runs, p99 response µs).
+pub fn current_stats() -> Option<(u64, u64, u64, u64)> {
+    inspect(|manager| {
+        let id = manager.current()?;
+        manager.agents().find(|agent| agent.id == id).map(|agent| {
+            let stats = &agent.stats;
+            (
+                stats.cpu_time_us,
+                stats.wait_time_us,
+                stats.runs,
+                stats.response_us.percentile(99),
+            )
+        })
+    })
+    .flatten()
 }
 
 /// Returns the calling agent's id (`None` for idle or before start).

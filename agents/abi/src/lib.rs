@@ -1,0 +1,392 @@
+//! The syscall ABI between the kernel and agent programs.
+//!
+//! # Calling convention
+//! `syscall` with the number in `rax` and up to six arguments in `rdi`, `rsi`,
+//! `rdx`, `r10`, `r8`, `r9` (the Linux x86_64 convention). The result comes
+//! back in `rax` as an `i64`: zero or positive on success, one of the negative
+//! [`Error`] codes on failure. `rcx` and `r11` are clobbered; every other
+//! register is preserved.
+//!
+//! # Calls
+//! | no. | name | arguments | returns |
+//! |---|---|---|---|
+//! | 0 | exit | status | never returns |
+//! | 1 | yield | - | 0 |
+//! | 2 | sleep | microseconds (at most [`MAX_SLEEP_US`]) | 0 |
+//! | 3 | clock | - | microseconds since boot |
+//! | 4 | log | text pointer, length (at most [`MAX_LOG_BYTES`]); at most 50 lines a second, then `Exhausted` | bytes logged |
+//! | 5 | spawn | name pointer, name length, capability-set pointer or 0 (inherit) | child agent id |
+//! | 6 | wait | child agent id, pointer to an `i64` for its exit status | 0 |
+//! | 7 | send | endpoint, message pointer, length (at most [`MAX_MESSAGE_BYTES`]) | 0 |
+//! | 8 | receive | endpoint, buffer pointer, buffer length | (sender id << 32) \| message length |
+//! | 9 | call | endpoint, message pointer, length, reply buffer pointer, reply buffer length | reply length |
+//! | 10 | reply | caller id, message pointer, length | 0 |
+//! | 11 | map | address (page aligned, 0 = kernel chooses), length, [`MAP_WRITE`] \| [`MAP_EXECUTE`] | address |
+//! | 12 | unmap | address, length (a range given by `map`) | 0 |
+//! | 13 | stats | [`StatsKind`], buffer pointer, buffer length | bytes written |
+//!
+//! Agent ids are unique for the whole boot (never reused). Endpoints are
+//! numbered `0..MAX_ENDPOINTS`. A message is delivered synchronously: `send`
+//! returns once a receiver took it; `call` returns with the reply.
+//!
+//! # Capabilities
+//! Every agent holds a [`CapabilitySet`]; every syscall checks it (`exit` is
+//! always allowed). A spawned agent gets the intersection of what its parent
+//! asks for and what its parent holds.
+#![no_std]
+#![forbid(unsafe_code)]
+
+/// Syscall numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Syscall {
+    /// End the calling agent.
+    Exit = 0,
+    /// Give up the CPU.
+    Yield = 1,
+    /// Sleep for a number of microseconds.
+    Sleep = 2,
+    /// Read the microsecond clock.
+    Clock = 3,
+    /// Write text to the kernel console.
+    Log = 4,
+    /// Start an agent program from the boot ramdisk.
+    Spawn = 5,
+    /// Wait for a child to exit.
+    Wait = 6,
+    /// Send a message to an endpoint.
+    Send = 7,
+    /// Receive a message from an endpoint.
+    Receive = 8,
+    /// Send a message and wait for the reply.
+    Call = 9,
+    /// Reply to an agent blocked in `call`.
+    Reply = 10,
+    /// Map anonymous memory.
+    Map = 11,
+    /// Unmap memory given by `map`.
+    Unmap = 12,
+    /// Read statistics.
+    Stats = 13,
+}
+
+/// Number of syscalls (numbers are `0..SYSCALL_COUNT`).
+pub const SYSCALL_COUNT: u64 = 14;
+
+impl Syscall {
+    /// Every syscall, by number.
+    pub const ALL: [Self; SYSCALL_COUNT as usize] = [
+        Self::Exit,
+        Self::Yield,
+        Self::Sleep,
+        Self::Clock,
+        Self::Log,
+        Self::Spawn,
+        Self::Wait,
+        Self::Send,
+        Self::Receive,
+        Self::Call,
+        Self::Reply,
+        Self::Map,
+        Self::Unmap,
+        Self::Stats,
+    ];
+
+    /// Returns the syscall with `number`, if there is one.
+    pub fn from_number(number: u64) -> Option<Self> {
+        Self::ALL.get(usize::try_from(number).ok()?).copied()
+    }
+
+    /// Returns the syscall's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Exit => "exit",
+            Self::Yield => "yield",
+            Self::Sleep => "sleep",
+            Self::Clock => "clock",
+            Self::Log => "log",
+            Self::Spawn => "spawn",
+            Self::Wait => "wait",
+            Self::Send => "send",
+            Self::Receive => "receive",
+            Self::Call => "call",
+            Self::Reply => "reply",
+            Self::Map => "map",
+            Self::Unmap => "unmap",
+            Self::Stats => "stats",
+        }
+    }
+
+    /// Returns the capability bit that allows this syscall.
+    pub const fn bit(self) -> u64 {
+        1 << self as u64
+    }
+}
+
+/// Error codes (returned negated in `rax`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum Error {
+    /// No syscall has this number.
+    NoSuchSyscall = -1,
+    /// A pointer argument is null.
+    NullPointer = -2,
+    /// A pointer is not canonical.
+    NotCanonical = -3,
+    /// A pointer reaches into kernel memory.
+    KernelAddress = -4,
+    /// A pointer range is not (fully) mapped.
+    NotMapped = -5,
+    /// The kernel must write to a read-only page.
+    ReadOnly = -6,
+    /// Pointer plus length overflows.
+    Overflow = -7,
+    /// A length is above the call's limit.
+    TooLarge = -8,
+    /// An argument is invalid.
+    InvalidArgument = -9,
+    /// The capability set does not allow this.
+    PermissionDenied = -10,
+    /// No such program, agent or child.
+    NotFound = -11,
+    /// Memory ran out (or the agent's memory quota).
+    OutOfMemory = -12,
+    /// Too many agents or pending messages.
+    Exhausted = -13,
+    /// No device can serve the call.
+    NoDevice = -14,
+    /// The operation timed out.
+    TimedOut = -15,
+    /// The program image is malformed.
+    BadImage = -16,
+    /// The peer of an IPC call went away.
+    PeerGone = -17,
+}
+
+impl Error {
+    /// Every error code.
+    pub const ALL: [Self; 17] = [
+        Self::NoSuchSyscall,
+        Self::NullPointer,
+        Self::NotCanonical,
+        Self::KernelAddress,
+        Self::NotMapped,
+        Self::ReadOnly,
+        Self::Overflow,
+        Self::TooLarge,
+        Self::InvalidArgument,
+        Self::PermissionDenied,
+        Self::NotFound,
+        Self::OutOfMemory,
+        Self::Exhausted,
+        Self::NoDevice,
+        Self::TimedOut,
+        Self::BadImage,
+        Self::PeerGone,
+    ];
+
+    /// Returns the error a negative syscall result stands for.
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|error| *error as i64 == code)
+    }
+
+    /// Returns a short name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::NoSuchSyscall => "no-such-syscall",
+            Self::NullPointer => "null-pointer",
+            Self::NotCanonical => "not-canonical",
+            Self::KernelAddress => "kernel-address",
+            Self::NotMapped => "not-mapped",
+            Self::ReadOnly => "read-only",
+            Self::Overflow => "overflow",
+            Self::TooLarge => "too-large",
+            Self::InvalidArgument => "invalid-argument",
+            Self::PermissionDenied => "permission-denied",
+            Self::NotFound => "not-found",
+            Self::OutOfMemory => "out-of-memory",
+            Self::Exhausted => "exhausted",
+            Self::NoDevice => "no-device",
+            Self::TimedOut => "timed-out",
+            Self::BadImage => "bad-image",
+            Self::PeerGone => "peer-gone",
+        }
+    }
+}
+
+/// What an agent may do.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapabilitySet {
+    /// Allowed syscalls, one bit per number ([`Syscall::bit`]).
+    pub syscalls: u64,
+    /// Endpoints it may `send`/`call` to, one bit each.
+    pub send_endpoints: u64,
+    /// Endpoints it may `receive` from (and `reply` on), one bit each.
+    pub receive_endpoints: u64,
+    /// Devices it may use, one bit each ([`DEVICE_ACCELERATOR`]).
+    pub devices: u64,
+}
+
+impl CapabilitySet {
+    /// Everything.
+    pub const ALL: Self = Self {
+        syscalls: u64::MAX,
+        send_endpoints: u64::MAX,
+        receive_endpoints: u64::MAX,
+        devices: u64::MAX,
+    };
+
+    /// Returns what both sets allow.
+    pub const fn intersect(self, other: Self) -> Self {
+        Self {
+            syscalls: self.syscalls & other.syscalls,
+            send_endpoints: self.send_endpoints & other.send_endpoints,
+            receive_endpoints: self.receive_endpoints & other.receive_endpoints,
+            devices: self.devices & other.devices,
+        }
+    }
+
+    /// Returns whether `syscall` is allowed (`exit` always is).
+    pub const fn allows(self, syscall: Syscall) -> bool {
+        matches!(syscall, Syscall::Exit) || self.syscalls & syscall.bit() != 0
+    }
+
+    /// Returns the set without `syscall`.
+    pub const fn without(self, syscall: Syscall) -> Self {
+        Self {
+            syscalls: self.syscalls & !syscall.bit(),
+            ..self
+        }
+    }
+
+    /// Returns the set as the four words passed to `spawn`.
+    pub const fn to_words(self) -> [u64; 4] {
+        [
+            self.syscalls,
+            self.send_endpoints,
+            self.receive_endpoints,
+            self.devices,
+        ]
+    }
+
+    /// Returns the set from the four words passed to `spawn`.
+    pub const fn from_words(words: [u64; 4]) -> Self {
+        Self {
+            syscalls: words[0],
+            send_endpoints: words[1],
+            receive_endpoints: words[2],
+            devices: words[3],
+        }
+    }
+}
+
+/// Size of a capability set as passed to `spawn`, in bytes.
+pub const CAPABILITY_SET_BYTES: u64 = 32;
+/// Device bit: the accelerator pool.
+pub const DEVICE_ACCELERATOR: u64 = 1 << 0;
+
+/// Longest sleep, in microseconds (ten seconds).
+pub const MAX_SLEEP_US: u64 = 10_000_000;
+/// Longest log text, in bytes.
+pub const MAX_LOG_BYTES: u64 = 512;
+/// Longest program name, in bytes.
+pub const MAX_NAME_BYTES: u64 = 64;
+/// Longest IPC message, in bytes (messages are copied inline).
+pub const MAX_MESSAGE_BYTES: u64 = 64;
+/// Number of IPC endpoints.
+pub const MAX_ENDPOINTS: u64 = 16;
+/// Most bytes one `map` call maps.
+pub const MAX_MAP_BYTES: u64 = 16 * 1024 * 1024;
+/// `map` flag: writable.
+pub const MAP_WRITE: u64 = 1 << 0;
+/// `map` flag: executable (not together with [`MAP_WRITE`]: W^X).
+pub const MAP_EXECUTE: u64 = 1 << 1;
+
+/// What `stats` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum StatsKind {
+    /// The calling agent: [`AgentStats`].
+    Agent = 0,
+    /// The scheduler: [`SchedulerStats`].
+    Scheduler = 1,
+    /// The syscall table: one [`SyscallStats`] per syscall number.
+    Syscalls = 2,
+}
+
+impl StatsKind {
+    /// Returns the kind with `number`, if there is one.
+    pub fn from_number(number: u64) -> Option<Self> {
+        match number {
+            0 => Some(Self::Agent),
+            1 => Some(Self::Scheduler),
+            2 => Some(Self::Syscalls),
+            _ => None,
+        }
+    }
+}
+
+/// The calling agent's statistics (`stats` kind 0), eight `u64` words.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AgentStats {
+    /// The agent's id.
+    pub id: u64,
+    /// CPU time used, microseconds.
+    pub cpu_time_us: u64,
+    /// Time spent runnable but waiting, microseconds.
+    pub wait_time_us: u64,
+    /// Times dispatched.
+    pub runs: u64,
+    /// Syscalls made.
+    pub syscalls: u64,
+    /// Syscalls that returned an error.
+    pub syscall_errors: u64,
+    /// User pages mapped.
+    pub user_pages: u64,
+    /// 99th percentile response time, microseconds.
+    pub p99_response_us: u64,
+}
+
+/// Scheduler statistics (`stats` kind 1), eight `u64` words.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedulerStats {
+    /// Decisions made.
+    pub decisions: u64,
+    /// Context switches.
+    pub switches: u64,
+    /// Agents alive.
+    pub live_agents: u64,
+    /// Watchdog fallbacks.
+    pub fallbacks: u64,
+    /// Exploration rate, Q16.16.
+    pub exploration_rate: u64,
+    /// Median cycles per decision.
+    pub decision_cycles_p50: u64,
+    /// 99th percentile cycles per decision.
+    pub decision_cycles_p99: u64,
+    /// Uptime, microseconds.
+    pub uptime_us: u64,
+}
+
+/// One syscall's statistics (`stats` kind 2), four `u64` words.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyscallStats {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that returned an error.
+    pub errors: u64,
+    /// Mean cycles per call.
+    pub mean_cycles: u64,
+    /// Handler implementations in the entry.
+    pub handlers: u64,
+}
+
+/// Size in bytes of one stats record of each kind.
+pub const STATS_WORD_BYTES: u64 = 8;

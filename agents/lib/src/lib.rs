@@ -1,0 +1,222 @@
+//! The user library of agent programs: syscalls, logging, entry and panics.
+//!
+//! An agent program is a `no_std`, `no_main` binary for `x86_64-unknown-none`
+//! that names its main function with [`agent_main!`]. The kernel loads it
+//! from the boot ramdisk and enters it in ring 3; from there it reaches the
+//! kernel only through the wrappers here (see `agent-abi` for the ABI). A
+//! panic logs its message and exits with [`PANIC_STATUS`].
+#![no_std]
+
+pub mod raw;
+
+use core::fmt::{self, Write};
+
+pub use agent_abi::{self as abi, CapabilitySet, Error, Syscall};
+
+/// Exit status of an agent that panicked.
+pub const PANIC_STATUS: i64 = -2000;
+
+/// Converts a raw syscall result to a `Result`.
+pub fn check(result: i64) -> Result<u64, Error> {
+    if result >= 0 {
+        Ok(result as u64)
+    } else {
+        Err(Error::from_code(result).unwrap_or(Error::InvalidArgument))
+    }
+}
+
+/// Ends the agent with `status`.
+pub fn exit(status: i64) -> ! {
+    raw::syscall1(Syscall::Exit, status as u64);
+    // The kernel never returns from exit; spin if it somehow did.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Gives up the CPU.
+pub fn yield_now() {
+    raw::syscall0(Syscall::Yield);
+}
+
+/// Sleeps for at least `microseconds`.
+pub fn sleep_us(microseconds: u64) -> Result<(), Error> {
+    check(raw::syscall1(Syscall::Sleep, microseconds)).map(|_| ())
+}
+
+/// Returns microseconds since boot.
+pub fn clock_us() -> u64 {
+    raw::syscall0(Syscall::Clock) as u64
+}
+
+/// Writes `text` to the kernel console.
+pub fn log(text: &str) -> Result<u64, Error> {
+    check(raw::syscall2(
+        Syscall::Log,
+        text.as_ptr() as u64,
+        text.len() as u64,
+    ))
+}
+
+/// Starts program `name` from the ramdisk; `capabilities` (None: the
+/// caller's own) are cut down to what the caller holds.
+pub fn spawn(name: &str, capabilities: Option<&CapabilitySet>) -> Result<u64, Error> {
+    let words = capabilities.map(|set| set.to_words());
+    let pointer = words.as_ref().map_or(0, |words| words.as_ptr() as u64);
+    check(raw::syscall3(
+        Syscall::Spawn,
+        name.as_ptr() as u64,
+        name.len() as u64,
+        pointer,
+    ))
+}
+
+/// Waits for child `child` and returns its exit status.
+pub fn wait(child: u64) -> Result<i64, Error> {
+    let mut status: i64 = 0;
+    check(raw::syscall2(Syscall::Wait, child, &raw mut status as u64))?;
+    Ok(status)
+}
+
+/// Sends `message` to `endpoint` and waits until a receiver takes it.
+pub fn send(endpoint: u64, message: &[u8]) -> Result<(), Error> {
+    check(raw::syscall3(
+        Syscall::Send,
+        endpoint,
+        message.as_ptr() as u64,
+        message.len() as u64,
+    ))
+    .map(|_| ())
+}
+
+/// Receives the oldest message on `endpoint` into `buffer`; returns the
+/// sender and the message length.
+pub fn receive(endpoint: u64, buffer: &mut [u8]) -> Result<(u64, usize), Error> {
+    let result = check(raw::syscall3(
+        Syscall::Receive,
+        endpoint,
+        buffer.as_mut_ptr() as u64,
+        buffer.len() as u64,
+    ))?;
+    Ok((result >> 32, (result & 0xFFFF_FFFF) as usize))
+}
+
+/// Sends `message` to `endpoint` and waits for the reply in `reply`;
+/// returns the reply's length.
+pub fn call(endpoint: u64, message: &[u8], reply: &mut [u8]) -> Result<usize, Error> {
+    check(raw::syscall5(
+        Syscall::Call,
+        endpoint,
+        message.as_ptr() as u64,
+        message.len() as u64,
+        reply.as_mut_ptr() as u64,
+        reply.len() as u64,
+    ))
+    .map(|length| length as usize)
+}
+
+/// Replies `message` to `caller`, which waits in `call`.
+pub fn reply(caller: u64, message: &[u8]) -> Result<(), Error> {
+    check(raw::syscall3(
+        Syscall::Reply,
+        caller,
+        message.as_ptr() as u64,
+        message.len() as u64,
+    ))
+    .map(|_| ())
+}
+
+/// Maps `length` bytes of zeroed memory (`flags`: `abi::MAP_WRITE`, `abi::MAP_EXECUTE`)
+/// and returns its address.
+pub fn map(length: u64, flags: u64) -> Result<u64, Error> {
+    check(raw::syscall3(Syscall::Map, 0, length, flags))
+}
+
+/// Unmaps a range returned by [`map`].
+pub fn unmap(address: u64, length: u64) -> Result<(), Error> {
+    check(raw::syscall2(Syscall::Unmap, address, length)).map(|_| ())
+}
+
+/// Reads statistics of `kind` into `words`; returns the words written.
+pub fn stats(kind: abi::StatsKind, words: &mut [u64]) -> Result<usize, Error> {
+    let bytes = check(raw::syscall3(
+        Syscall::Stats,
+        kind as u64,
+        words.as_mut_ptr() as u64,
+        (words.len() * 8) as u64,
+    ))?;
+    Ok(bytes as usize / 8)
+}
+
+/// A fixed buffer that formatted text is written into.
+pub struct LineBuffer {
+    bytes: [u8; abi::MAX_LOG_BYTES as usize],
+    length: usize,
+}
+
+impl LineBuffer {
+    /// Returns an empty buffer.
+    pub const fn new() -> Self {
+        Self {
+            bytes: [0; abi::MAX_LOG_BYTES as usize],
+            length: 0,
+        }
+    }
+
+    /// Returns the text written so far (cut at the buffer's size).
+    pub fn as_str(&self) -> &str {
+        match core::str::from_utf8(&self.bytes[..self.length]) {
+            Ok(text) => text,
+            Err(error) => core::str::from_utf8(&self.bytes[..error.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+impl Default for LineBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Write for LineBuffer {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let room = self.bytes.len() - self.length;
+        let taken = text.len().min(room);
+        self.bytes[self.length..self.length + taken].copy_from_slice(&text.as_bytes()[..taken]);
+        self.length += taken;
+        Ok(())
+    }
+}
+
+/// Formats and logs one line (cut at `abi::MAX_LOG_BYTES`).
+pub fn print(arguments: fmt::Arguments<'_>) {
+    let mut line = LineBuffer::new();
+    let _ = line.write_fmt(arguments);
+    let _ = log(line.as_str());
+}
+
+/// Logs a formatted line through the kernel console.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => ($crate::print(format_args!($($arg)*)));
+}
+
+/// Declares the agent's main function: `fn main() -> i64`, whose result is
+/// the exit status.
+#[macro_export]
+macro_rules! agent_main {
+    ($main:path) => {
+        /// Entry point the kernel jumps to in ring 3.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn _start() -> ! {
+            let main: fn() -> i64 = $main;
+            $crate::exit(main())
+        }
+    };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    print(format_args!("panic: {info}"));
+    exit(PANIC_STATUS)
+}

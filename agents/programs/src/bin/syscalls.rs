@@ -1,0 +1,89 @@
+//! Exercises the success path of every syscall; exits with the number of
+//! the first check that failed (0 = all passed).
+#![no_std]
+#![no_main]
+
+use agent_lib::{abi, println};
+
+agent_lib::agent_main!(main);
+
+fn fail(step: i64, what: &str) -> i64 {
+    println!("syscalls: step {step} failed: {what}");
+    step
+}
+
+fn main() -> i64 {
+    // clock + yield + sleep
+    let before = agent_lib::clock_us();
+    agent_lib::yield_now();
+    if agent_lib::sleep_us(2_000).is_err() {
+        return fail(1, "sleep");
+    }
+    let after = agent_lib::clock_us();
+    if after < before + 2_000 {
+        return fail(2, "clock did not advance by the sleep");
+    }
+    // log
+    match agent_lib::log("syscalls: log works") {
+        Ok(19) => {}
+        _ => return fail(3, "log length"),
+    }
+    // map, write, read, unmap
+    let Ok(address) = agent_lib::map(3 * 4096, abi::MAP_WRITE) else {
+        return fail(4, "map");
+    };
+    let memory = address as *mut u64;
+    for index in 0..(3 * 512) {
+        // SAFETY: the kernel just mapped 3 writable pages at `address`.
+        unsafe { memory.add(index).write_volatile(index as u64 * 3) };
+    }
+    // SAFETY: as above, reading back what was written.
+    let sample = unsafe { memory.add(1000).read_volatile() };
+    if sample != 3000 {
+        return fail(5, "mapped memory");
+    }
+    if agent_lib::unmap(address, 3 * 4096).is_err() {
+        return fail(6, "unmap");
+    }
+    // stats
+    let mut words = [0u64; 8];
+    match agent_lib::stats(abi::StatsKind::Agent, &mut words) {
+        Ok(8) if words[0] != 0 && words[4] >= 5 => {}
+        _ => return fail(7, "agent stats"),
+    }
+    match agent_lib::stats(abi::StatsKind::Scheduler, &mut words) {
+        Ok(8) if words[0] > 0 && words[2] >= 1 => {}
+        _ => return fail(8, "scheduler stats"),
+    }
+    let mut table = [0u64; 4 * abi::SYSCALL_COUNT as usize];
+    match agent_lib::stats(abi::StatsKind::Syscalls, &mut table) {
+        Ok(words) if words == table.len() && table[4 * abi::Syscall::Map as usize] >= 1 => {}
+        _ => return fail(9, "syscall stats"),
+    }
+    // spawn + wait
+    let Ok(child) = agent_lib::spawn("hello", None) else {
+        return fail(10, "spawn");
+    };
+    match agent_lib::wait(child) {
+        Ok(0) => {}
+        _ => return fail(11, "wait"),
+    }
+    // send/receive/call/reply with a child: ipc_echo answers on endpoint 2.
+    let Ok(echo) = agent_lib::spawn("ipc_echo", None) else {
+        return fail(12, "spawn echo");
+    };
+    if agent_lib::send(2, b"ping").is_err() {
+        return fail(13, "send");
+    }
+    let mut reply = [0u8; 64];
+    match agent_lib::call(2, b"hello", &mut reply) {
+        Ok(5) if &reply[..5] == b"HELLO" => {}
+        _ => return fail(14, "call/reply"),
+    }
+    match agent_lib::wait(echo) {
+        Ok(0) => {}
+        _ => return fail(15, "echo exit"),
+    }
+    println!("syscalls: all passed");
+    0
+}

@@ -1,0 +1,407 @@
+//! The syscall implementations (see `agent-abi` for the ABI).
+
+use alloc::{string::String, vec};
+
+use agent_abi::{
+    AgentStats, CAPABILITY_SET_BYTES, CapabilitySet, Error, MAP_EXECUTE, MAP_WRITE, MAX_ENDPOINTS,
+    MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SLEEP_US, SchedulerStats,
+    StatsKind, Syscall, SyscallStats,
+};
+use sched_rl::Scheduler;
+use x86_64::structures::paging::PageTableFlags;
+
+use super::{Arguments, Outcome, TABLE};
+use crate::{
+    memory::{
+        address_space::{PAGE_SIZE, page_of},
+        user::{self, UserMemoryError, UserRange},
+    },
+    task, time,
+    user::{MAP_QUOTA_PAGES, ipc},
+};
+
+/// Lowest address `map` hands out or accepts.
+const MAP_WINDOW_START: u64 = 0x0000_2000_0000_0000;
+/// End of the `map` window (well below the user stack).
+const MAP_WINDOW_END: u64 = 0x0000_7000_0000_0000;
+
+impl From<UserMemoryError> for Error {
+    fn from(error: UserMemoryError) -> Self {
+        match error {
+            UserMemoryError::Null => Error::NullPointer,
+            UserMemoryError::NotCanonical => Error::NotCanonical,
+            UserMemoryError::KernelAddress => Error::KernelAddress,
+            UserMemoryError::Overflow => Error::Overflow,
+            UserMemoryError::TooLarge => Error::TooLarge,
+            UserMemoryError::NotMapped => Error::NotMapped,
+            UserMemoryError::ReadOnly => Error::ReadOnly,
+        }
+    }
+}
+
+/// Copies `length` bytes (at most `max`) from user `address` into `buffer`.
+fn read_user(address: u64, length: u64, max: u64, buffer: &mut [u8]) -> Result<usize, Error> {
+    let range = UserRange::new(address, length, max)?;
+    let length = range.len() as usize;
+    let buffer = buffer.get_mut(..length).ok_or(Error::TooLarge)?;
+    task::with_current_user(|process| {
+        user::copy_from_user(&mut process.address_space, range, buffer)
+    })
+    .ok_or(Error::PermissionDenied)??;
+    Ok(length)
+}
+
+/// Copies `data` to user `address`.
+fn write_user(address: u64, data: &[u8]) -> Result<(), Error> {
+    let range = UserRange::new(address, data.len() as u64, u64::MAX)?;
+    task::with_current_user(|process| user::copy_to_user(&mut process.address_space, range, data))
+        .ok_or(Error::PermissionDenied)??;
+    Ok(())
+}
+
+/// Checks that `length` bytes at `address` could be written, without writing.
+fn check_writable(address: u64, length: u64) -> Result<(), Error> {
+    let range = UserRange::new(address, length, u64::MAX)?;
+    task::with_current_user(|process| {
+        // An empty-content probe: copy the current bytes out and back.
+        let mut current = vec![0u8; range.len() as usize];
+        user::copy_from_user(&mut process.address_space, range, &mut current)?;
+        user::copy_to_user(&mut process.address_space, range, &current)
+    })
+    .ok_or(Error::PermissionDenied)??;
+    Ok(())
+}
+
+fn capabilities() -> Result<CapabilitySet, Error> {
+    task::with_current_user(|process| process.capabilities).ok_or(Error::PermissionDenied)
+}
+
+fn endpoint_bit(endpoint: u64) -> Result<u64, Error> {
+    if endpoint < MAX_ENDPOINTS {
+        Ok(1 << endpoint)
+    } else {
+        Err(Error::InvalidArgument)
+    }
+}
+
+pub(super) fn exit(arguments: &Arguments) -> Outcome {
+    let pid = task::current_pid();
+    ipc::on_agent_exit(pid);
+    task::exit(arguments[0] as i64)
+}
+
+pub(super) fn yield_now(_: &Arguments) -> Outcome {
+    task::yield_now();
+    Ok(0)
+}
+
+pub(super) fn sleep(arguments: &Arguments) -> Outcome {
+    let duration = arguments[0];
+    if duration > MAX_SLEEP_US {
+        return Err(Error::InvalidArgument);
+    }
+    task::sleep_us(duration);
+    Ok(0)
+}
+
+pub(super) fn clock(_: &Arguments) -> Outcome {
+    Ok(time::now_us())
+}
+
+pub(super) fn log(arguments: &Arguments) -> Outcome {
+    let mut buffer = [0u8; MAX_LOG_BYTES as usize];
+    let length = read_user(arguments[0], arguments[1], MAX_LOG_BYTES, &mut buffer)?;
+    let now = time::now_us();
+    if task::with_current_user(|process| process.take_log_token(now)) != Some(true) {
+        return Err(Error::Exhausted);
+    }
+    let text: String = buffer[..length]
+        .iter()
+        .map(|byte| match byte {
+            b'\n' | b'\t' | 0x20..=0x7E => char::from(*byte),
+            _ => '?',
+        })
+        .collect();
+    let (pid, name) = task::current_identity();
+    crate::println!("[agent {pid} {name}] {}", text.trim_end_matches('\n'));
+    Ok(length as u64)
+}
+
+pub(super) fn spawn(arguments: &Arguments) -> Outcome {
+    let mut name = [0u8; MAX_NAME_BYTES as usize];
+    let length = read_user(arguments[0], arguments[1], MAX_NAME_BYTES, &mut name)?;
+    let name = core::str::from_utf8(&name[..length]).map_err(|_| Error::InvalidArgument)?;
+    if name.is_empty() || name.contains('/') {
+        return Err(Error::InvalidArgument);
+    }
+    let own = capabilities()?;
+    let requested = if arguments[2] == 0 {
+        own
+    } else {
+        let mut words = [0u8; CAPABILITY_SET_BYTES as usize];
+        read_user(
+            arguments[2],
+            CAPABILITY_SET_BYTES,
+            CAPABILITY_SET_BYTES,
+            &mut words,
+        )?;
+        let mut set = [0u64; 4];
+        for (index, chunk) in words.as_chunks::<8>().0.iter().enumerate() {
+            set[index] = u64::from_le_bytes(*chunk);
+        }
+        CapabilitySet::from_words(set)
+    };
+    let parent = task::current_pid();
+    let child = crate::user::spawn(name, requested.intersect(own), parent)?;
+    Ok(child)
+}
+
+pub(super) fn wait(arguments: &Arguments) -> Outcome {
+    let (child, status_address) = (arguments[0], arguments[1]);
+    check_writable(status_address, 8)?;
+    let status = task::wait_child(child).ok_or(Error::NotFound)?;
+    write_user(status_address, &status.to_le_bytes())?;
+    Ok(0)
+}
+
+fn read_message(address: u64, length: u64) -> Result<ipc::Message, Error> {
+    let mut buffer = [0u8; MAX_MESSAGE_BYTES as usize];
+    let length = read_user(address, length, MAX_MESSAGE_BYTES, &mut buffer)?;
+    Ok(ipc::Message::new(&buffer[..length]))
+}
+
+pub(super) fn send(arguments: &Arguments) -> Outcome {
+    let endpoint = arguments[0];
+    if capabilities()?.send_endpoints & endpoint_bit(endpoint)? == 0 {
+        return Err(Error::PermissionDenied);
+    }
+    let message = read_message(arguments[1], arguments[2])?;
+    ipc::send(task::current_pid(), endpoint, message, false)?;
+    Ok(0)
+}
+
+pub(super) fn receive(arguments: &Arguments) -> Outcome {
+    let (endpoint, buffer, capacity) = (arguments[0], arguments[1], arguments[2]);
+    if capabilities()?.receive_endpoints & endpoint_bit(endpoint)? == 0 {
+        return Err(Error::PermissionDenied);
+    }
+    let capacity = capacity.min(MAX_MESSAGE_BYTES);
+    check_writable(buffer, capacity)?;
+    let (sender, message) = ipc::receive(task::current_pid(), endpoint)?;
+    let copied = message.length.min(capacity as usize);
+    write_user(buffer, &message.payload()[..copied])?;
+    Ok((sender << 32) | message.length as u64)
+}
+
+pub(super) fn call(arguments: &Arguments) -> Outcome {
+    let endpoint = arguments[0];
+    if capabilities()?.send_endpoints & endpoint_bit(endpoint)? == 0 {
+        return Err(Error::PermissionDenied);
+    }
+    let message = read_message(arguments[1], arguments[2])?;
+    let (reply_buffer, capacity) = (arguments[3], arguments[4].min(MAX_MESSAGE_BYTES));
+    check_writable(reply_buffer, capacity)?;
+    let reply = ipc::send(task::current_pid(), endpoint, message, true)?;
+    let copied = reply.length.min(capacity as usize);
+    write_user(reply_buffer, &reply.payload()[..copied])?;
+    Ok(reply.length as u64)
+}
+
+pub(super) fn reply(arguments: &Arguments) -> Outcome {
+    let caller = arguments[0];
+    let me = task::current_pid();
+    let endpoint = ipc::awaited_endpoint(me, caller).ok_or(Error::NotFound)?;
+    if capabilities()?.receive_endpoints & (1 << endpoint) == 0 {
+        return Err(Error::PermissionDenied);
+    }
+    let message = read_message(arguments[1], arguments[2])?;
+    ipc::reply(me, caller, message)?;
+    Ok(0)
+}
+
+pub(super) fn map(arguments: &Arguments) -> Outcome {
+    let (address, length, flags) = (arguments[0], arguments[1], arguments[2]);
+    if length == 0 || length > MAX_MAP_BYTES || flags & !(MAP_WRITE | MAP_EXECUTE) != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if flags & MAP_WRITE != 0 && flags & MAP_EXECUTE != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let pages = length.div_ceil(PAGE_SIZE);
+    let mut page_flags = PageTableFlags::empty();
+    if flags & MAP_WRITE != 0 {
+        page_flags |= PageTableFlags::WRITABLE;
+    }
+    if flags & MAP_EXECUTE == 0 {
+        page_flags |= PageTableFlags::NO_EXECUTE;
+    }
+    task::with_current_user(|process| {
+        if process.mapped_pages + pages > MAP_QUOTA_PAGES {
+            return Err(Error::OutOfMemory);
+        }
+        let start = if address == 0 {
+            // The kernel chooses: just above the highest existing mapping.
+            process
+                .mappings
+                .iter()
+                .map(|(start, pages)| start + pages * PAGE_SIZE)
+                .max()
+                .unwrap_or(MAP_WINDOW_START)
+        } else {
+            address
+        };
+        let end = start
+            .checked_add(pages * PAGE_SIZE)
+            .ok_or(Error::Overflow)?;
+        if start % PAGE_SIZE != 0 || start < MAP_WINDOW_START || end > MAP_WINDOW_END {
+            return Err(Error::InvalidArgument);
+        }
+        let overlaps = process
+            .mappings
+            .iter()
+            .any(|(other, other_pages)| start < other + other_pages * PAGE_SIZE && *other < end);
+        if overlaps {
+            return Err(Error::InvalidArgument);
+        }
+        for index in 0..pages {
+            if let Err(error) = process
+                .address_space
+                .map_user(page_of(start + index * PAGE_SIZE), page_flags)
+            {
+                for undo in 0..index {
+                    let _ = process
+                        .address_space
+                        .unmap_user(page_of(start + undo * PAGE_SIZE));
+                }
+                return Err(match error {
+                    crate::memory::address_space::MapError::OutOfMemory => Error::OutOfMemory,
+                    _ => Error::InvalidArgument,
+                });
+            }
+        }
+        process.mappings.push((start, pages));
+        process.mapped_pages += pages;
+        Ok(start)
+    })
+    .ok_or(Error::PermissionDenied)?
+}
+
+pub(super) fn unmap(arguments: &Arguments) -> Outcome {
+    let (address, length) = (arguments[0], arguments[1]);
+    let pages = length.div_ceil(PAGE_SIZE);
+    task::with_current_user(|process| {
+        let index = process
+            .mappings
+            .iter()
+            .position(|mapping| *mapping == (address, pages))
+            .ok_or(Error::InvalidArgument)?;
+        process.mappings.swap_remove(index);
+        for page in 0..pages {
+            let _ = process
+                .address_space
+                .unmap_user(page_of(address + page * PAGE_SIZE));
+        }
+        process.mapped_pages -= pages;
+        Ok(0)
+    })
+    .ok_or(Error::PermissionDenied)?
+}
+
+pub(super) fn stats(arguments: &Arguments) -> Outcome {
+    let (kind, buffer, capacity) = (arguments[0], arguments[1], arguments[2]);
+    let kind = StatsKind::from_number(kind).ok_or(Error::InvalidArgument)?;
+    let mut words: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+    match kind {
+        StatsKind::Agent => {
+            let (pid, _) = task::current_identity();
+            let (syscalls, errors, pages) = task::with_current_user(|process| {
+                (
+                    process.syscalls,
+                    process.syscall_errors,
+                    process.address_space.user_pages(),
+                )
+            })
+            .ok_or(Error::PermissionDenied)?;
+            let (cpu, wait, runs, p99) = task::current_stats().unwrap_or_default();
+            let stats = AgentStats {
+                id: pid,
+                cpu_time_us: cpu,
+                wait_time_us: wait,
+                runs,
+                syscalls,
+                syscall_errors: errors,
+                user_pages: pages,
+                p99_response_us: p99,
+            };
+            words.extend_from_slice(&[
+                stats.id,
+                stats.cpu_time_us,
+                stats.wait_time_us,
+                stats.runs,
+                stats.syscalls,
+                stats.syscall_errors,
+                stats.user_pages,
+                stats.p99_response_us,
+            ]);
+        }
+        StatsKind::Scheduler => {
+            let (decisions, exploration, p50, p99) = task::inspect(|manager| {
+                let stats = manager.policy().stats();
+                (
+                    stats.decisions,
+                    stats.exploration_rate.raw().max(0) as u64,
+                    manager.decision_cycles.percentile(50),
+                    manager.decision_cycles.percentile(99),
+                )
+            })
+            .unwrap_or_default();
+            let counters = task::counters();
+            let stats = SchedulerStats {
+                decisions,
+                switches: counters.switches,
+                live_agents: task::live_agents() as u64,
+                fallbacks: u64::from(counters.fallbacks),
+                exploration_rate: exploration,
+                decision_cycles_p50: p50,
+                decision_cycles_p99: p99,
+                uptime_us: time::now_us(),
+            };
+            words.extend_from_slice(&[
+                stats.decisions,
+                stats.switches,
+                stats.live_agents,
+                stats.fallbacks,
+                stats.exploration_rate,
+                stats.decision_cycles_p50,
+                stats.decision_cycles_p99,
+                stats.uptime_us,
+            ]);
+        }
+        StatsKind::Syscalls => {
+            for entry in &TABLE {
+                let counters = super::handler_counters(entry.syscall);
+                let calls: u64 = counters.iter().map(|counter| counter.calls).sum();
+                let cycles: u64 = counters.iter().map(|counter| counter.cycles).sum();
+                let stats = SyscallStats {
+                    calls,
+                    errors: counters.iter().map(|counter| counter.errors).sum(),
+                    mean_cycles: cycles.checked_div(calls).unwrap_or(0),
+                    handlers: entry.handlers.len() as u64,
+                };
+                words.extend_from_slice(&[
+                    stats.calls,
+                    stats.errors,
+                    stats.mean_cycles,
+                    stats.handlers,
+                ]);
+            }
+            let _ = Syscall::ALL;
+        }
+    }
+    let bytes: alloc::vec::Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
+    if capacity < bytes.len() as u64 {
+        return Err(Error::TooLarge);
+    }
+    write_user(buffer, &bytes)?;
+    Ok(bytes.len() as u64)
+}

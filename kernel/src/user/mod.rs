@@ -1,0 +1,162 @@
+//! User-mode agents: programs from the boot ramdisk running in ring 3.
+//!
+//! A user agent is a task (see [`crate::task`]) whose kernel-side code
+//! enters ring 3 once and never returns to kernel code of its own: from then
+//! on it reaches the kernel only through syscalls ([`crate::syscall`]) and
+//! faults. Its [`UserProcess`] holds the address space, the capability set
+//! and its anonymous mappings; the task manager switches CR3 and the ring-0
+//! stack with the agent.
+//!
+//! A fault in ring 3 ends only the faulting agent, with exit status
+//! `FAULT_STATUS_BASE - vector` and the report in the log.
+
+pub mod ipc;
+pub mod loader;
+
+use alloc::{boxed::Box, format, string::String, vec::Vec};
+
+use agent_abi::{CapabilitySet, Error};
+use sched_rl::ClassHint;
+
+use crate::{
+    arch::{exceptions::ExceptionReport, syscall},
+    memory::address_space::{AddressSpace, PAGE_SIZE},
+    task,
+};
+
+/// Exit status of an agent killed by CPU exception `vector`:
+/// `FAULT_STATUS_BASE - vector`.
+pub const FAULT_STATUS_BASE: i64 = -1000;
+/// Directory of agent programs inside the boot ramdisk.
+pub const PROGRAM_DIRECTORY: &str = "agents/";
+/// Most user pages one agent may have mapped through `map` (its quota).
+pub const MAP_QUOTA_PAGES: u64 = 4096;
+
+/// The ring-3 side of an agent.
+pub struct UserProcess {
+    /// Program name (its ramdisk file without the directory).
+    pub program: String,
+    /// What the agent may do.
+    pub capabilities: CapabilitySet,
+    /// Its page tables.
+    pub address_space: AddressSpace,
+    /// Ranges given by `map`: (start, pages).
+    pub mappings: Vec<(u64, u64)>,
+    /// Pages mapped through `map` (counted against [`MAP_QUOTA_PAGES`]).
+    pub mapped_pages: u64,
+    /// Syscalls made.
+    pub syscalls: u64,
+    /// Syscalls that returned an error.
+    pub syscall_errors: u64,
+    /// Log lines the agent may still write now (see [`LOG_LINES_PER_SECOND`]).
+    pub log_tokens: u64,
+    /// When `log_tokens` was last refilled, µs.
+    pub log_refilled_us: u64,
+    /// Log lines refused by the rate limit.
+    pub log_dropped: u64,
+}
+
+/// Log lines an agent may write per second (and in one burst): a flood of
+/// `log` calls gets `Exhausted` instead of drowning the console.
+pub const LOG_LINES_PER_SECOND: u64 = 50;
+
+impl UserProcess {
+    /// Takes one log token; returns false when the agent is over its rate.
+    pub fn take_log_token(&mut self, now_us: u64) -> bool {
+        let elapsed = now_us.saturating_sub(self.log_refilled_us);
+        let refill = elapsed * LOG_LINES_PER_SECOND / 1_000_000;
+        if refill > 0 {
+            self.log_tokens = (self.log_tokens + refill).min(LOG_LINES_PER_SECOND);
+            self.log_refilled_us = now_us;
+        }
+        if self.log_tokens == 0 {
+            self.log_dropped += 1;
+            return false;
+        }
+        self.log_tokens -= 1;
+        true
+    }
+}
+
+/// Why a program could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnUserError {
+    /// No such program in the ramdisk.
+    NotFound,
+    /// The image was refused.
+    BadImage(loader::LoadError),
+    /// Memory ran out.
+    OutOfMemory,
+    /// No agent slot or stack was free.
+    Exhausted,
+}
+
+impl From<SpawnUserError> for Error {
+    fn from(error: SpawnUserError) -> Self {
+        match error {
+            SpawnUserError::NotFound => Error::NotFound,
+            SpawnUserError::BadImage(loader::LoadError::OutOfMemory)
+            | SpawnUserError::OutOfMemory => Error::OutOfMemory,
+            SpawnUserError::BadImage(_) => Error::BadImage,
+            SpawnUserError::Exhausted => Error::Exhausted,
+        }
+    }
+}
+
+/// Returns the ramdisk image of program `name`, if it exists.
+pub fn program_image(name: &str) -> Option<&'static [u8]> {
+    let path = format!("{PROGRAM_DIRECTORY}{name}");
+    crate::boot_args::ramdisk_file(&path)
+}
+
+/// Returns the names of the programs in the ramdisk.
+pub fn program_names() -> Vec<String> {
+    crate::boot_args::ramdisk_names()
+        .into_iter()
+        .filter_map(|name| name.strip_prefix(PROGRAM_DIRECTORY).map(String::from))
+        .collect()
+}
+
+/// Starts program `name` from the ramdisk as a user agent with
+/// `capabilities`, child of `parent` (an agent id, or 0 for the kernel).
+/// Returns the new agent's id.
+pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64, SpawnUserError> {
+    let image = program_image(name).ok_or(SpawnUserError::NotFound)?;
+    let loaded = loader::load(image).map_err(SpawnUserError::BadImage)?;
+    let (entry, stack_pointer) = (loaded.entry, loaded.stack_pointer);
+    let process = Box::new(UserProcess {
+        program: String::from(name),
+        capabilities,
+        address_space: loaded.address_space,
+        mappings: Vec::new(),
+        mapped_pages: 0,
+        syscalls: 0,
+        syscall_errors: 0,
+        log_tokens: LOG_LINES_PER_SECOND,
+        log_refilled_us: crate::time::now_us(),
+        log_dropped: 0,
+    });
+    task::spawn_user(name, ClassHint::Unknown, process, parent, move || {
+        // Only plain numbers live on this stack frame: nothing is leaked
+        // when the agent ends inside ring 3.
+        syscall::enter_user_mode(entry, stack_pointer)
+    })
+    .map_err(|error| match error {
+        task::SpawnError::Stack(crate::memory::stack::StackError::OutOfMemory) => {
+            SpawnUserError::OutOfMemory
+        }
+        _ => SpawnUserError::Exhausted,
+    })
+}
+
+/// Ends the running user agent after a CPU exception in ring 3.
+pub fn fault(report: &ExceptionReport) -> ! {
+    let (id, name) = task::current_identity();
+    log::warn!("agent {id} ({name}) stopped: {report}");
+    task::exit(FAULT_STATUS_BASE - i64::from(report.vector))
+}
+
+/// Bytes of user memory `pages` pages are.
+pub const fn pages_to_bytes(pages: u64) -> u64 {
+    pages * PAGE_SIZE
+}
