@@ -24,6 +24,17 @@
 //! | 11 | map | address (page aligned, 0 = kernel chooses), length, [`MAP_WRITE`] \| [`MAP_EXECUTE`] | address |
 //! | 12 | unmap | address, length (a range given by `map`) | 0 |
 //! | 13 | stats | [`StatsKind`], buffer pointer, buffer length | bytes written |
+//! | 14 | null | - | 0 (does nothing: for measuring the syscall path) |
+//! | 15 | accel_factorial | input, [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] | input! wrapping at 32 bits |
+//! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags | bytes copied |
+//!
+//! The accelerator calls need the [`DEVICE_ACCELERATOR`] device capability.
+//! Without flags the kernel's adaptive dispatch table picks the route (CPU,
+//! device with polling, device with interrupt, which device) by learned
+//! latency; [`ACCEL_POLL`] or [`ACCEL_INTERRUPT`] pin the completion mode.
+//! Without a device they fail with `NoDevice` unless [`ACCEL_ALLOW_CPU`] is
+//! set. `accel_copy` moves the source to a device buffer and back into the
+//! destination (a DMA round trip).
 //!
 //! Agent ids are unique for the whole boot (never reused). Endpoints are
 //! numbered `0..MAX_ENDPOINTS`. A message is delivered synchronously: `send`
@@ -68,10 +79,16 @@ pub enum Syscall {
     Unmap = 12,
     /// Read statistics.
     Stats = 13,
+    /// Do nothing.
+    Null = 14,
+    /// Compute a factorial on an accelerator.
+    AccelFactorial = 15,
+    /// Copy a buffer to an accelerator and back.
+    AccelCopy = 16,
 }
 
 /// Number of syscalls (numbers are `0..SYSCALL_COUNT`).
-pub const SYSCALL_COUNT: u64 = 14;
+pub const SYSCALL_COUNT: u64 = 17;
 
 impl Syscall {
     /// Every syscall, by number.
@@ -90,6 +107,9 @@ impl Syscall {
         Self::Map,
         Self::Unmap,
         Self::Stats,
+        Self::Null,
+        Self::AccelFactorial,
+        Self::AccelCopy,
     ];
 
     /// Returns the syscall with `number`, if there is one.
@@ -114,6 +134,9 @@ impl Syscall {
             Self::Map => "map",
             Self::Unmap => "unmap",
             Self::Stats => "stats",
+            Self::Null => "null",
+            Self::AccelFactorial => "accel_factorial",
+            Self::AccelCopy => "accel_copy",
         }
     }
 
@@ -161,11 +184,15 @@ pub enum Error {
     BadImage = -16,
     /// The peer of an IPC call went away.
     PeerGone = -17,
+    /// A device failed or is recovering.
+    DeviceFault = -18,
+    /// Every device that could serve stayed busy.
+    Busy = -19,
 }
 
 impl Error {
     /// Every error code.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::NoSuchSyscall,
         Self::NullPointer,
         Self::NotCanonical,
@@ -183,6 +210,8 @@ impl Error {
         Self::TimedOut,
         Self::BadImage,
         Self::PeerGone,
+        Self::DeviceFault,
+        Self::Busy,
     ];
 
     /// Returns the error a negative syscall result stands for.
@@ -213,6 +242,8 @@ impl Error {
             Self::TimedOut => "timed-out",
             Self::BadImage => "bad-image",
             Self::PeerGone => "peer-gone",
+            Self::DeviceFault => "device-fault",
+            Self::Busy => "busy",
         }
     }
 }
@@ -305,6 +336,15 @@ pub const MAX_MAP_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAP_WRITE: u64 = 1 << 0;
 /// `map` flag: executable (not together with [`MAP_WRITE`]: W^X).
 pub const MAP_EXECUTE: u64 = 1 << 1;
+
+/// Accelerator flag: the CPU may serve the call (also without a device).
+pub const ACCEL_ALLOW_CPU: u64 = 1 << 0;
+/// Accelerator flag: complete on a device by polling.
+pub const ACCEL_POLL: u64 = 1 << 1;
+/// Accelerator flag: complete on a device by interrupt (the caller blocks).
+pub const ACCEL_INTERRUPT: u64 = 1 << 2;
+/// Largest `accel_copy` (the device buffer less one byte).
+pub const MAX_ACCEL_COPY_BYTES: u64 = 4095;
 
 /// What `stats` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

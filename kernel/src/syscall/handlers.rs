@@ -3,7 +3,8 @@
 use alloc::{string::String, vec};
 
 use agent_abi::{
-    AgentStats, CAPABILITY_SET_BYTES, CapabilitySet, Error, MAP_EXECUTE, MAP_WRITE, MAX_ENDPOINTS,
+    ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AgentStats, CAPABILITY_SET_BYTES, CapabilitySet,
+    DEVICE_ACCELERATOR, Error, MAP_EXECUTE, MAP_WRITE, MAX_ACCEL_COPY_BYTES, MAX_ENDPOINTS,
     MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SLEEP_US, SchedulerStats,
     StatsKind, Syscall, SyscallStats,
 };
@@ -12,6 +13,7 @@ use x86_64::structures::paging::PageTableFlags;
 
 use super::{Arguments, Outcome, TABLE};
 use crate::{
+    accel::{self, AccelError, Completion, JobOptions},
     memory::{
         address_space::{PAGE_SIZE, page_of},
         user::{self, UserMemoryError, UserRange},
@@ -88,6 +90,68 @@ pub(super) fn exit(arguments: &Arguments) -> Outcome {
     let pid = task::current_pid();
     ipc::on_agent_exit(pid);
     task::exit(arguments[0] as i64)
+}
+
+pub(super) fn null(_: &Arguments) -> Outcome {
+    Ok(0)
+}
+
+impl From<AccelError> for Error {
+    fn from(error: AccelError) -> Self {
+        match error {
+            AccelError::NoDevice | AccelError::NoInterrupt => Error::NoDevice,
+            AccelError::Busy => Error::Busy,
+            AccelError::Timeout => Error::TimedOut,
+            AccelError::DeviceFault => Error::DeviceFault,
+            AccelError::InvalidArgument => Error::InvalidArgument,
+            AccelError::OutOfMemory => Error::OutOfMemory,
+        }
+    }
+}
+
+/// Returns the job options the accelerator `flags` ask for.
+fn accel_options(flags: u64) -> Result<JobOptions, Error> {
+    if flags & !(ACCEL_ALLOW_CPU | ACCEL_POLL | ACCEL_INTERRUPT) != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if capabilities()?.devices & DEVICE_ACCELERATOR == 0 {
+        return Err(Error::PermissionDenied);
+    }
+    let completion = match (flags & ACCEL_POLL != 0, flags & ACCEL_INTERRUPT != 0) {
+        (false, false) => Completion::Adaptive,
+        (true, false) => Completion::Poll,
+        (false, true) => Completion::Interrupt,
+        (true, true) => return Err(Error::InvalidArgument),
+    };
+    Ok(JobOptions {
+        completion,
+        allow_cpu: flags & ACCEL_ALLOW_CPU != 0,
+        ..JobOptions::default()
+    })
+}
+
+pub(super) fn accel_factorial(arguments: &Arguments) -> Outcome {
+    let input = u32::try_from(arguments[0]).map_err(|_| Error::InvalidArgument)?;
+    let options = accel_options(arguments[1])?;
+    let outcome = accel::factorial(input, &options)?;
+    Ok(u64::from(outcome.value))
+}
+
+pub(super) fn accel_copy(arguments: &Arguments) -> Outcome {
+    let (source, length, destination) = (arguments[0], arguments[1], arguments[2]);
+    let options = accel_options(arguments[3])?;
+    if length == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let mut data = vec![0u8; length.min(MAX_ACCEL_COPY_BYTES) as usize];
+    read_user(source, length, MAX_ACCEL_COPY_BYTES, &mut data)?;
+    check_writable(destination, length)?;
+    let buffer = accel::copy_to_device(&data, &options)?.value;
+    let mut back = vec![0u8; data.len()];
+    accel::copy_from_device(&buffer, &mut back, &options)?;
+    drop(buffer);
+    write_user(destination, &back)?;
+    Ok(length)
 }
 
 pub(super) fn yield_now(_: &Arguments) -> Outcome {

@@ -73,6 +73,13 @@ pub static TABLE: [Entry; SYSCALL_COUNT as usize] = [
     single!(Syscall::Map, "map", handlers::map),
     single!(Syscall::Unmap, "unmap", handlers::unmap),
     single!(Syscall::Stats, "stats", handlers::stats),
+    single!(Syscall::Null, "null", handlers::null),
+    single!(
+        Syscall::AccelFactorial,
+        "adaptive",
+        handlers::accel_factorial
+    ),
+    single!(Syscall::AccelCopy, "adaptive", handlers::accel_copy),
 ];
 
 /// Counters of one handler.
