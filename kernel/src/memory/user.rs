@@ -138,17 +138,7 @@ pub fn copy_to_user(
     range: UserRange,
     data: &[u8],
 ) -> Result<(), UserMemoryError> {
-    if data.len() as u64 != range.len() {
-        return Err(UserMemoryError::TooLarge);
-    }
-    range.chunks(space, true, |physical, offset, length| {
-        let destination = super::physical_to_virtual(physical).as_mut_ptr::<u8>();
-        // SAFETY: as in `copy_from_user`; the frame is a user frame that the
-        // kernel holds no reference into, so writing it aliases nothing.
-        unsafe {
-            core::ptr::copy_nonoverlapping(data[offset..].as_ptr(), destination, length);
-        }
-    })
+    write_user_range(space, range, data, true)
 }
 
 /// Copies `data` into the user `range` even where the pages are read-only:
@@ -159,13 +149,24 @@ pub fn load_into_user(
     range: UserRange,
     data: &[u8],
 ) -> Result<(), UserMemoryError> {
+    write_user_range(space, range, data, false)
+}
+
+fn write_user_range(
+    space: &mut AddressSpace,
+    range: UserRange,
+    data: &[u8],
+    require_writable: bool,
+) -> Result<(), UserMemoryError> {
     if data.len() as u64 != range.len() {
         return Err(UserMemoryError::TooLarge);
     }
-    range.chunks(space, false, |physical, offset, length| {
+    range.chunks(space, require_writable, |physical, offset, length| {
         let destination = super::physical_to_virtual(physical).as_mut_ptr::<u8>();
-        // SAFETY: as in `copy_to_user`: a user frame of `space`, checked
-        // mapped, that no kernel reference points into.
+        // SAFETY: `physical..+length` lies in one mapped user frame of
+        // `space` (checked by `chunks`), reachable through the physical-memory
+        // window; the kernel holds no reference into user frames, so writing
+        // aliases nothing.
         unsafe {
             core::ptr::copy_nonoverlapping(data[offset..].as_ptr(), destination, length);
         }
