@@ -356,6 +356,8 @@ pub enum StatsKind {
     Scheduler = 1,
     /// The syscall table: one [`SyscallStats`] per syscall number.
     Syscalls = 2,
+    /// The adaptive accelerator table: one [`AcceleratorHandlerStats`] per handler.
+    Accelerators = 3,
 }
 
 impl StatsKind {
@@ -365,6 +367,7 @@ impl StatsKind {
             0 => Some(Self::Agent),
             1 => Some(Self::Scheduler),
             2 => Some(Self::Syscalls),
+            3 => Some(Self::Accelerators),
             _ => None,
         }
     }
@@ -426,6 +429,29 @@ pub struct SyscallStats {
     pub mean_cycles: u64,
     /// Handler implementations in the entry.
     pub handlers: u64,
+}
+
+/// One handler of the adaptive accelerator table (`stats` kind 3), eight
+/// `u64` words.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AcceleratorHandlerStats {
+    /// Operation: 0 factorial, 1 copy to device, 2 copy from device.
+    pub operation: u64,
+    /// Route: 0 CPU, 1 device with polling, 2 device with interrupt.
+    pub route: u64,
+    /// Device index (0 for the CPU route).
+    pub device: u64,
+    /// Calls served.
+    pub calls: u64,
+    /// Mean observed latency, µs.
+    pub mean_latency_us: u64,
+    /// Learned weight K0 (constant term, µs), Q16.16 as two's complement.
+    pub weight_constant: u64,
+    /// Learned weight K1 (µs per KiB of payload), Q16.16.
+    pub weight_per_kib: u64,
+    /// Learned weight K2 (µs per queued job), Q16.16.
+    pub weight_per_job: u64,
 }
 
 /// Size in bytes of one stats record of each kind.

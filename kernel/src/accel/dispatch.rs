@@ -205,3 +205,24 @@ pub fn report_lines() -> Vec<String> {
             .collect()
     })
 }
+
+/// Returns every handler of every entry: the operation's index, its route
+/// and its statistics (model weights included), for the `stats` syscall.
+pub fn handlers() -> Vec<(usize, Route, sched_rl::adaptive::HandlerStats)> {
+    cpu::without_interrupts(|| {
+        let table = TABLE.lock();
+        table
+            .iter()
+            .flatten()
+            .enumerate()
+            .flat_map(|(operation, entry)| {
+                entry
+                    .learner
+                    .handlers()
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, stats)| (operation, entry.routes[index], *stats))
+            })
+            .collect()
+    })
+}

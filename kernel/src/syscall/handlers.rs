@@ -3,10 +3,10 @@
 use alloc::{string::String, vec};
 
 use agent_abi::{
-    ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AgentStats, CAPABILITY_SET_BYTES, CapabilitySet,
-    DEVICE_ACCELERATOR, Error, MAP_EXECUTE, MAP_WRITE, MAX_ACCEL_COPY_BYTES, MAX_ENDPOINTS,
-    MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SLEEP_US, SchedulerStats,
-    StatsKind, Syscall, SyscallStats,
+    ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AcceleratorHandlerStats, AgentStats,
+    CAPABILITY_SET_BYTES, CapabilitySet, DEVICE_ACCELERATOR, Error, MAP_EXECUTE, MAP_WRITE,
+    MAX_ACCEL_COPY_BYTES, MAX_ENDPOINTS, MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES,
+    MAX_NAME_BYTES, MAX_SLEEP_US, SchedulerStats, StatsKind, SyscallStats,
 };
 use sched_rl::Scheduler;
 use x86_64::structures::paging::PageTableFlags;
@@ -459,7 +459,36 @@ pub(super) fn stats(arguments: &Arguments) -> Outcome {
                     stats.handlers,
                 ]);
             }
-            let _ = Syscall::ALL;
+        }
+        StatsKind::Accelerators => {
+            for (operation, route, handler) in accel::dispatch::handlers() {
+                let (route_kind, device) = match route {
+                    accel::Route::Cpu => (0, 0),
+                    accel::Route::Poll(device) => (1, u64::from(device)),
+                    accel::Route::Interrupt(device) => (2, u64::from(device)),
+                };
+                let weights = handler.model.weights();
+                let stats = AcceleratorHandlerStats {
+                    operation: operation as u64,
+                    route: route_kind,
+                    device,
+                    calls: handler.calls,
+                    mean_latency_us: handler.mean_latency_us(),
+                    weight_constant: weights[0].raw() as u64,
+                    weight_per_kib: weights[1].raw() as u64,
+                    weight_per_job: weights[2].raw() as u64,
+                };
+                words.extend_from_slice(&[
+                    stats.operation,
+                    stats.route,
+                    stats.device,
+                    stats.calls,
+                    stats.mean_latency_us,
+                    stats.weight_constant,
+                    stats.weight_per_kib,
+                    stats.weight_per_job,
+                ]);
+            }
         }
     }
     let bytes: alloc::vec::Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();

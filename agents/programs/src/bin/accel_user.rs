@@ -85,7 +85,22 @@ fn main() -> i64 {
                 {
                     return 4;
                 }
-                println!("accel_user: every device result correct");
+                // The adaptive table's state is visible through `stats`.
+                let mut words = [0u64; 8 * 32];
+                let Ok(count) = agent_lib::stats(abi::StatsKind::Accelerators, &mut words) else {
+                    return 6;
+                };
+                let records = count / 8;
+                let served: u64 = (0..records).map(|index| words[index * 8 + 3]).sum();
+                let learned =
+                    (0..records).any(|index| words[index * 8 + 3] > 0 && words[index * 8 + 5] != 0);
+                if records < 3 || served < 3 * 21 || !learned {
+                    println!("accel_user: stats show {records} handlers, {served} calls");
+                    return 7;
+                }
+                println!(
+                    "accel_user: every device result correct; {records} handlers, {served} calls"
+                );
                 0
             } else {
                 5
