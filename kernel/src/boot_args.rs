@@ -4,7 +4,8 @@
 //! `cmdline` holds whitespace-separated `key=value` words, and later steps
 //! keep agent programs beside it. Known keys:
 //! - `sched=NAME`: scheduling policy (`q-learning`, `round-robin`, `mlfq`, `fair`, `fifo`);
-//! - `log=LEVEL`: most verbose log level (`error`, `warn`, `info`, `debug`, `trace`).
+//! - `log=LEVEL`: most verbose log level (`error`, `warn`, `info`, `debug`, `trace`);
+//! - `bench=NAME`, `quick=1`: what the benchmark kernel (`src/bin/bench/`) measures.
 //!
 //! Everything read from the ramdisk is untrusted input: a malformed archive
 //! or word is reported and ignored, never fatal.
@@ -17,7 +18,7 @@ pub const CMDLINE_FILE: &str = "cmdline";
 /// Longest command line kept, in bytes.
 const MAX_CMDLINE_BYTES: usize = 1024;
 /// Keys the kernel understands.
-const KNOWN_KEYS: [&str; 2] = ["sched", "log"];
+const KNOWN_KEYS: [&str; 4] = ["sched", "log", "bench", "quick"];
 
 static CMDLINE: Once<&'static str> = Once::new();
 

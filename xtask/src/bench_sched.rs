@@ -479,7 +479,7 @@ const HEIGHT: f64 = 520.0;
 const MARGIN: f64 = 70.0;
 
 /// Returns a line chart; with `log_x` the x values are log10 and labelled as powers of ten.
-fn svg_chart(
+pub(crate) fn svg_chart(
     title: &str,
     x_label: &str,
     y_label: &str,

@@ -2,10 +2,13 @@
 //!
 //! This file owns the command line (a clap enum with one documented variant per
 //! subcommand) and the refusal to run outside the repository. The work lives in
-//! `run.rs`, `image.rs`, `test.rs` and `bench_sched.rs`; `cargo.rs` builds the kernels,
+//! `run.rs`, `image.rs`, `test.rs` and `bench_*.rs`; `cargo.rs` builds the kernels,
 //! `qemu.rs` builds and supervises QEMU command lines, `prereq.rs` checks (and, as root
 //! on Debian/Ubuntu, installs) what the host needs.
 
+mod bench_accel;
+mod bench_kernel;
+mod bench_qemu;
 mod bench_sched;
 mod boot_options;
 mod cargo;
@@ -61,8 +64,26 @@ enum Bench {
         #[arg(long)]
         quick: bool,
     },
-    // Room for later benchmarks: `kernel` (in-QEMU, `--accel kvm`) and `accel`
-    // (accelerator drivers). Not implemented yet.
+    /// Kernel primitives in one QEMU boot: cycles per scheduling decision of every policy,
+    /// context switch, null syscall and IPC call, beside published anchors.
+    Kernel {
+        /// QEMU accelerator (kvm: BIOS image, `-cpu host`, then `max`, then QEMU's default).
+        #[arg(long, value_enum, default_value_t = qemu::Accel::Tcg)]
+        accel: qemu::Accel,
+        /// Run a short version (shorter windows, fewer samples).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Accelerator routes in one QEMU boot with two edu devices: every static route
+    /// (CPU, poll, interrupt per device) beside the adaptive dispatch table.
+    Accel {
+        /// QEMU accelerator.
+        #[arg(long, value_enum, default_value_t = qemu::Accel::Tcg)]
+        accel: qemu::Accel,
+        /// Run a short version (fewer calls).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,7 +109,29 @@ fn main() -> ExitCode {
 
 /// Runs the benchmark named by `what`.
 fn bench(root: &std::path::Path, what: Bench) -> Result<()> {
+    let bench_dir = |name: &str| -> Result<PathBuf> {
+        Ok(cargo::Metadata::load(root)?
+            .target_dir
+            .join("bench")
+            .join(name))
+    };
     match what {
+        Bench::Kernel { accel, quick } => bench_kernel::run(
+            root,
+            &bench_kernel::BenchKernelArgs {
+                accel,
+                quick,
+                out_dir: bench_dir("kernel")?,
+            },
+        ),
+        Bench::Accel { accel, quick } => bench_accel::run(
+            root,
+            &bench_accel::BenchAccelArgs {
+                accel,
+                quick,
+                out_dir: bench_dir("accel")?,
+            },
+        ),
         Bench::Sched { workload, quick } => {
             let out_dir = cargo::Metadata::load(root)?
                 .target_dir

@@ -7,6 +7,7 @@
 //! panic logs its message and exits with [`PANIC_STATUS`].
 #![no_std]
 
+pub mod bench;
 pub mod raw;
 
 use core::fmt::{self, Write};

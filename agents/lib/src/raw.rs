@@ -53,3 +53,13 @@ pub fn syscall3(syscall: Syscall, a: u64, b: u64, c: u64) -> i64 {
 pub fn syscall5(syscall: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64) -> i64 {
     raw6(syscall as u64, a, b, c, d, e, 0)
 }
+
+/// Returns the time-stamp counter (`rdtsc` works in ring 3: the kernel
+/// leaves CR4.TSD clear).
+#[inline(always)]
+pub fn read_timestamp_counter() -> u64 {
+    // SAFETY: RDTSC reads a counter and has no side effects; it is
+    // available on every x86_64 CPU and allowed in ring 3 unless CR4.TSD is
+    // set, which this kernel never does.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
