@@ -139,6 +139,13 @@ pub fn run(root: &std::path::Path, args: &BenchAccelArgs) -> Result<()> {
         "note: under QEMU the edu factorial runs on a device thread whose wake-up takes tens to hundreds \
          of us, and edu DMA completes 100 ms (virtual clock) after it starts; device latencies are noisy"
     );
+    println!(
+        "note: every figure is from the mixed workload of {} agents: a static route's latency in a size class \
+         includes waiting behind the other agents' jobs on the same route (a 100 ms DMA holds its device)",
+        text(&output.context, "agents")
+            .parse::<usize>()
+            .unwrap_or(0)
+    );
     for (config, count, elapsed) in &runs {
         println!(
             "  run {config:<8}: {count:.0} calls in {:.1} s",

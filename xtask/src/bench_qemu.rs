@@ -115,6 +115,10 @@ fn qemu_version(qemu: &Path) -> String {
         .unwrap_or_else(|| "QEMU (version unknown)".to_owned())
 }
 
+/// Timeout of one KVM attempt: a failed attempt stops the guest (e.g. "KVM
+/// internal error"), and QEMU then waits forever.
+const KVM_TIMEOUT: Duration = Duration::from_secs(150);
+
 /// `-cpu` models tried in turn under KVM (`None`: QEMU's default).
 const KVM_CPU_MODELS: [Option<&str>; 3] = [Some("host"), Some("max"), None];
 
@@ -185,7 +189,11 @@ pub fn boot(root: &Path, run: &BenchBoot<'_>) -> Result<BenchOutput> {
         };
         let command = config.command(&image.with_extension("vars.fd"))?;
         eprintln!("xtask: {}", cargo::display_command(&command));
-        let captured = qemu::run_with_timeout(command, run.timeout)
+        let timeout = match run.accel {
+            Accel::Tcg => run.timeout,
+            Accel::Kvm => run.timeout.min(KVM_TIMEOUT),
+        };
+        let captured = qemu::run_with_timeout(command, timeout)
             .map_err(|error| format!("cannot start {}: {error}", qemu.display()))?;
         let log_path = run_dir.join(format!("{}-serial.log", run.bench));
         std::fs::write(&log_path, &captured.output)

@@ -100,7 +100,7 @@ static FINISHED: AtomicUsize = AtomicUsize::new(0);
 /// Runs the workload under every configuration.
 pub fn run(quick: bool) {
     let devices = accel::devices().len();
-    kernel::println!("BENCHCTX devices={devices}");
+    kernel::println!("BENCHCTX devices={devices} agents={AGENTS}");
     if devices < 2 {
         kernel::println!("bench accel needs two edu devices (-device edu -device edu)");
         testing::fail("too few edu devices");
