@@ -28,6 +28,9 @@ const KVM_DEVICE: &str = "/dev/kvm";
 /// The line the benchmark kernel prints when every result is out.
 const DONE_MARKER: &str = "BENCHDONE";
 
+/// A record: its tag (`BENCH`, `BENCHCALL`, ...) and its `key=value` words.
+pub type Record = (String, BTreeMap<String, String>);
+
 /// One benchmark boot.
 pub struct BenchBoot<'a> {
     /// `bench=` value on the kernel command line.
@@ -46,7 +49,7 @@ pub struct BenchBoot<'a> {
 pub struct BenchOutput {
     /// The records, in order: tag (`BENCH`, `BENCHCALL`, ...) and its words,
     /// with the `BENCHCTX` words seen before it added where it has none of its own.
-    pub records: Vec<(String, BTreeMap<String, String>)>,
+    pub records: Vec<Record>,
     /// The last context (`BENCHCTX`) words.
     pub context: BTreeMap<String, String>,
     /// How the QEMU run was set up, for the report header.
@@ -255,12 +258,7 @@ const TAGS: [&str; 6] = [
 ];
 
 /// Returns the records in `output` and the last context.
-pub fn parse(
-    output: &str,
-) -> (
-    Vec<(String, BTreeMap<String, String>)>,
-    BTreeMap<String, String>,
-) {
+pub fn parse(output: &str) -> (Vec<Record>, BTreeMap<String, String>) {
     let mut records = Vec::new();
     let mut context = BTreeMap::new();
     for line in output.lines() {
@@ -294,7 +292,7 @@ fn find_record(line: &str) -> Option<(&'static str, &str)> {
 
 /// Returns the records tagged `tag`.
 pub fn tagged<'a>(
-    records: &'a [(String, BTreeMap<String, String>)],
+    records: &'a [Record],
     tag: &'a str,
 ) -> impl Iterator<Item = &'a BTreeMap<String, String>> + 'a {
     records

@@ -1,9 +1,7 @@
 //! Exact percentiles of raw samples and the `BENCH` line format.
 
-use alloc::vec::Vec;
-
 /// Sorts `samples` and prints `BENCH name=<name> p50 p99 mean min max n unit <extra>`.
-pub fn print(name: &str, samples: &mut Vec<u64>, unit: &str, extra: &str) {
+pub fn print(name: &str, samples: &mut [u64], unit: &str, extra: &str) {
     samples.sort_unstable();
     let count = samples.len();
     if count == 0 {
