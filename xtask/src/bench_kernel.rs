@@ -229,7 +229,8 @@ fn print_targets(decisions: &[&Words], to_us: &dyn Fn(f64) -> f64) {
     let mut worst_p99_us: f64 = 0.0;
     println!(
         "  (judged on medians: means and p99s include host preemptions of the QEMU thread, up to ~1 ms, \
-         which no policy causes)"
+         which no policy causes; the medians are histogram bucket bounds, 25% apart, so a ratio near 2x is \
+         borderline and the exact means decide it)"
     );
     for words in decisions
         .iter()
