@@ -4,9 +4,12 @@
 //! "bulk" pays a fixed setup but little per KiB, "small" nothing up front
 //! but much per KiB. The test measures both itself at each payload size,
 //! trains the table, and checks it then chooses the measured fastest.
-//! Part 2, real: adaptive factorials on two `edu` devices and the CPU; the
-//! table's choice per input size must be the measured fastest route, or
-//! within the measurement noise of it (device routes are near ties).
+//! Part 2, real: adaptive factorials on two `edu` devices and the CPU; per
+//! input size the table must choose the kind of route (CPU or device) that
+//! the test measured clearly faster. Between device routes it is not held
+//! to one: their latencies are ties swamped by QEMU's device-thread wake-up
+//! noise (one run measured 54 us on one and 412 us on another for the same
+//! job, the next run the reverse).
 #![no_std]
 #![no_main]
 
@@ -150,13 +153,19 @@ fn real() {
             .iter()
             .position(|route| *route == chosen)
             .expect("known route");
-        let fastest = *means.iter().min().expect("routes");
         log::info!(
             "{input}!: measured means {means:?} us for {routes:?}; table picks {chosen:?} (predicts {:?} us)",
             accel::dispatch::predicted_us(Operation::Factorial, u64::from(input), chosen)
         );
-        if means[chosen_index] > fastest * NOISE_PERCENT / 100 + NOISE_SLACK_US {
-            testing::fail("real: table's choice is not the measured fastest route");
+        let cpu = means[0];
+        let best_device = *means[1..].iter().min().expect("device routes");
+        let clearly_below =
+            |fast: u64, slow: u64| fast * NOISE_PERCENT / 100 + NOISE_SLACK_US < slow;
+        let chose_device = chosen_index != 0;
+        if (clearly_below(best_device, cpu) && !chose_device)
+            || (clearly_below(cpu, best_device) && chose_device)
+        {
+            testing::fail("real: table chose the kind of route measured clearly slower");
         }
     }
 }
