@@ -81,6 +81,11 @@ pub fn init() {
             },
         )
     });
+    assert!(
+        u64::from(selectors.kernel_code.0) == super::switch::KERNEL_CODE_SELECTOR
+            && u64::from(selectors.kernel_data.0) == super::switch::KERNEL_DATA_SELECTOR,
+        "GDT layout differs from the selectors the switch path builds"
+    );
     gdt.load();
     // SAFETY: the selectors come from the GDT just loaded and describe valid
     // ring 0 code/data segments and the TSS built above, which is 'static.
