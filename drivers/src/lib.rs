@@ -13,4 +13,6 @@ pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod qemu_exit;
+pub mod ps2_keyboard;
 pub mod serial;
+pub mod virtio_gpu;

@@ -108,6 +108,32 @@ fn periodic() {
     }
 }
 
+/// Demo agent kinds [`spawn_kind`] knows.
+pub const KINDS: [&str; 3] = ["inference", "training", "periodic"];
+
+/// Spawns one demo agent of `kind` (see [`KINDS`]), named `kind-N`;
+/// `None` for an unknown kind.
+pub fn spawn_kind(kind: &str) -> Option<Result<sched_rl::AgentId, task::SpawnError>> {
+    static SPAWNED: AtomicU64 = AtomicU64::new(0);
+    let serial = SPAWNED.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{kind}-x{serial}");
+    Some(match kind {
+        "inference" => {
+            let seed = 0x9876_5432 + serial * 7919;
+            task::spawn(&name, ClassHint::Interactive, move || inference(seed))
+        }
+        "training" => task::spawn(&name, ClassHint::Batch, training),
+        "periodic" => task::spawn(
+            &name,
+            ClassHint::Periodic {
+                deadline_us: PERIODIC_DEADLINE_US,
+            },
+            periodic,
+        ),
+        _ => return None,
+    })
+}
+
 /// Spawns the demo workload: `inference` interactive agents, `training`
 /// batch agents and one periodic agent. Returns how many were spawned.
 pub fn spawn_workload(inference_agents: u64, training_agents: u64) -> usize {

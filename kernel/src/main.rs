@@ -1,15 +1,13 @@
-//! The kernel binary: boot, then run the demo agents under the scheduler.
+//! The kernel binary: boot, then run the demo agents, the dashboard and the shell.
 #![no_std]
 #![no_main]
 
 use bootloader_api::{BootInfo, entry_point};
-use kernel::{Mode, demo, task, time};
+use kernel::{Mode, dashboard, demo, display::Display, shell, task};
 use sched_rl::ClassHint;
 
 entry_point!(kernel_main, config = &kernel::BOOTLOADER_CONFIG);
 
-/// Seconds between two status tables.
-const STATUS_PERIOD_SECONDS: u64 = 5;
 /// Demo workload size.
 const INFERENCE_AGENTS: u64 = 3;
 /// Demo workload size.
@@ -31,17 +29,13 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     task::init(policy);
     demo::calibrate_work();
     let spawned = demo::spawn_workload(INFERENCE_AGENTS, TRAINING_AGENTS);
-    let _ = task::spawn("status", ClassHint::Interactive, status_loop);
-    log::info!(
-        "scheduler: policy {policy_name}, {spawned} demo agents; status every {STATUS_PERIOD_SECONDS} s"
-    );
-    task::run()
-}
-
-fn status_loop() {
-    loop {
-        task::sleep_us(STATUS_PERIOD_SECONDS * 1_000_000);
-        kernel::println!("--- status at {} ms ---", time::uptime_ms());
-        task::status::print();
+    match Display::open() {
+        Some(display) => {
+            let _ = task::spawn("dashboard", ClassHint::Batch, move || dashboard::run(display));
+        }
+        None => log::warn!("no display: dashboard off"),
     }
+    let _ = task::spawn("shell", ClassHint::Interactive, || shell::run());
+    log::info!("scheduler: policy {policy_name}, {spawned} demo agents; shell on serial");
+    task::run()
 }

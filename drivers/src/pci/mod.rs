@@ -11,6 +11,7 @@
 pub mod config;
 pub mod header;
 pub mod msi;
+pub mod virtio;
 
 pub use config::{ConfigAccess, Ecam, PciAddress};
 

@@ -63,6 +63,11 @@ impl FramebufferConsole {
         (self.info.width, self.info.height)
     }
 
+    /// Gives the framebuffer's memory and layout back (for the dashboard).
+    pub fn into_parts(self) -> (&'static mut [u8], FrameBufferInfo) {
+        (self.buffer, self.info)
+    }
+
     fn line_height() -> usize {
         FONT_HEIGHT.val() + LINE_SPACING_PIXELS
     }

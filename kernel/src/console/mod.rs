@@ -59,6 +59,15 @@ pub fn init_framebuffer(framebuffer: &'static mut FrameBuffer) {
     CONSOLE.lock().screen = screen;
 }
 
+/// Takes the framebuffer away from the console (which then prints to the
+/// serial port only) and returns its memory and layout, for a display that
+/// draws on the screen itself.
+pub fn take_framebuffer() -> Option<(&'static mut [u8], bootloader_api::info::FrameBufferInfo)> {
+    with_console(|sinks| sinks.screen.take())
+        .flatten()
+        .map(FramebufferConsole::into_parts)
+}
+
 /// Returns whether a serial port was found.
 pub fn has_serial() -> bool {
     with_console(|sinks| sinks.serial.is_some()).unwrap_or(true)
@@ -88,6 +97,20 @@ pub fn print(arguments: fmt::Arguments<'_>) {
     let printed = with_console(|sinks| {
         deferred::drain(|text| sinks.write(format_args!("{text}")));
         sinks.write(arguments);
+    });
+    if printed.is_none() {
+        deferred::push(arguments);
+    }
+}
+
+/// Writes formatted text to the serial port only (terminal control such as
+/// the shell's line redraws, which the screen console would show as junk).
+pub fn print_serial(arguments: fmt::Arguments<'_>) {
+    let printed = with_console(|sinks| {
+        deferred::drain(|text| sinks.write(format_args!("{text}")));
+        if let Some(serial) = sinks.serial.as_mut() {
+            let _ = serial.write_fmt(arguments);
+        }
     });
     if printed.is_none() {
         deferred::push(arguments);

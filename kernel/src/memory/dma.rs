@@ -77,3 +77,61 @@ impl Drop for DmaBuffer {
         unsafe { frame::deallocate(self.frame) };
     }
 }
+
+/// Physically contiguous frames a device reads by DMA (a display's backing
+/// memory): zeroed at creation, freed on drop.
+#[derive(Debug)]
+pub struct DmaRegion {
+    first: PhysFrame,
+    frames: u64,
+}
+
+impl DmaRegion {
+    /// Returns a zeroed region of at least `bytes` bytes, or `None` when no
+    /// contiguous run that long is free.
+    pub fn new(bytes: usize) -> Option<Self> {
+        let frames = (bytes as u64).div_ceil(FRAME_SIZE).max(1);
+        let first = frame::allocate_contiguous(frames)?;
+        let mut region = Self { first, frames };
+        region.bytes_mut().fill(0);
+        Some(region)
+    }
+
+    /// Returns the bus (physical) address of the first byte.
+    pub fn bus_address(&self) -> u64 {
+        self.first.start_address().as_u64()
+    }
+
+    /// Returns the size in bytes.
+    pub fn len(&self) -> usize {
+        (self.frames * FRAME_SIZE) as usize
+    }
+
+    /// Returns false: a region is never empty.
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Returns the region's bytes for writing.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let pointer = super::physical_to_virtual(self.first.start_address()).as_mut_ptr::<u8>();
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        // SAFETY: the run of frames is owned by this region (allocated as
+        // one contiguous run, not freed), mapped in the physical-memory
+        // window for `len` bytes; the exclusive borrow makes this the only
+        // reference.
+        unsafe { core::slice::from_raw_parts_mut(pointer, self.len()) }
+    }
+}
+
+impl Drop for DmaRegion {
+    fn drop(&mut self) {
+        for index in 0..self.frames {
+            let address = self.first.start_address() + index * FRAME_SIZE;
+            // SAFETY: every frame of the run came from `allocate_contiguous`
+            // and the region is its only owner; its owner drops it only
+            // after the device stopped reading it.
+            unsafe { frame::deallocate(PhysFrame::containing_address(address)) };
+        }
+    }
+}

@@ -163,6 +163,37 @@ impl Allocator {
         None
     }
 
+    fn allocate_contiguous(&mut self, count: u64) -> Option<u64> {
+        let bytes = count.checked_mul(FRAME_SIZE).filter(|bytes| *bytes > 0)?;
+        while self.current_region < self.region_count {
+            let region = self.regions[self.current_region];
+            let start = self.next_fresh.max(region.start);
+            if start.checked_add(bytes).is_some_and(|end| end <= region.end) {
+                self.next_fresh = start + bytes;
+                self.allocated += count;
+                return Some(start);
+            }
+            // The rest of this region is too short: keep its frames on the
+            // free list and carve the run from the next region.
+            let mut address = start;
+            while address < region.end {
+                let link = super::physical_to_virtual(PhysAddr::new(address)).as_mut_ptr::<u64>();
+                // SAFETY: `address` is a fresh frame of a usable region that
+                // was never handed out; the allocator owns it, and the
+                // physical-memory window maps it writable and aligned.
+                unsafe { link.write(self.free_list_head) };
+                self.free_list_head = address;
+                self.free_list_len += 1;
+                address += FRAME_SIZE;
+            }
+            self.current_region += 1;
+            if let Some(next) = self.regions[..self.region_count].get(self.current_region) {
+                self.next_fresh = next.start;
+            }
+        }
+        None
+    }
+
     fn next_fresh_frame(&mut self) -> Option<u64> {
         while self.current_region < self.region_count {
             let region = self.regions[self.current_region];
@@ -237,6 +268,14 @@ pub fn allocate() -> Option<PhysFrame> {
 /// so once the fresh pointer passed `limit`, only freed frames can serve.
 pub fn allocate_below(limit: u64) -> Option<PhysFrame> {
     without_interrupts(|| ALLOCATOR.lock().allocate_below(limit))
+}
+
+/// Returns the first of `count` physically contiguous free frames (for
+/// device buffers larger than a frame), or `None` when no fresh run that
+/// long is left. Each frame may later be freed on its own.
+pub fn allocate_contiguous(count: u64) -> Option<PhysFrame> {
+    let address = without_interrupts(|| ALLOCATOR.lock().allocate_contiguous(count))?;
+    Some(PhysFrame::containing_address(PhysAddr::new(address)))
 }
 
 /// Returns a free frame filled with zeros.

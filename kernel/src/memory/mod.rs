@@ -18,6 +18,7 @@ pub mod paging;
 pub mod selftest;
 pub mod stack;
 pub mod user;
+pub mod virtio_hal;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

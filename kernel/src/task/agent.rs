@@ -113,6 +113,10 @@ pub struct Agent {
     /// The policy has not been told about this agent yet (policy replaced
     /// while it was blocked); tell it at the next wake-up.
     pub needs_arrival: bool,
+    /// Killed while the policy still counted it runnable: it is `Exited`
+    /// for everyone else, and its slot is freed when the policy next picks
+    /// it (and is told it exited) or is replaced.
+    pub awaiting_policy_exit: bool,
     /// Statistics.
     pub stats: AgentStats,
 }

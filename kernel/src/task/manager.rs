@@ -84,6 +84,27 @@ pub struct Manager {
     current_from_policy: bool,
 }
 
+/// What [`Manager::kill`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillOutcome {
+    /// The agent was ended; `user` tells whether it ran in ring 3.
+    Killed {
+        /// Whether it was a user agent.
+        user: bool,
+    },
+    /// The agent is the caller: it must exit itself.
+    IsCurrent,
+}
+
+/// Why [`Manager::kill`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillError {
+    /// No live agent has this id.
+    NoSuchAgent,
+    /// The task manager was not started.
+    NotStarted,
+}
+
 /// Exits remembered until a parent waits for them.
 const MAX_EXIT_NOTES: usize = 64;
 
@@ -231,6 +252,7 @@ impl Manager {
             ready_since_us: now,
             burst_cpu_us: 0,
             needs_arrival: false,
+            awaiting_policy_exit: false,
             stats: AgentStats::default(),
         });
         self.policy.arrive(id, class, now);
@@ -303,6 +325,16 @@ impl Manager {
     pub fn replace_policy(&mut self, policy: KernelPolicy) {
         self.policy = GuardedPolicy::new(policy);
         self.counters.fallbacks = 0;
+        // Killed agents the old policy still counted runnable: the new one
+        // never heard of them, so nothing remains to tell.
+        for slot in self.agents.iter_mut() {
+            if slot
+                .as_ref()
+                .is_some_and(|agent| agent.awaiting_policy_exit)
+            {
+                drop(slot.take());
+            }
+        }
         let now = time::now_us();
         for agent in self.agents.iter_mut().flatten() {
             match agent.state {
@@ -415,6 +447,20 @@ impl Manager {
 
         let cycles_before = cpu::read_timestamp_counter();
         let mut pick = self.policy.next(now);
+        // A killed agent the policy still counted runnable: tell the policy
+        // it exited (the `result` its `next` calls for), free it, ask again.
+        for _ in 0..MAX_AGENTS {
+            let Some(id) = pick else { break };
+            let killed = self.agents[id.index()]
+                .as_ref()
+                .is_some_and(|agent| agent.awaiting_policy_exit);
+            if !killed {
+                break;
+            }
+            self.policy.result(id, 0, StopReason::Exited, now);
+            drop(self.agents[id.index()].take());
+            pick = self.policy.next(now);
+        }
         let decision = cpu::read_timestamp_counter().wrapping_sub(cycles_before);
         self.decision_cycles
             .record(decision + core::mem::take(&mut self.feedback_cycles));
@@ -580,39 +626,82 @@ impl Manager {
                 StopReason::Blocked(BlockKind::Io)
             }
             Request::Exit(status) => {
-                if let Some(agent) = self.agents[id.index()].as_ref()
-                    && status != 0
-                {
-                    let mut name = [0; MAX_NAME_BYTES];
-                    let name_length = agent.name.len().min(MAX_NAME_BYTES);
-                    name[..name_length].copy_from_slice(&agent.name.as_bytes()[..name_length]);
-                    self.failures[self.next_failure] = Some(ExitRecord {
-                        name,
-                        name_length,
-                        status,
-                    });
-                    self.next_failure = (self.next_failure + 1) % MAX_REMEMBERED_FAILURES;
-                }
-                if let Some(agent) = self.agents[id.index()].as_ref() {
-                    let note = ExitNote {
-                        pid: agent.pid,
-                        parent: agent.parent,
-                        status,
-                    };
-                    if self.exit_notes.len() == MAX_EXIT_NOTES {
-                        self.exit_notes.remove(0);
-                    }
-                    self.exit_notes.push(note);
-                }
-                self.set_state(id, AgentState::Exited { status });
+                self.record_exit(id, status);
                 self.pending_reap = Some(id);
-                self.counters.exited += 1;
-                self.signal(self.exit_event);
                 StopReason::Exited
             }
         };
         self.stop_current(reason, now);
         self.decide(stack_pointer, now, entry_cycles)
+    }
+
+    /// Marks `id` exited with `status`: failure record, exit note for its
+    /// parent, counters, and a signal to agents waiting for children.
+    fn record_exit(&mut self, id: AgentId, status: i64) {
+        if let Some(agent) = self.agents[id.index()].as_ref()
+            && status != 0
+        {
+            let mut name = [0; MAX_NAME_BYTES];
+            let name_length = agent.name.len().min(MAX_NAME_BYTES);
+            name[..name_length].copy_from_slice(&agent.name.as_bytes()[..name_length]);
+            self.failures[self.next_failure] = Some(ExitRecord {
+                name,
+                name_length,
+                status,
+            });
+            self.next_failure = (self.next_failure + 1) % MAX_REMEMBERED_FAILURES;
+        }
+        if let Some(agent) = self.agents[id.index()].as_ref() {
+            let note = ExitNote {
+                pid: agent.pid,
+                parent: agent.parent,
+                status,
+            };
+            if self.exit_notes.len() == MAX_EXIT_NOTES {
+                self.exit_notes.remove(0);
+            }
+            self.exit_notes.push(note);
+        }
+        self.set_state(id, AgentState::Exited { status });
+        self.counters.exited += 1;
+        self.signal(self.exit_event);
+    }
+
+    /// Ends agent `pid`, which is not the running agent, with `status`.
+    ///
+    /// A runnable agent stays in the table, marked, until the policy picks
+    /// it and is told it exited (the policy's contract: `result` follows
+    /// only a dispatched agent). A sleeping or blocked agent is woken in
+    /// the policy first, then handled the same way; one the policy never
+    /// heard of (policy replaced while it slept) is freed at once. Its
+    /// stack is not in use: only the running agent's is.
+    pub fn kill(&mut self, pid: u64, status: i64) -> Result<KillOutcome, KillError> {
+        let id = self.slot_of(pid).ok_or(KillError::NoSuchAgent)?;
+        if Some(id) == self.current {
+            return Ok(KillOutcome::IsCurrent);
+        }
+        let Some(agent) = self.agents[id.index()].as_ref() else {
+            return Err(KillError::NoSuchAgent);
+        };
+        let (state, needs_arrival, user) = (agent.state, agent.needs_arrival, agent.user.is_some());
+        let now = time::now_us();
+        self.record_exit(id, status);
+        let policy_knows_runnable = match state {
+            AgentState::Runnable | AgentState::Running => true,
+            AgentState::Sleeping { .. } | AgentState::Blocked { .. } if !needs_arrival => {
+                self.policy.wake(id, now);
+                true
+            }
+            _ => false,
+        };
+        if policy_knows_runnable {
+            if let Some(agent) = self.agents[id.index()].as_mut() {
+                agent.awaiting_policy_exit = true;
+            }
+        } else {
+            drop(self.agents[id.index()].take());
+        }
+        Ok(KillOutcome::Killed { user })
     }
 
     fn set_state(&mut self, id: AgentId, state: AgentState) {

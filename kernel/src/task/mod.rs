@@ -175,6 +175,28 @@ extern "C" fn agent_start<F: FnOnce() + Send + 'static>() -> ! {
     exit(0)
 }
 
+/// Exit status of an agent ended by [`kill`].
+pub const KILLED_STATUS: i64 = -9;
+
+/// Ends agent `pid` with [`KILLED_STATUS`] (the caller itself included:
+/// then this does not return). User agents are also removed from IPC.
+pub fn kill(pid: u64) -> Result<(), manager::KillError> {
+    let outcome = with_manager(|manager| manager.kill(pid, KILLED_STATUS))
+        .unwrap_or(Err(manager::KillError::NotStarted))?;
+    match outcome {
+        manager::KillOutcome::Killed { user } => {
+            if user {
+                crate::user::ipc::on_agent_exit(pid);
+            }
+            Ok(())
+        }
+        manager::KillOutcome::IsCurrent => {
+            crate::user::ipc::on_agent_exit(pid);
+            exit(KILLED_STATUS)
+        }
+    }
+}
+
 /// Gives up the CPU; the policy decides who runs next (possibly the caller).
 pub fn yield_now() {
     switch::request_switch(REQUEST_YIELD, 0);

@@ -1,0 +1,281 @@
+//! The interactive shell: one agent reading the serial port and the PS/2 keyboard.
+//!
+//! Both inputs feed one [`LineEditor`] (line editing, history). Output goes
+//! to the console (serial, and the screen console while it has the screen)
+//! and to the [`transcript`] the dashboard's shell pane shows. Every
+//! command answers with at least one line and the prompt comes back after
+//! it; unknown commands and bad arguments get a one-line `error:`.
+
+pub mod keyboard;
+pub mod line_editor;
+pub mod transcript;
+
+use alloc::{format, string::String, vec::Vec};
+
+use line_editor::{Key, LineEditor, SerialDecoder};
+
+use crate::{devices::pci, memory, task};
+
+/// The prompt printed before every command.
+pub const PROMPT: &str = "kernel> ";
+/// Microseconds the shell sleeps when no key is waiting.
+const POLL_PERIOD_US: u64 = 10_000;
+/// Microseconds between two frames of `top`.
+const TOP_PERIOD_US: u64 = 1_000_000;
+
+pub use transcript::{generation as transcript_generation, tail as transcript_tail};
+
+/// Prints `text` as shell output (console and transcript).
+fn say(text: &str) {
+    crate::println!("{text}");
+    transcript::push(text);
+}
+
+/// Where keys come from.
+struct Inputs {
+    serial: SerialDecoder,
+    keyboard: keyboard::KeyboardDecoder,
+}
+
+impl Inputs {
+    fn next_key(&mut self) -> Option<Key> {
+        while let Some(byte) = crate::console::serial_try_read() {
+            if let Some(key) = self.serial.feed(byte) {
+                return Some(key);
+            }
+        }
+        self.keyboard.next_key()
+    }
+}
+
+/// Redraws the input line on the serial terminal and in the transcript.
+fn show_input(editor: &LineEditor) {
+    let line = editor.line();
+    let behind = line.chars().count() - editor.cursor();
+    crate::console::print_serial(format_args!("\r\x1b[K{PROMPT}{line}"));
+    if behind > 0 {
+        crate::console::print_serial(format_args!("\x1b[{behind}D"));
+    }
+    transcript::set_input(PROMPT, &line, editor.cursor());
+}
+
+/// The shell agent's body: reads keys and runs commands, forever.
+pub fn run() -> ! {
+    let keyboard_ready = keyboard::init();
+    let mut inputs = Inputs {
+        serial: SerialDecoder::default(),
+        keyboard: keyboard::KeyboardDecoder::default(),
+    };
+    let mut editor = LineEditor::new();
+    say(&format!(
+        "shell ready on serial{}; type `help`",
+        if keyboard_ready { " and the PS/2 keyboard" } else { "" }
+    ));
+    show_input(&editor);
+    loop {
+        let Some(key) = inputs.next_key() else {
+            task::sleep_us(POLL_PERIOD_US);
+            continue;
+        };
+        match editor.apply(key) {
+            Some(line) => {
+                crate::console::print_serial(format_args!("\r\n"));
+                transcript::push(&format!("{PROMPT}{line}"));
+                execute(line.trim(), &mut inputs);
+                show_input(&editor);
+            }
+            None => show_input(&editor),
+        }
+    }
+}
+
+/// The commands, with their one-line help.
+const COMMANDS: [(&str, &str); 11] = [
+    ("help", "list the commands"),
+    ("agents", "the agents' status table"),
+    ("top", "the status table, refreshed every second; any key stops it"),
+    ("sched [POLICY]", "show the policy, or switch to fifo|round-robin|mlfq|fair|q-learning"),
+    ("syscalls", "the adaptive syscall table"),
+    ("lspci", "the PCI functions"),
+    ("mem", "heap and physical frames"),
+    ("log LEVEL", "most verbose log level: off|error|warn|info|debug|trace"),
+    ("spawn NAME", "start a demo agent (inference|training|periodic) or a ramdisk program"),
+    ("kill ID", "end agent ID"),
+    ("shutdown", "stop the machine"),
+];
+
+/// Runs one command line.
+fn execute(line: &str, inputs: &mut Inputs) {
+    let mut words = line.split_whitespace();
+    let Some(command) = words.next() else {
+        return;
+    };
+    let arguments: Vec<&str> = words.collect();
+    let result = match command {
+        "help" => no_arguments(&arguments).map(|()| help()),
+        "agents" => no_arguments(&arguments).map(|()| agents()),
+        "top" => no_arguments(&arguments).map(|()| top(inputs)),
+        "sched" => sched(&arguments),
+        "syscalls" => no_arguments(&arguments).map(|()| {
+            for line in crate::syscall::table_lines() {
+                say(&line);
+            }
+        }),
+        "lspci" => no_arguments(&arguments).map(|()| lspci()),
+        "mem" => no_arguments(&arguments).map(|()| mem()),
+        "log" => log_level(&arguments),
+        "spawn" => spawn(&arguments),
+        "kill" => kill(&arguments),
+        "shutdown" => no_arguments(&arguments).map(|()| shutdown()),
+        other => Err(format!("unknown command `{other}`; try `help`")),
+    };
+    if let Err(message) = result {
+        say(&format!("error: {message}"));
+    }
+}
+
+fn no_arguments(arguments: &[&str]) -> Result<(), String> {
+    match arguments.first() {
+        None => Ok(()),
+        Some(extra) => Err(format!("unexpected argument `{extra}`")),
+    }
+}
+
+fn one_argument<'a>(arguments: &[&'a str], what: &str) -> Result<&'a str, String> {
+    match arguments {
+        [argument] => Ok(argument),
+        [] => Err(format!("missing {what}")),
+        [_, extra, ..] => Err(format!("unexpected argument `{extra}`")),
+    }
+}
+
+fn help() {
+    for (usage, text) in COMMANDS {
+        say(&format!("  {usage:<16} {text}"));
+    }
+}
+
+fn agents() {
+    for line in task::status::lines() {
+        say(&line);
+    }
+}
+
+fn top(inputs: &mut Inputs) {
+    loop {
+        crate::console::print_serial(format_args!("\x1b[2J\x1b[H"));
+        say("top: refreshing every second, any key stops");
+        agents();
+        let mut waited = 0;
+        while waited < TOP_PERIOD_US {
+            if inputs.next_key().is_some() {
+                say("top: stopped");
+                return;
+            }
+            task::sleep_us(POLL_PERIOD_US);
+            waited += POLL_PERIOD_US;
+        }
+    }
+}
+
+fn sched(arguments: &[&str]) -> Result<(), String> {
+    match arguments {
+        [] => {
+            let stats = task::policy_stats().ok_or("task manager not started")?;
+            say(&format!(
+                "policy {} | decisions {} | fallbacks {}",
+                stats.policy, stats.decisions, stats.fallbacks
+            ));
+            Ok(())
+        }
+        [name] => {
+            let policy = task::KernelPolicy::by_name(name).ok_or_else(|| {
+                format!("unknown policy `{name}`; fifo, round-robin, mlfq, fair or q-learning")
+            })?;
+            task::replace_policy(policy);
+            say(&format!("policy switched to {name}"));
+            Ok(())
+        }
+        [_, extra, ..] => Err(format!("unexpected argument `{extra}`")),
+    }
+}
+
+fn lspci() {
+    let mut any = false;
+    for line in pci::lspci_lines() {
+        say(&format!("{line}"));
+        any = true;
+    }
+    if !any {
+        say("no PCI functions");
+    }
+}
+
+fn mem() {
+    let heap = memory::heap::stats();
+    let frames = memory::frame::stats();
+    say(&format!(
+        "heap   {} KiB used of {} KiB, {} failed allocations",
+        heap.used / 1024,
+        heap.size / 1024,
+        heap.failed_allocations
+    ));
+    say(&format!(
+        "frames {} allocated, {} free, {} MiB usable in {} regions",
+        frames.allocated_frames,
+        frames.free_frames,
+        frames.usable_bytes / (1024 * 1024),
+        frames.regions
+    ));
+}
+
+fn log_level(arguments: &[&str]) -> Result<(), String> {
+    let name = one_argument(arguments, "level (off|error|warn|info|debug|trace)")?;
+    let level: log::LevelFilter = name
+        .parse()
+        .map_err(|_| format!("unknown level `{name}`; off, error, warn, info, debug or trace"))?;
+    log::set_max_level(level);
+    say(&format!("log level {level}"));
+    Ok(())
+}
+
+fn spawn(arguments: &[&str]) -> Result<(), String> {
+    let name = one_argument(arguments, "agent name")?;
+    if let Some(result) = crate::demo::spawn_kind(name) {
+        result.map_err(|error| format!("cannot spawn {name}: {error:?}"))?;
+        say(&format!("spawned demo agent {name}"));
+        return Ok(());
+    }
+    if crate::user::program_image(name).is_some() {
+        let pid = crate::user::spawn(name, agent_abi::CapabilitySet::ALL, task::current_pid())
+            .map_err(|error| format!("cannot spawn {name}: {error:?}"))?;
+        say(&format!("spawned program {name} as agent {pid}"));
+        return Ok(());
+    }
+    let programs = crate::user::program_names().join(", ");
+    Err(format!(
+        "no agent `{name}`; demo agents: {}; programs: {}",
+        crate::demo::KINDS.join(", "),
+        if programs.is_empty() { "none" } else { &programs }
+    ))
+}
+
+fn kill(arguments: &[&str]) -> Result<(), String> {
+    let text = one_argument(arguments, "agent id")?;
+    let pid: u64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not an agent id"))?;
+    if pid == task::current_pid() {
+        return Err(String::from("the shell does not kill itself"));
+    }
+    task::kill(pid).map_err(|error| format!("cannot kill {pid}: {error:?}"))?;
+    say(&format!("killed agent {pid}"));
+    Ok(())
+}
+
+fn shutdown() {
+    say("shutting down");
+    drivers::qemu_exit::exit_qemu(drivers::qemu_exit::QemuExitCode::Success);
+    // Not under QEMU (or no exit device): stop here.
+    crate::arch::cpu::halt_forever()
+}
