@@ -12,11 +12,16 @@ mod bench_qemu;
 mod bench_sched;
 mod boot_options;
 mod cargo;
+mod guest;
+mod host_tests;
 mod image;
 mod manifest;
 mod prereq;
 mod qemu;
+mod qmp;
 mod run;
+mod screenshot;
+mod shell_test;
 mod test;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -43,6 +48,8 @@ enum Command {
     Run(run::RunArgs),
     /// Write bootable BIOS and UEFI disk images (for QEMU, or to `dd` onto a USB stick).
     Image(image::ImageArgs),
+    /// Boot headless with virtio-gpu, wait for the dashboard, save a PNG via QMP screendump.
+    Screenshot(screenshot::ScreenshotArgs),
     /// Run host unit tests, clippy, rustfmt, then every QEMU test kernel under BIOS and UEFI.
     Test(test::TestArgs),
     /// Run a benchmark; prints the baselines beside the contender measured in the same run.
@@ -98,6 +105,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&root, &args),
         Command::Image(args) => image::image(&root, &args).map(|()| ExitCode::SUCCESS),
+        Command::Screenshot(args) => {
+            screenshot::screenshot(&root, &args).map(|()| ExitCode::SUCCESS)
+        }
         Command::Test(args) => test::test(&root, &args),
         Command::Bench { what } => bench(&root, what).map(|()| ExitCode::SUCCESS),
     };

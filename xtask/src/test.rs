@@ -166,6 +166,13 @@ pub fn test(root: &Path, args: &TestArgs) -> Result<ExitCode> {
         default_timeout: Duration::from_secs(args.timeout),
     };
     qemu_tests(root, args, profile, &context, &wanted, &mut tally);
+    let firmwares: Vec<Firmware> = Firmware::ALL
+        .into_iter()
+        .filter(|firmware| args.firmware.includes(*firmware))
+        .collect();
+    crate::host_tests::run_all(root, &firmwares, &wanted, &mut |name, ok| {
+        tally.record(name, ok);
+    });
     Ok(tally.finish())
 }
 

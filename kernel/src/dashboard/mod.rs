@@ -39,6 +39,9 @@ pub const STATS_PERIOD_US: u64 = 250_000;
 pub const SHELL_PERIOD_US: u64 = 50_000;
 /// Reward samples the chart shows.
 pub const CHART_SAMPLES: usize = 120;
+/// Refreshes after which the dashboard logs that it is ready (the reward
+/// chart has a line by then); screenshot checks wait for that line.
+pub const READY_REFRESHES: u64 = 3;
 /// Height of a usage bar.
 const BAR_HEIGHT: u32 = 6;
 
@@ -472,8 +475,10 @@ pub fn run(display: Display) -> ! {
         let now = time::now_us();
         if now >= next_stats {
             dashboard.refresh();
-            if dashboard.refreshes() == 1 {
-                log::info!("dashboard: first frame drawn");
+            match dashboard.refreshes() {
+                1 => log::info!("dashboard: first frame drawn"),
+                READY_REFRESHES => log::info!("dashboard: ready ({READY_REFRESHES} frames drawn)"),
+                _ => {}
             }
             next_stats = now + STATS_PERIOD_US;
         } else {

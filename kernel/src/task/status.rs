@@ -10,7 +10,8 @@ use crate::time;
 
 /// One agent's row, copied out of the manager.
 struct Row {
-    id: usize,
+    /// The boot-unique agent id (what `kill` takes).
+    id: u64,
     name: String,
     state: &'static str,
     cpu_time_us: u64,
@@ -59,7 +60,7 @@ fn snapshot(manager: &Manager) -> (Vec<Row>, String) {
         .agents()
         .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
         .map(|agent| Row {
-            id: agent.id.index(),
+            id: agent.pid,
             name: agent.name.clone(),
             state: agent.state.label(),
             cpu_time_us: agent.stats.cpu_time_us,
