@@ -23,13 +23,17 @@ const PROMPT: &str = "kernel> ";
 /// demo workload, so the status line keeps showing it).
 const SWITCHED_POLICY: &str = "fair";
 
+/// What the shell prints before the prompt when it redraws the input line.
+const REDRAW: &str = "\r\x1b[K";
+
 /// Runs `line` and returns its answer (everything up to the next prompt).
 fn run(guest: &mut Guest, line: &str) -> Result<String> {
     guest.send(&format!("{line}\r"))?;
-    // The echo of the line ends with the CR-LF the shell prints after Enter.
-    guest.wait_for("\r\n")?;
-    let answer = guest.wait_for(PROMPT)?;
-    Ok(answer)
+    // The last redraw of the typed line, then the CR-LF of Enter.
+    guest.wait_for(&format!("{PROMPT}{line}\r\n"))?;
+    // Nothing is typed until the answer is complete, so the next redraw is the
+    // prompt that follows the answer (log lines in between are part of the answer).
+    guest.wait_for(&format!("{REDRAW}{PROMPT}"))
 }
 
 /// Runs `line` and checks that the answer contains `expected`.
@@ -91,7 +95,7 @@ fn script(guest: &mut Guest) -> Result<()> {
         "log loud",
         "spawn nothing-like-this",
         "agents extra",
-        "\u{7}%%%",
+        "%%% ???",
     ] {
         expect(guest, garbage, "error:")?;
     }

@@ -62,7 +62,9 @@ pub fn register_legacy(line: u8, handler: DeviceHandler) -> Result<u8, VectorErr
             }
         }
     })?;
-    drivers::pic::unmask_line(line);
+    // The PIC lock is also taken by the timer's end of interrupt: hold it
+    // with interrupts disabled, or a tick arriving meanwhile deadlocks.
+    without_interrupts(|| drivers::pic::unmask_line(line));
     Ok(vector)
 }
 

@@ -79,7 +79,8 @@ pub fn run() -> ! {
         };
         match editor.apply(key) {
             Some(line) => {
-                crate::console::print_serial(format_args!("\r\n"));
+                // The serial driver turns the newline into CR-LF.
+                crate::console::print_serial(format_args!("\n"));
                 transcript::push(&format!("{PROMPT}{line}"));
                 execute(line.trim(), &mut inputs);
                 show_input(&editor);
