@@ -12,7 +12,7 @@ pub mod edu;
 pub mod pci;
 pub mod pic;
 pub mod pit;
-pub mod qemu_exit;
 pub mod ps2_keyboard;
+pub mod qemu_exit;
 pub mod serial;
 pub mod virtio_gpu;

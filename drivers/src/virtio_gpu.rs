@@ -258,8 +258,14 @@ impl<H: Hal, T: Transport> VirtioGpu<H, T> {
         }
         let inside = rect.width > 0
             && rect.height > 0
-            && rect.x.checked_add(rect.width).is_some_and(|end| end <= self.width)
-            && rect.y.checked_add(rect.height).is_some_and(|end| end <= self.height);
+            && rect
+                .x
+                .checked_add(rect.width)
+                .is_some_and(|end| end <= self.width)
+            && rect
+                .y
+                .checked_add(rect.height)
+                .is_some_and(|end| end <= self.height);
         if !inside {
             return Err(GpuError::BadRectangle);
         }

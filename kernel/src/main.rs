@@ -31,7 +31,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     let spawned = demo::spawn_workload(INFERENCE_AGENTS, TRAINING_AGENTS);
     match Display::open() {
         Some(display) => {
-            let _ = task::spawn("dashboard", ClassHint::Batch, move || dashboard::run(display));
+            let _ = task::spawn("dashboard", ClassHint::Batch, move || {
+                dashboard::run(display)
+            });
         }
         None => log::warn!("no display: dashboard off"),
     }

@@ -66,7 +66,12 @@ pub struct Guest {
 impl Guest {
     /// Boots `image` under `firmware` headless, with `screen`, a QMP socket, and a
     /// deadline `timeout` from now for everything this guest does.
-    pub fn start(image: &Path, firmware: Firmware, screen: Screen, timeout: Duration) -> Result<Self> {
+    pub fn start(
+        image: &Path,
+        firmware: Firmware,
+        screen: Screen,
+        timeout: Duration,
+    ) -> Result<Self> {
         let qemu = prereq::require_qemu()?;
         let ovmf = match firmware {
             Firmware::Uefi => Some(prereq::require_ovmf()?),
@@ -79,7 +84,10 @@ impl Guest {
             format!("unix:{},server=on,wait=off", qmp_socket.display()),
         ];
         if screen == Screen::VirtioGpu {
-            extra_args.extend(["-device".to_owned(), format!("virtio-gpu-pci,id={GPU_DEVICE_ID}")]);
+            extra_args.extend([
+                "-device".to_owned(),
+                format!("virtio-gpu-pci,id={GPU_DEVICE_ID}"),
+            ]);
         }
         let config = QemuConfig {
             qemu,
@@ -92,7 +100,8 @@ impl Guest {
             gdb: false,
             extra_args,
         };
-        let mut command: Command = config.command(&image.with_extension(format!("{firmware}.vars.fd")))?;
+        let mut command: Command =
+            config.command(&image.with_extension(format!("{firmware}.vars.fd")))?;
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -102,8 +111,14 @@ impl Guest {
         let stdin = child.stdin.take().ok_or("QEMU has no stdin")?;
         let output = Arc::new(Mutex::new(Vec::new()));
         for mut pipe in [
-            child.stdout.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-            child.stderr.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -133,7 +148,11 @@ impl Guest {
 
     /// Returns everything the guest printed so far.
     pub fn output(&self) -> String {
-        let bytes = self.output.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        let bytes = self
+            .output
+            .lock()
+            .map(|bytes| bytes.clone())
+            .unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 

@@ -31,7 +31,11 @@ enum Step {
 }
 
 impl Step {
-    const ALL: [Self; 3] = [Self::ScreenshotVirtioGpu, Self::ScreenshotFramebuffer, Self::Shell];
+    const ALL: [Self; 3] = [
+        Self::ScreenshotVirtioGpu,
+        Self::ScreenshotFramebuffer,
+        Self::Shell,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -76,7 +80,9 @@ pub fn run_all(
             let elapsed = seconds(start.elapsed());
             match &result {
                 Ok(note) => println!("test {name} ... ok ({note}{elapsed})"),
-                Err(error) => println!("test {name} ... FAILED ({elapsed})\n---- {name} ----\n{error}\n----"),
+                Err(error) => {
+                    println!("test {name} ... FAILED ({elapsed})\n---- {name} ----\n{error}\n----")
+                }
             }
             record(&name, result.is_ok());
         }

@@ -36,7 +36,9 @@ impl Qmp {
             match UnixStream::connect(path) {
                 Ok(stream) => break stream,
                 Err(error) if start.elapsed() >= QMP_TIMEOUT => {
-                    return Err(format!("cannot connect to QMP at {}: {error}", path.display()).into());
+                    return Err(
+                        format!("cannot connect to QMP at {}: {error}", path.display()).into(),
+                    );
                 }
                 Err(_) => thread::sleep(RETRY_INTERVAL),
             }

@@ -33,7 +33,14 @@ const MIN_TEXT_PIXELS: usize = 20;
 /// Chart line pixels the reward chart must show at least.
 const MIN_CHART_PIXELS: usize = 2;
 /// Panels with a header strip and a body of text.
-const PANELS: [&str; 6] = ["agents", "scheduler", "syscalls", "accelerators", "memory", "shell"];
+const PANELS: [&str; 6] = [
+    "agents",
+    "scheduler",
+    "syscalls",
+    "accelerators",
+    "memory",
+    "shell",
+];
 
 /// Arguments of `cargo xtask screenshot`.
 #[derive(Debug, clap::Args)]
@@ -51,7 +58,11 @@ pub struct ScreenshotArgs {
 
 /// Runs `cargo xtask screenshot`.
 pub fn screenshot(root: &Path, args: &ScreenshotArgs) -> Result<()> {
-    let firmware = if args.uefi { Firmware::Uefi } else { Firmware::Bios };
+    let firmware = if args.uefi {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    };
     let screen = if args.framebuffer {
         Screen::FramebufferOnly
     } else {
@@ -176,7 +187,15 @@ fn parse_layout(line: &str) -> Result<AnnouncedLayout> {
             let [x, y, width, height] = numbers[..] else {
                 return Err(format!("bad area `{word}`").into());
             };
-            layout.areas.insert(name.to_owned(), Area { x, y, width, height });
+            layout.areas.insert(
+                name.to_owned(),
+                Area {
+                    x,
+                    y,
+                    width,
+                    height,
+                },
+            );
         }
     }
     Ok(layout)
@@ -233,8 +252,18 @@ pub fn check_dashboard(path: &Path, layout: &str) -> Result<()> {
             (colour("body")?, colour("text")?)
         };
         let right = panel.x + panel.width - 2;
-        expect(&format!("{name} header"), right, panel.y + 1, colour("header")?)?;
-        expect(&format!("{name} body"), right, panel.y + panel.height - 2, body)?;
+        expect(
+            &format!("{name} header"),
+            right,
+            panel.y + 1,
+            colour("header")?,
+        )?;
+        expect(
+            &format!("{name} body"),
+            right,
+            panel.y + panel.height - 2,
+            body,
+        )?;
         let text_pixels = picture.count(panel, text);
         if text_pixels < MIN_TEXT_PIXELS {
             return Err(format!("{name} panel has {text_pixels} text pixels").into());
@@ -253,14 +282,18 @@ mod tests {
 
     #[test]
     fn layout_lines_parse() {
-        let layout = parse_layout(
-            "1280x800 title=0,0,1280,20 chart=646,180,626,112 title-colour=1f4e8c",
-        )
-        .unwrap();
+        let layout =
+            parse_layout("1280x800 title=0,0,1280,20 chart=646,180,626,112 title-colour=1f4e8c")
+                .unwrap();
         assert_eq!((layout.width, layout.height), (1280, 800));
         assert_eq!(
             layout.areas["chart"],
-            Area { x: 646, y: 180, width: 626, height: 112 }
+            Area {
+                x: 646,
+                y: 180,
+                width: 626,
+                height: 112
+            }
         );
         assert_eq!(layout.colours["title"], [0x1f, 0x4e, 0x8c]);
         assert!(parse_layout("").is_err());

@@ -68,7 +68,11 @@ fn script(guest: &mut Guest) -> Result<()> {
     expect(guest, "help", "shutdown")?;
     expect(guest, "agents", "inference-0")?;
     expect(guest, "sched", "policy ")?;
-    expect(guest, &format!("sched {SWITCHED_POLICY}"), "policy switched to")?;
+    expect(
+        guest,
+        &format!("sched {SWITCHED_POLICY}"),
+        "policy switched to",
+    )?;
     expect(guest, "agents", &format!("policy {SWITCHED_POLICY} "))?;
     expect(guest, "syscalls", "syscall")?;
     expect(guest, "lspci", "Host bridge")?;

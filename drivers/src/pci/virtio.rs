@@ -38,8 +38,11 @@ impl ConfigurationAccess for VirtioConfigAccess {
     }
 
     fn write_word(&mut self, device_function: DeviceFunction, register_offset: u8, data: u32) {
-        self.0
-            .write_u32(address_of(device_function), u16::from(register_offset), data);
+        self.0.write_u32(
+            address_of(device_function),
+            u16::from(register_offset),
+            data,
+        );
     }
 
     unsafe fn unsafe_clone(&self) -> Self {

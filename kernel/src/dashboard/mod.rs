@@ -139,7 +139,9 @@ impl Dashboard {
         let size = self.display.size_pixels();
         let screen = Rectangle::new(Point::zero(), size);
         let _ = self.display.fill_solid(&screen, layout::BACKGROUND);
-        let _ = self.display.fill_solid(&self.layout.title, TITLE_BACKGROUND);
+        let _ = self
+            .display
+            .fill_solid(&self.layout.title, TITLE_BACKGROUND);
         for (name, area) in self.layout.panels() {
             let body = if name == "shell" {
                 SHELL_BACKGROUND
@@ -157,7 +159,9 @@ impl Dashboard {
             )
             .draw(&mut self.display);
         }
-        let _ = self.display.fill_solid(&self.layout.chart, CHART_BACKGROUND);
+        let _ = self
+            .display
+            .fill_solid(&self.layout.chart, CHART_BACKGROUND);
         self.display.damage(screen);
         self.display.present();
     }
@@ -182,7 +186,9 @@ impl Dashboard {
             }
         );
         if title != self.title {
-            let _ = self.display.fill_solid(&self.layout.title, TITLE_BACKGROUND);
+            let _ = self
+                .display
+                .fill_solid(&self.layout.title, TITLE_BACKGROUND);
             let _ = Text::with_baseline(
                 &title,
                 self.layout.title.top_left + Point::new(0, 5),
@@ -196,7 +202,14 @@ impl Dashboard {
 
         let agent_lines = self.agent_lines(&rows, interval);
         let area = self.layout.agents;
-        draw_lines(&mut self.display, area, &mut self.agents, agent_lines, TEXT, BODY_BACKGROUND);
+        draw_lines(
+            &mut self.display,
+            area,
+            &mut self.agents,
+            agent_lines,
+            TEXT,
+            BODY_BACKGROUND,
+        );
 
         if let Some(snapshot) = scheduler {
             let reward = snapshot.total_reward;
@@ -218,17 +231,34 @@ impl Dashboard {
                     "cycles/decision p50 {} p99 {}",
                     snapshot.decision_cycles_p50, snapshot.decision_cycles_p99
                 ),
-                format!("switches    {}  fallbacks {}", snapshot.switches, snapshot.fallbacks),
+                format!(
+                    "switches    {}  fallbacks {}",
+                    snapshot.switches, snapshot.fallbacks
+                ),
                 format!("reward      {} total, {} last interval:", reward, gained),
             ];
             let area = self.layout.scheduler;
-            draw_lines(&mut self.display, area, &mut self.scheduler, lines, TEXT, BODY_BACKGROUND);
+            draw_lines(
+                &mut self.display,
+                area,
+                &mut self.scheduler,
+                lines,
+                TEXT,
+                BODY_BACKGROUND,
+            );
             self.draw_chart();
         }
 
         let syscall_lines = crate::syscall::table_lines();
         let area = self.layout.syscalls;
-        draw_lines(&mut self.display, area, &mut self.syscalls, syscall_lines, TEXT, BODY_BACKGROUND);
+        draw_lines(
+            &mut self.display,
+            area,
+            &mut self.syscalls,
+            syscall_lines,
+            TEXT,
+            BODY_BACKGROUND,
+        );
 
         let accelerator_lines = accelerator_lines();
         let area = self.layout.accelerators;
@@ -263,7 +293,14 @@ impl Dashboard {
         let area = self.layout.shell;
         let visible = visible_lines(area);
         let lines = crate::shell::transcript_tail(visible);
-        draw_lines(&mut self.display, area, &mut self.shell, lines, SHELL_TEXT, SHELL_BACKGROUND);
+        draw_lines(
+            &mut self.display,
+            area,
+            &mut self.shell,
+            lines,
+            SHELL_TEXT,
+            SHELL_BACKGROUND,
+        );
     }
 
     fn agent_lines(&mut self, rows: &[AgentRow], interval_us: u64) -> Vec<String> {
@@ -345,7 +382,14 @@ impl Dashboard {
             String::new(),
         ];
         let area = self.layout.memory;
-        let changed = draw_lines(&mut self.display, area, &mut self.memory, lines, TEXT, BODY_BACKGROUND);
+        let changed = draw_lines(
+            &mut self.display,
+            area,
+            &mut self.memory,
+            lines,
+            TEXT,
+            BODY_BACKGROUND,
+        );
         if changed {
             let width = area.size.width.saturating_sub(2 * PADDING);
             for (line, used, total) in [
@@ -359,9 +403,10 @@ impl Dashboard {
                 );
                 let filled = (u64::from(width) * used / total.max(1)) as u32;
                 let _ = self.display.fill_solid(&track, CHART_BACKGROUND);
-                let _ = self
-                    .display
-                    .fill_solid(&Rectangle::new(track.top_left, Size::new(filled, BAR_HEIGHT)), BAR);
+                let _ = self.display.fill_solid(
+                    &Rectangle::new(track.top_left, Size::new(filled, BAR_HEIGHT)),
+                    BAR,
+                );
                 self.display.damage(track);
             }
         }

@@ -173,9 +173,10 @@ impl Display {
             Layout::Rgb => [color.r(), color.g(), color.b(), 0],
             Layout::Bgr => [color.b(), color.g(), color.r(), 0],
             Layout::Grey => {
-                let luma =
-                    (u32::from(color.r()) * 77 + u32::from(color.g()) * 150 + u32::from(color.b()) * 29)
-                        >> 8;
+                let luma = (u32::from(color.r()) * 77
+                    + u32::from(color.g()) * 150
+                    + u32::from(color.b()) * 29)
+                    >> 8;
                 [luma as u8, 0, 0, 0]
             }
         }

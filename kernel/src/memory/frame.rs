@@ -168,7 +168,10 @@ impl Allocator {
         while self.current_region < self.region_count {
             let region = self.regions[self.current_region];
             let start = self.next_fresh.max(region.start);
-            if start.checked_add(bytes).is_some_and(|end| end <= region.end) {
+            if start
+                .checked_add(bytes)
+                .is_some_and(|end| end <= region.end)
+            {
                 self.next_fresh = start + bytes;
                 self.allocated += count;
                 return Some(start);

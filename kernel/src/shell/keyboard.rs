@@ -4,7 +4,9 @@
 //! no allocation); the shell agent drains the queue and decodes with a
 //! US layout.
 
-use pc_keyboard::{DecodedKey, HandleControl, KeyCode, PS2Keyboard, ScancodeSet1, layouts::Us104Key};
+use pc_keyboard::{
+    DecodedKey, HandleControl, KeyCode, PS2Keyboard, ScancodeSet1, layouts::Us104Key,
+};
 use spin::Mutex;
 
 use super::line_editor::Key;
@@ -71,7 +73,11 @@ pub struct KeyboardDecoder {
 impl Default for KeyboardDecoder {
     fn default() -> Self {
         Self {
-            keyboard: PS2Keyboard::new(ScancodeSet1::new(), Us104Key, HandleControl::MapLettersToUnicode),
+            keyboard: PS2Keyboard::new(
+                ScancodeSet1::new(),
+                Us104Key,
+                HandleControl::MapLettersToUnicode,
+            ),
         }
     }
 }

@@ -69,7 +69,11 @@ pub fn run() -> ! {
     let mut editor = LineEditor::new();
     say(&format!(
         "shell ready on serial{}; type `help`",
-        if keyboard_ready { " and the PS/2 keyboard" } else { "" }
+        if keyboard_ready {
+            " and the PS/2 keyboard"
+        } else {
+            ""
+        }
     ));
     show_input(&editor);
     loop {
@@ -94,13 +98,25 @@ pub fn run() -> ! {
 const COMMANDS: [(&str, &str); 11] = [
     ("help", "list the commands"),
     ("agents", "the agents' status table"),
-    ("top", "the status table, refreshed every second; any key stops it"),
-    ("sched [POLICY]", "show the policy, or switch to fifo|round-robin|mlfq|fair|q-learning"),
+    (
+        "top",
+        "the status table, refreshed every second; any key stops it",
+    ),
+    (
+        "sched [POLICY]",
+        "show the policy, or switch to fifo|round-robin|mlfq|fair|q-learning",
+    ),
     ("syscalls", "the adaptive syscall table"),
     ("lspci", "the PCI functions"),
     ("mem", "heap and physical frames"),
-    ("log LEVEL", "most verbose log level: off|error|warn|info|debug|trace"),
-    ("spawn NAME", "start a demo agent (inference|training|periodic) or a ramdisk program"),
+    (
+        "log LEVEL",
+        "most verbose log level: off|error|warn|info|debug|trace",
+    ),
+    (
+        "spawn NAME",
+        "start a demo agent (inference|training|periodic) or a ramdisk program",
+    ),
     ("kill ID", "end agent ID"),
     ("shutdown", "stop the machine"),
 ];
@@ -257,7 +273,11 @@ fn spawn(arguments: &[&str]) -> Result<(), String> {
     Err(format!(
         "no agent `{name}`; demo agents: {}; programs: {}",
         crate::demo::KINDS.join(", "),
-        if programs.is_empty() { "none" } else { &programs }
+        if programs.is_empty() {
+            "none"
+        } else {
+            &programs
+        }
     ))
 }
 
