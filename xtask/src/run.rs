@@ -22,6 +22,16 @@ use crate::{
 /// Guest memory when `--memory` is not given.
 const DEFAULT_MEMORY: &str = "256M";
 
+/// QEMU arguments of `--gpu`: a virtio-gpu with VGA compatibility as the only display
+/// adapter (the firmware and the bootloader still find a framebuffer on it).
+const GPU_ARGS: [&str; 4] = ["-vga", "none", "-device", "virtio-vga"];
+
+/// QEMU's `-vnc` value when `--gpu` has no window: local connections only.
+const VNC_DISPLAY: &str = "127.0.0.1:0";
+
+/// Where a VNC viewer connects for [`VNC_DISPLAY`].
+const VNC_ADDRESS: &str = "127.0.0.1:5900";
+
 /// The device node KVM needs.
 const KVM_DEVICE: &str = "/dev/kvm";
 
@@ -43,6 +53,11 @@ pub struct RunArgs {
     /// Guest memory in QEMU's syntax: a number with an optional K, M, G or T suffix.
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY, value_parser = parse_memory)]
     memory: String,
+    /// Give the guest a virtio-gpu display (`virtio-vga`, the only display, so the
+    /// window shows the dashboard); without a graphical session, serve it over VNC on
+    /// 127.0.0.1:5900.
+    #[arg(long)]
+    gpu: bool,
     /// Options passed to the kernel (through the boot ramdisk).
     #[command(flatten)]
     boot: BootOptions,
@@ -108,6 +123,18 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
         eprintln!("xtask: kernel command line: {}", words.join(" "));
     }
 
+    let display = Display::from_environment();
+    let mut extra_args = Vec::new();
+    if args.gpu {
+        extra_args.extend(GPU_ARGS.map(str::to_owned));
+        if display == Display::None {
+            extra_args.extend(["-vnc".to_owned(), VNC_DISPLAY.to_owned()]);
+            eprintln!(
+                "xtask: no window available: the virtio-gpu screen is on VNC at {VNC_ADDRESS}"
+            );
+        }
+    }
+    extra_args.extend(args.qemu_args.iter().cloned());
     let config = QemuConfig {
         qemu,
         image: image.clone(),
@@ -115,9 +142,9 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
         ovmf,
         memory: args.memory.clone(),
         accel: args.accel,
-        display: Display::from_environment(),
+        display,
         gdb: args.gdb,
-        extra_args: args.qemu_args.clone(),
+        extra_args,
     };
     let mut command = config.command(&image.with_extension("vars.fd"))?;
     eprintln!("xtask: {}", cargo::display_command(&command));
