@@ -429,9 +429,9 @@ fn snapshot(manager: &task::manager::Manager) -> (Vec<AgentRow>, Option<Schedule
     let stats = manager.policy().stats();
     let scheduler = SchedulerSnapshot {
         policy: stats.policy,
-        exploration: i64::from(stats.exploration_rate.raw()),
+        exploration: stats.exploration_rate.raw(),
         decisions: stats.decisions,
-        total_reward: i64::from(stats.total_reward.raw()) >> 16,
+        total_reward: stats.total_reward.raw() >> 16,
         fallbacks: stats.fallbacks,
         decision_cycles_p50: manager.decision_cycles.percentile(50),
         decision_cycles_p99: manager.decision_cycles.percentile(99),

@@ -38,8 +38,8 @@ enum Layout {
 
 /// Where the pixels go.
 enum Backend {
-    /// A virtio-gpu scanout.
-    Gpu(gpu::GpuScreen),
+    /// A virtio-gpu scanout (boxed: the driver state is large).
+    Gpu(alloc::boxed::Box<gpu::GpuScreen>),
     /// The bootloader's framebuffer.
     Framebuffer(&'static mut [u8]),
 }
@@ -127,7 +127,7 @@ impl Display {
     fn on_gpu(screen: gpu::GpuScreen) -> Self {
         let (width, height) = screen.size();
         Self {
-            backend: Backend::Gpu(screen),
+            backend: Backend::Gpu(alloc::boxed::Box::new(screen)),
             width,
             height,
             stride: width,
@@ -205,10 +205,7 @@ impl Display {
             return;
         }
         if self.damage.len() == MAX_DAMAGE_RECTANGLES {
-            let bounding = self
-                .damage
-                .drain(..)
-                .fold(area, |union, rectangle| bounding_box(union, rectangle));
+            let bounding = self.damage.drain(..).fold(area, bounding_box);
             self.damage.push(bounding);
         } else {
             self.damage.push(area);
