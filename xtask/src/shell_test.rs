@@ -29,8 +29,9 @@ const REDRAW: &str = "\r\x1b[K";
 /// Runs `line` and returns its answer (everything up to the next prompt).
 fn run(guest: &mut Guest, line: &str) -> Result<String> {
     guest.send(&format!("{line}\r"))?;
-    // The last redraw of the typed line, then the CR-LF of Enter.
-    guest.wait_for(&format!("{PROMPT}{line}\r\n"))?;
+    // The redraw showing the whole line (a log line may follow before Enter's
+    // newline, so the newline is not part of the pattern).
+    guest.wait_for(&format!("{PROMPT}{line}"))?;
     // Nothing is typed until the answer is complete, so the next redraw is the
     // prompt that follows the answer (log lines in between are part of the answer).
     guest.wait_for(&format!("{REDRAW}{PROMPT}"))
