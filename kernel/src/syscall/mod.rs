@@ -175,7 +175,7 @@ pub fn refusals() -> (u64, u64) {
 pub fn table_lines() -> alloc::vec::Vec<alloc::string::String> {
     let mut lines = alloc::vec::Vec::new();
     lines.push(alloc::format!(
-        "{:<8} {:<16} {:>6} {:>10} {:>8} {:>12}",
+        "{:<15} {:<9} {:>6} {:>10} {:>8} {:>12}",
         "syscall",
         "handler",
         "weight",
@@ -187,7 +187,7 @@ pub fn table_lines() -> alloc::vec::Vec<alloc::string::String> {
         let counters = handler_counters(entry.syscall);
         for (handler, counters) in entry.handlers.iter().zip(counters.iter()) {
             lines.push(alloc::format!(
-                "{:<8} {:<16} {:>6} {:>10} {:>8} {:>12}",
+                "{:<15} {:<9} {:>6} {:>10} {:>8} {:>12}",
                 entry.syscall.name(),
                 handler.name,
                 handler.weight,
