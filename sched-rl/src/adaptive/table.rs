@@ -55,6 +55,13 @@ pub struct AdaptiveConfig {
     pub exploration_floor: Fixed,
     /// Decisions after which exploration has halved.
     pub exploration_half_life: u64,
+    /// Exploration after warm-up only tries handlers predicted at most this
+    /// many times the best prediction (plus [`Self::exploration_slack_us`]):
+    /// re-checking a near tie is cheap, re-trying a handler predicted a
+    /// hundred times slower costs more than any choice it could improve.
+    pub exploration_reach: Fixed,
+    /// Absolute slack added to the reach, µs.
+    pub exploration_slack_us: u32,
     /// Seed of the exploration's random draws.
     pub seed: u64,
 }
@@ -68,6 +75,8 @@ impl AdaptiveConfig {
             exploration_start: Fixed::from_raw(Fixed::ONE.raw() / 4),
             exploration_floor: Fixed::from_raw(Fixed::ONE.raw() / 100),
             exploration_half_life: 64,
+            exploration_reach: Fixed::from_raw(Fixed::ONE.raw() * 4),
+            exploration_slack_us: 50,
             seed: 0x5EED_ADA7,
         }
     }
@@ -224,13 +233,23 @@ impl DispatchEntry {
         let chosen = if let Some(handler) = untried {
             Some(handler)
         } else if self.exploration.explore(&mut self.rng) {
-            let allowed_count = (0..self.count)
-                .filter(|index| allowed.allows(HandlerId(*index as u8)))
-                .count() as u64;
-            let pick = self.rng.below(allowed_count) as usize;
+            // Only handlers within reach of the best prediction are worth a try.
+            let limit = predicted_us
+                .max(Fixed::ZERO)
+                .mul(self.config.exploration_reach)
+                + Fixed::from_int(i64::from(self.config.exploration_slack_us));
+            let mut reach = HandlerMask::NONE;
+            let mut candidates = 0u64;
+            for handler in (0..self.count).map(|index| HandlerId(index as u8)) {
+                if allowed.allows(handler) && self.predict(handler, features) <= limit {
+                    reach = reach.with(handler);
+                    candidates += 1;
+                }
+            }
+            let pick = self.rng.below(candidates.max(1)) as usize;
             (0..self.count)
                 .map(|index| HandlerId(index as u8))
-                .filter(|handler| allowed.allows(*handler))
+                .filter(|handler| reach.allows(*handler))
                 .nth(pick)
         } else {
             None
@@ -348,6 +367,46 @@ mod tests {
         entry.add_handler("register", Some(0)).unwrap();
         entry.add_handler("slow", None).unwrap();
         entry
+    }
+
+    #[test]
+    fn exploration_skips_handlers_far_out_of_reach() {
+        let mut entry = entry();
+        let mut rng = Rng::new(3);
+        let features = Features::call(64, 0);
+        let mut slow_after_warmup = 0;
+        let mut explored_near_tie = 0;
+        for call in 0..2000 {
+            let selection = entry.select(&features, HandlerMask::ALL).unwrap();
+            let latency = cost(selection.handler, 64, &mut rng);
+            entry.record(selection.handler, &features, latency);
+            if call >= 100 && selection.handler == HandlerId(2) {
+                slow_after_warmup += 1;
+            }
+            if call >= 100 && selection.explored && selection.handler != HandlerId(2) {
+                explored_near_tie += 1;
+            }
+        }
+        // "slow" (1000 us) is ~45x the best (~21 us) at 64 B: never retried.
+        // "dma" (~201 us) is beyond 4x + 50 us once its model has learned;
+        // uniform exploration at the 1% floor would try it ~12 times here.
+        assert_eq!(slow_after_warmup, 0);
+        assert!(
+            explored_near_tie < 5,
+            "{explored_near_tie} explorations out of reach"
+        );
+        // At 4 KiB "dma" (264 us) and "register" (1029 us) are within reach
+        // of each other, so exploration still happens there.
+        let large = Features::call(4096, 0);
+        let explored = (0..2000)
+            .filter(|_| {
+                let selection = entry.select(&large, HandlerMask::ALL).unwrap();
+                let latency = cost(selection.handler, 4096, &mut rng);
+                entry.record(selection.handler, &large, latency);
+                selection.explored
+            })
+            .count();
+        assert!(explored > 0, "no exploration among handlers within reach");
     }
 
     #[test]
