@@ -6,10 +6,10 @@
 //! collected from QEMU's stdout. Dropping a [`Guest`] kills QEMU.
 
 use std::{
-    io::{Read, Write},
+    io::Write,
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -110,32 +110,10 @@ impl Guest {
             .map_err(|error| format!("cannot start QEMU: {error}"))?;
         let stdin = child.stdin.take().ok_or("QEMU has no stdin")?;
         let output = Arc::new(Mutex::new(Vec::new()));
-        for mut pipe in [
-            child
-                .stdout
-                .take()
-                .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = Arc::clone(&output);
-            thread::spawn(move || {
-                let mut buffer = [0u8; 4096];
-                while let Ok(count) = pipe.read(&mut buffer) {
-                    if count == 0 {
-                        break;
-                    }
-                    if let Ok(mut output) = output.lock() {
-                        output.extend_from_slice(&buffer[..count]);
-                    }
-                }
-            });
-        }
+        // The readers' end-of-pipe signals are not needed here: the session
+        // ends by its own deadline or by `shutdown`.
+        let (finished, _) = mpsc::channel();
+        crate::qemu::spawn_readers(&mut child, &output, &finished);
         Ok(Self {
             child,
             stdin,

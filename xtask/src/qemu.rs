@@ -308,7 +308,7 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> io::Result<C
 
 /// Starts one thread per captured pipe, appending to `output` as data arrives.
 /// Returns how many threads were started; each sends on `finished` when its pipe closes.
-fn spawn_readers(
+pub(crate) fn spawn_readers(
     child: &mut Child,
     output: &Arc<Mutex<Vec<u8>>>,
     finished: &mpsc::Sender<()>,
