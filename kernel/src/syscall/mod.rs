@@ -122,11 +122,17 @@ fn select(entry: &Entry) -> usize {
 /// Runs syscall `number` for the running user agent; returns the value for
 /// `rax` (an [`Error`] code when negative).
 pub fn dispatch(number: u64, arguments: Arguments) -> i64 {
-    let Some(syscall) = Syscall::from_number(number) else {
+    let syscall = Syscall::from_number(number);
+    // One visit to the caller's process counts the call and reads its
+    // capabilities (the task lock is not taken again on success).
+    let allowed = crate::task::with_current_user(|process| {
+        process.syscalls += 1;
+        syscall.is_some_and(|syscall| process.capabilities.allows(syscall))
+    });
+    let Some(syscall) = syscall else {
         without_interrupts(|| COUNTERS.lock().unknown_numbers += 1);
         return finish(Err(Error::NoSuchSyscall));
     };
-    let allowed = crate::task::with_current_user(|process| process.capabilities.allows(syscall));
     if allowed != Some(true) {
         without_interrupts(|| COUNTERS.lock().denied += 1);
         return finish(Err(Error::PermissionDenied));
@@ -145,15 +151,14 @@ pub fn dispatch(number: u64, arguments: Arguments) -> i64 {
     finish(outcome)
 }
 
+/// Returns the value for `rax`, counting an error against the caller.
 fn finish(outcome: Outcome) -> i64 {
-    let failed = outcome.is_err();
-    crate::task::with_current_user(|process| {
-        process.syscalls += 1;
-        process.syscall_errors += u64::from(failed);
-    });
     match outcome {
         Ok(value) => i64::try_from(value).unwrap_or(i64::MAX),
-        Err(error) => error as i64,
+        Err(error) => {
+            crate::task::with_current_user(|process| process.syscall_errors += 1);
+            error as i64
+        }
     }
 }
 
