@@ -13,11 +13,7 @@
 //! driver offers: interrupts off and acknowledged, and it reports whether the
 //! device is idle again, so the caller can keep it out of service until then.
 
-use core::ptr::NonNull;
-
-use volatile::VolatilePtr;
-
-use crate::pci::MappedBar;
+use foundation::io::{IoMem, MmioValue};
 
 /// PCI vendor ID of QEMU's own devices.
 pub const VENDOR_ID: u16 = 0x1234;
@@ -114,36 +110,57 @@ pub enum DmaDirection {
 /// One `edu` device, reached through its mapped BAR 0.
 #[derive(Debug)]
 pub struct Edu {
-    base: NonNull<u8>,
+    registers: IoMem,
 }
 
-// SAFETY: the BAR mapping is permanent (see `MappedBar::new`); register
-// accesses are volatile and valid from any CPU.
-unsafe impl Send for Edu {}
+/// One register of the device, read and written whole.
+struct Register<'a, T: MmioValue> {
+    registers: &'a IoMem,
+    offset: usize,
+    width: core::marker::PhantomData<T>,
+}
+
+impl<T: MmioValue + Default> Register<'_, T> {
+    /// Returns the register's value. The offset is a register constant
+    /// inside the BAR, whose size `Edu::new` checked, so the access is
+    /// never refused; a refused one would read as zero.
+    fn read(&self) -> T {
+        self.registers.read_once(self.offset).unwrap_or_default()
+    }
+
+    /// Writes `value` (never refused, as in `read`).
+    fn write(&self, value: T) {
+        let _ = self.registers.write_once(self.offset, value);
+    }
+}
 
 impl Edu {
     /// Returns a driver for the device whose BAR 0 is `bar`; checks the
     /// mapping covers every register (not yet that the device answers: see
     /// [`Edu::check`]).
-    pub fn new(bar: MappedBar) -> Result<Self, EduError> {
-        if bar.size() < MMIO_SIZE {
-            return Err(EduError::BarTooSmall(bar.size()));
+    pub fn new(bar: IoMem) -> Result<Self, EduError> {
+        if (bar.size() as u64) < MMIO_SIZE {
+            return Err(EduError::BarTooSmall(bar.size() as u64));
         }
-        Ok(Self { base: bar.base() })
+        Ok(Self { registers: bar })
     }
 
-    fn register32(&self, offset: usize) -> VolatilePtr<'_, u32> {
+    fn register32(&self, offset: usize) -> Register<'_, u32> {
         debug_assert!(offset < register::DMA_SOURCE && offset.is_multiple_of(4));
-        // SAFETY: `offset` is one of the register constants, inside BAR 0,
-        // which the `MappedBar` given to `new` keeps mapped (uncached, for
-        // good; `new` checked its size); it is 4-byte aligned.
-        unsafe { VolatilePtr::new(self.base.add(offset).cast::<u32>()) }
+        Register {
+            registers: &self.registers,
+            offset,
+            width: core::marker::PhantomData,
+        }
     }
 
-    fn register64(&self, offset: usize) -> VolatilePtr<'_, u64> {
+    fn register64(&self, offset: usize) -> Register<'_, u64> {
         debug_assert!(offset >= register::DMA_SOURCE && offset.is_multiple_of(8));
-        // SAFETY: as in `register32`, 8-byte aligned.
-        unsafe { VolatilePtr::new(self.base.add(offset).cast::<u64>()) }
+        Register {
+            registers: &self.registers,
+            offset,
+            width: core::marker::PhantomData,
+        }
     }
 
     /// Returns the identification register.

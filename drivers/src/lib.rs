@@ -1,18 +1,16 @@
-//! Device drivers: the legacy PC devices the kernel needs to boot.
+//! Device drivers in safe Rust: PCI, the `edu` accelerator, virtio-gpu, PS/2, QEMU's exit device.
 //!
-//! Each driver owns the register-level access to one device and exposes a safe
-//! interface. `unsafe` in this crate is limited to port I/O on fixed, well-known
-//! legacy ports, PCI configuration accesses and MMIO registers of mapped BARs
-//! (through `volatile`); every block says why it is sound. A driver that needs
-//! a mapping takes it in an `unsafe fn new` whose contract states what must be
-//! mapped, then offers safe methods (`pci`, `edu`).
+//! Every driver reaches its device through the foundation's safe types: a
+//! claimed [`foundation::io::IoPort`], a bounds-checked
+//! [`foundation::io::IoMem`] window onto a BAR, DMA buffers with their bus
+//! address, and the `virtio-drivers` HAL. The crate forbids `unsafe`; what
+//! needs raw access (the PICs, the PIT, the UART, the virtio configuration
+//! adapter) lives in the foundation.
 #![no_std]
+#![forbid(unsafe_code)]
 
 pub mod edu;
 pub mod pci;
-pub mod pic;
-pub mod pit;
 pub mod ps2_keyboard;
 pub mod qemu_exit;
-pub mod serial;
 pub mod virtio_gpu;

@@ -5,16 +5,20 @@
 //! emulation). Decoding scancodes into keys is the `pc-keyboard` crate's job
 //! in the kernel; this module only reads the byte.
 
-use x86_64::instructions::port::PortReadOnly;
+use foundation::io::IoPort;
+use spin::Once;
 
 /// The controller's data port.
 const DATA_PORT: u16 = 0x60;
 
+/// The data port, claimed at the first read (`None` if it was taken).
+static DATA: Once<Option<IoPort<u8>>> = Once::new();
+
 /// Reads the scancode byte waiting in the controller (call from the IRQ 1
-/// handler, which runs only when a byte is there).
+/// handler, which runs only when a byte is there); 0 if the port could not
+/// be claimed.
 pub fn read_scancode() -> u8 {
-    let mut port = PortReadOnly::<u8>::new(DATA_PORT);
-    // SAFETY: reading 0x60 only takes the byte the controller latched; the
-    // keyboard interrupt handler is the port's only reader.
-    unsafe { port.read() }
+    DATA.call_once(|| IoPort::claim(DATA_PORT).ok())
+        .as_ref()
+        .map_or(0, IoPort::read)
 }

@@ -5,7 +5,8 @@
 //! so [`QemuExitCode::Success`] gives 33 and [`QemuExitCode::Failed`] gives 35.
 //! This is the one place the protocol is defined; xtask maps it back.
 
-use x86_64::instructions::port::Port;
+use foundation::io::IoPort;
+use spin::Once;
 
 /// I/O port of the `isa-debug-exit` device.
 pub const DEBUG_EXIT_PORT: u16 = 0xF4;
@@ -32,8 +33,8 @@ impl QemuExitCode {
 /// Returns only when the device is absent (real hardware, or QEMU started
 /// without it); the caller then decides how to stop.
 pub fn exit_qemu(code: QemuExitCode) {
-    let mut port: Port<u32> = Port::new(DEBUG_EXIT_PORT);
-    // SAFETY: port 0xF4 is unused on PC hardware and is the debug-exit
-    // device under QEMU; a write has no effect on memory.
-    unsafe { port.write(code as u32) };
+    static PORT: Once<Option<IoPort<u32>>> = Once::new();
+    if let Some(port) = PORT.call_once(|| IoPort::claim(DEBUG_EXIT_PORT).ok()) {
+        port.write(code as u32);
+    }
 }

@@ -1,34 +1,34 @@
-//! The AI-native microkernel: boot, CPU tables, memory and the console.
+//! The AI-native microkernel: agents, scheduling, IPC, accelerators, syscalls, shell and dashboard.
 //!
 //! `init` brings the machine from the bootloader's hand-over to a state where
 //! interrupts, the timer, paging and the heap work. The kernel binary and every
 //! QEMU test kernel in `tests/` start by calling it.
 //!
-//! Where `unsafe` lives: only in [`arch`] (CPU tables, interrupt entry, port and
-//! register access) and [`memory`] (page tables, physical frames, the heap).
-//! Every other module is safe code.
+//! Where `unsafe` lives: nowhere in this crate. Every CPU, memory and device
+//! access goes through the `foundation` crate's safe types; its modules
+//! [`arch`], [`memory`] and [`time`] are re-exported here under their own
+//! names. The foundation reaches the kernel only through the hooks that
+//! [`init`] registers (timer, switch requests, syscalls, fatal traps).
 #![no_std]
-#![feature(abi_x86_interrupt)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub use foundation::{self, arch, memory, time};
+
 pub mod accel;
-pub mod arch;
 pub mod boot_args;
 pub mod console;
 pub mod dashboard;
 pub mod demo;
 pub mod devices;
 pub mod display;
-pub mod memory;
 pub mod panic;
 pub mod selftest;
 pub mod shell;
 pub mod syscall;
 pub mod task;
 pub mod testing;
-pub mod time;
 pub mod user;
 
 use bootloader_api::{BootInfo, BootloaderConfig, config::Mapping};
@@ -90,6 +90,7 @@ pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
     if let Some(level) = boot_args::log_level() {
         log::set_max_level(level);
     }
+    register_trap_hooks();
     arch::init_cpu_tables();
     memory::init(
         boot_info.physical_memory_offset.into_option(),
@@ -104,4 +105,24 @@ pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
         time::tick_frequency_hz(),
         time::tsc_hz() / 1_000_000
     );
+}
+
+/// Points the foundation's trap entries at the kernel: the task manager
+/// takes ticks and switch requests, the syscall table takes syscalls, and
+/// [`fatal_trap`] takes exceptions the foundation cannot continue from.
+fn register_trap_hooks() {
+    foundation::trap::set_timer_hook(task::on_timer_tick);
+    foundation::trap::set_switch_hook(task::on_switch_request);
+    foundation::trap::set_syscall_hook(syscall::dispatch);
+    foundation::trap::set_fatal_hook(fatal_trap);
+}
+
+/// Ends the faulting agent after a ring-3 exception (the kernel and other
+/// agents go on); stops the machine after a fatal one in ring 0.
+fn fatal_trap(report: &arch::exceptions::ExceptionReport) -> ! {
+    if report.from_user_mode() {
+        user::fault(report);
+    }
+    console::emergency_print(format_args!("\n{report}\n"));
+    testing::fatal_stop()
 }

@@ -57,7 +57,7 @@ fn ticks_are_monotonic() -> Result<(), String> {
 }
 
 fn pit_divisor_rounds_and_clamps() -> Result<(), String> {
-    use drivers::pit::divisor_for;
+    use foundation::arch::pit::divisor_for;
     check(divisor_for(1000) == 1193, || {
         format!("1000 Hz -> {}", divisor_for(1000))
     })?;

@@ -38,7 +38,8 @@ pub const RAMDISK_AGENT_DIRECTORY: &str = "agents/";
 pub const HOST_PACKAGES: [&str; 4] = ["boot", "sched-rl", "xtask", "agent-abi"];
 
 /// The kernel-side crates: linted for [`KERNEL_TARGET`].
-pub const KERNEL_PACKAGES: [&str; 5] = [
+pub const KERNEL_PACKAGES: [&str; 6] = [
+    "foundation",
     "kernel",
     "drivers",
     TEST_KERNELS_PACKAGE,

@@ -1,15 +1,13 @@
 //! Configuration space accessors: legacy I/O ports and memory-mapped ECAM.
 //!
 //! Both read and write aligned 32-bit words; narrower fields are extracted
-//! by the callers. The port pair is a fixed, well-known legacy resource; the
-//! ECAM window is mapped by the kernel and handed over with [`Ecam::new`],
-//! whose contract makes every later access sound.
+//! by the callers. The port pair is claimed from the foundation once
+//! ([`ConfigAccess::legacy`]); the ECAM window is a foundation [`IoMem`]
+//! mapped by the kernel and handed over with [`Ecam::new`], which checks it
+//! covers the buses it claims to.
 
-use core::ptr::NonNull;
-
+use foundation::io::{IoMem, IoPort, PortError};
 use spin::Mutex;
-use volatile::VolatilePtr;
-use x86_64::instructions::port::Port;
 
 /// Legacy configuration address port.
 const CONFIG_ADDRESS_PORT: u16 = 0xCF8;
@@ -28,9 +26,12 @@ const ECAM_DEVICE_SHIFT: u64 = 15;
 /// Address bits of one function in an ECAM window (4 KiB per function).
 const ECAM_FUNCTION_SHIFT: u64 = 12;
 
-/// The address port and data port must be used as a pair without another
-/// access in between.
-static LEGACY_PORTS: Mutex<()> = Mutex::new(());
+/// The legacy port pair; used as a pair under the lock, so no other access
+/// comes between selecting a word and moving it.
+#[derive(Debug)]
+pub struct LegacyPorts {
+    ports: Mutex<(IoPort<u32>, IoPort<u32>)>,
+}
 
 /// A function's position on the buses: bus, device (0..32), function (0..8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,35 +69,40 @@ impl core::fmt::Display for PciAddress {
 /// A mapped ECAM window covering buses `first_bus..=last_bus` of segment 0.
 #[derive(Debug)]
 pub struct Ecam {
-    base: NonNull<u8>,
+    window: IoMem,
     first_bus: u8,
     last_bus: u8,
 }
 
-// SAFETY: the window is device memory mapped for the kernel's lifetime
-// (see `Ecam::new`); volatile word accesses to it are valid from any CPU.
-unsafe impl Send for Ecam {}
-// SAFETY: as above; configuration accesses have no Rust-level aliasing
-// concerns (every access is a volatile read or write of one word).
-unsafe impl Sync for Ecam {}
+/// Why an ECAM window was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcamError {
+    /// `last_bus` lies below `first_bus`.
+    BadBusRange,
+    /// The window is smaller than 1 MiB per bus.
+    WindowTooSmall,
+}
 
 impl Ecam {
-    /// Returns an accessor for the ECAM window mapped at `base`.
-    ///
-    /// # Safety
-    /// 1. `base` maps the ECAM window of buses `first_bus..=last_bus`
-    ///    (`(last_bus - first_bus + 1) << 20` bytes), uncached, for as long
-    ///    as the accessor lives.
-    /// 2. Nothing else uses that mapping as ordinary memory.
-    pub const unsafe fn new(base: NonNull<u8>, first_bus: u8, last_bus: u8) -> Self {
-        Self {
-            base,
+    /// Returns an accessor for `window`, the ECAM space of buses
+    /// `first_bus..=last_bus`.
+    pub fn new(window: IoMem, first_bus: u8, last_bus: u8) -> Result<Self, EcamError> {
+        let buses = last_bus
+            .checked_sub(first_bus)
+            .ok_or(EcamError::BadBusRange)?;
+        let needed = (u64::from(buses) + 1) << ECAM_BUS_SHIFT;
+        if (window.size() as u64) < needed {
+            return Err(EcamError::WindowTooSmall);
+        }
+        Ok(Self {
+            window,
             first_bus,
             last_bus,
-        }
+        })
     }
 
-    fn word(&self, address: PciAddress, offset: u16) -> Option<VolatilePtr<'_, u32>> {
+    /// Returns the byte offset of the word at `offset` of `address`.
+    fn word_offset(&self, address: PciAddress, offset: u16) -> Option<usize> {
         if !(self.first_bus..=self.last_bus).contains(&address.bus) || offset >= ECAM_CONFIG_SIZE {
             return None;
         }
@@ -104,10 +110,7 @@ impl Ecam {
             | (u64::from(address.device) << ECAM_DEVICE_SHIFT)
             | (u64::from(address.function) << ECAM_FUNCTION_SHIFT)
             | u64::from(offset & !0b11);
-        // SAFETY: the offset lies inside the window (bus checked against
-        // its range, device/function masked, offset below 4 KiB), which
-        // `new`'s contract says is mapped; it is 4-byte aligned.
-        Some(unsafe { VolatilePtr::new(self.base.add(byte_offset as usize).cast::<u32>()) })
+        usize::try_from(byte_offset).ok()
     }
 }
 
@@ -116,16 +119,25 @@ impl Ecam {
 pub enum ConfigAccess {
     /// Ports `0xCF8`/`0xCFC` (PCI mechanism #1): buses 0..=255, 256 bytes
     /// per function.
-    Legacy,
+    Legacy(LegacyPorts),
     /// A memory-mapped ECAM window (PCI Express): 4 KiB per function.
     Ecam(Ecam),
 }
 
 impl ConfigAccess {
+    /// Returns the legacy accessor, claiming the two configuration ports.
+    pub fn legacy() -> Result<Self, PortError> {
+        let address = IoPort::claim(CONFIG_ADDRESS_PORT)?;
+        let data = IoPort::claim(CONFIG_DATA_PORT)?;
+        Ok(Self::Legacy(LegacyPorts {
+            ports: Mutex::new((address, data)),
+        }))
+    }
+
     /// Returns a short name for the boot log.
     pub const fn name(&self) -> &'static str {
         match self {
-            Self::Legacy => "legacy ports 0xcf8/0xcfc",
+            Self::Legacy(_) => "legacy ports 0xcf8/0xcfc",
             Self::Ecam(_) => "ECAM (PCIe, from ACPI MCFG)",
         }
     }
@@ -133,7 +145,7 @@ impl ConfigAccess {
     /// Returns whether `bus` can be reached.
     pub fn covers_bus(&self, bus: u8) -> bool {
         match self {
-            Self::Legacy => true,
+            Self::Legacy(_) => true,
             Self::Ecam(ecam) => (ecam.first_bus..=ecam.last_bus).contains(&bus),
         }
     }
@@ -141,7 +153,7 @@ impl ConfigAccess {
     /// Returns the bytes of configuration space per function.
     pub const fn config_size(&self) -> u16 {
         match self {
-            Self::Legacy => LEGACY_CONFIG_SIZE,
+            Self::Legacy(_) => LEGACY_CONFIG_SIZE,
             Self::Ecam(_) => ECAM_CONFIG_SIZE,
         }
     }
@@ -150,47 +162,37 @@ impl ConfigAccess {
     /// returns all ones where nothing answers.
     pub fn read_u32(&self, address: PciAddress, offset: u16) -> u32 {
         match self {
-            Self::Legacy => {
+            Self::Legacy(legacy) => {
                 if offset >= LEGACY_CONFIG_SIZE {
                     return u32::MAX;
                 }
-                let _pair = LEGACY_PORTS.lock();
-                let mut address_port = Port::<u32>::new(CONFIG_ADDRESS_PORT);
-                let mut data_port = Port::<u32>::new(CONFIG_DATA_PORT);
-                // SAFETY: the configuration ports are a fixed platform
-                // resource used only here, under `LEGACY_PORTS`; selecting
-                // and reading a configuration word has no other effect.
-                unsafe {
-                    address_port.write(legacy_address(address, offset));
-                    data_port.read()
-                }
+                let ports = legacy.ports.lock();
+                ports.0.write(legacy_address(address, offset));
+                ports.1.read()
             }
             Self::Ecam(ecam) => ecam
-                .word(address, offset)
-                .map_or(u32::MAX, |word| word.read()),
+                .word_offset(address, offset)
+                .and_then(|word| ecam.window.read_once::<u32>(word).ok())
+                .unwrap_or(u32::MAX),
         }
     }
 
     /// Writes the 32-bit word at `offset` (rounded down to a multiple of 4).
     pub fn write_u32(&self, address: PciAddress, offset: u16, value: u32) {
         match self {
-            Self::Legacy => {
+            Self::Legacy(legacy) => {
                 if offset >= LEGACY_CONFIG_SIZE {
                     return;
                 }
-                let _pair = LEGACY_PORTS.lock();
-                let mut address_port = Port::<u32>::new(CONFIG_ADDRESS_PORT);
-                let mut data_port = Port::<u32>::new(CONFIG_DATA_PORT);
-                // SAFETY: as in `read_u32`; what the written value does to
-                // the device is the caller's (safe, checked) business.
-                unsafe {
-                    address_port.write(legacy_address(address, offset));
-                    data_port.write(value);
-                }
+                let ports = legacy.ports.lock();
+                ports.0.write(legacy_address(address, offset));
+                ports.1.write(value);
             }
             Self::Ecam(ecam) => {
-                if let Some(word) = ecam.word(address, offset) {
-                    word.write(value);
+                if let Some(word) = ecam.word_offset(address, offset) {
+                    // In range by construction; a refused access is the
+                    // same as a write nothing decodes.
+                    let _ = ecam.window.write_once::<u32>(word, value);
                 }
             }
         }

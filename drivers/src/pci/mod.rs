@@ -13,7 +13,7 @@ pub mod header;
 pub mod msi;
 pub mod virtio;
 
-pub use config::{ConfigAccess, Ecam, PciAddress};
+pub use config::{ConfigAccess, Ecam, EcamError, PciAddress};
 
 pub use header::{Bar, BarKind, ClassCode, FunctionInfo, MAX_BARS};
 
@@ -84,39 +84,5 @@ fn scan_bus(
                 scan_bus(access, secondary, scanned, count, found);
             }
         }
-    }
-}
-
-/// A memory BAR mapped uncached into the kernel: the token a driver needs
-/// to reach its registers safely.
-#[derive(Debug)]
-pub struct MappedBar {
-    base: core::ptr::NonNull<u8>,
-    size: u64,
-}
-
-// SAFETY: the mapping is permanent device memory (see `MappedBar::new`),
-// reachable from any CPU with volatile accesses.
-unsafe impl Send for MappedBar {}
-
-impl MappedBar {
-    /// Returns the token for a BAR mapped at `base` for `size` bytes.
-    ///
-    /// # Safety
-    /// 1. `base..base + size` maps the BAR's device memory, uncached, for
-    ///    the rest of the kernel's life.
-    /// 2. The mapping is never used as ordinary memory.
-    pub const unsafe fn new(base: core::ptr::NonNull<u8>, size: u64) -> Self {
-        Self { base, size }
-    }
-
-    /// Returns the virtual address of the BAR's first byte.
-    pub const fn base(&self) -> core::ptr::NonNull<u8> {
-        self.base
-    }
-
-    /// Returns the mapped size in bytes.
-    pub const fn size(&self) -> u64 {
-        self.size
     }
 }

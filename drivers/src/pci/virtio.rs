@@ -1,17 +1,16 @@
-//! `virtio-drivers`' configuration-space trait over this crate's accessors.
+//! This crate's configuration accessor as the foundation's virtio adapter wants it.
 //!
 //! `virtio-drivers` finds a virtio function's capabilities and BARs through
-//! its own [`ConfigurationAccess`] trait; [`VirtioConfigAccess`] answers it
-//! with the kernel's accessor (legacy ports or ECAM), so the PCI transport
-//! runs over the same enumeration as every other driver.
+//! its own configuration trait; the foundation's [`VirtioConfigAccess`]
+//! implements it over [`PciConfigWords`], which [`ConfigAccess`] implements
+//! here, so the PCI transport runs over the same enumeration as every other
+//! driver.
 
-use virtio_drivers::transport::pci::bus::{ConfigurationAccess, DeviceFunction};
+pub use foundation::virtio::VirtioConfigAccess;
+use foundation::virtio::PciConfigWords;
+use virtio_drivers::transport::pci::bus::DeviceFunction;
 
 use super::{ConfigAccess, PciAddress};
-
-/// The kernel's configuration accessor, as `virtio-drivers` wants it.
-#[derive(Debug, Clone, Copy)]
-pub struct VirtioConfigAccess(pub &'static ConfigAccess);
 
 /// Returns our address of `virtio-drivers`' `device_function`.
 pub fn address_of(device_function: DeviceFunction) -> PciAddress {
@@ -31,23 +30,12 @@ pub fn device_function_of(address: PciAddress) -> DeviceFunction {
     }
 }
 
-impl ConfigurationAccess for VirtioConfigAccess {
-    fn read_word(&self, device_function: DeviceFunction, register_offset: u8) -> u32 {
-        self.0
-            .read_u32(address_of(device_function), u16::from(register_offset))
+impl PciConfigWords for ConfigAccess {
+    fn read_word(&self, bus: u8, device: u8, function: u8, offset: u16) -> u32 {
+        self.read_u32(PciAddress::new(bus, device, function), offset)
     }
 
-    fn write_word(&mut self, device_function: DeviceFunction, register_offset: u8, data: u32) {
-        self.0.write_u32(
-            address_of(device_function),
-            u16::from(register_offset),
-            data,
-        );
-    }
-
-    unsafe fn unsafe_clone(&self) -> Self {
-        // Both copies share the accessor, which serialises its own port
-        // accesses; nothing here is exclusive.
-        *self
+    fn write_word(&self, bus: u8, device: u8, function: u8, offset: u16, value: u32) {
+        self.write_u32(PciAddress::new(bus, device, function), offset, value);
     }
 }

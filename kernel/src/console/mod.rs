@@ -17,7 +17,7 @@ mod logger;
 use core::fmt::{self, Write};
 
 use bootloader_api::info::FrameBuffer;
-use drivers::serial::SerialPort;
+use foundation::serial::SerialPort;
 use spin::Mutex;
 
 use crate::arch::cpu;

@@ -9,10 +9,11 @@
 //! interrupt to a handler ([`route_interrupt`]): MSI through the local APIC
 //! where the function offers it, else its legacy INTx line on the PIC.
 
-use alloc::vec::Vec;
+use alloc::{format, vec::Vec};
 use core::fmt;
 
-use drivers::pci::{self, ConfigAccess, FunctionInfo, MappedBar, header, msi};
+use drivers::pci::{self, ConfigAccess, Ecam, FunctionInfo, header, msi};
+use foundation::io::IoMem;
 use spin::Once;
 use x86_64::PhysAddr;
 
@@ -113,10 +114,17 @@ fn choose_access(rsdp_address: Option<u64>) -> ConfigAccess {
             .find(|window| window.segment == 0)
     });
     let Some(window) = window else {
-        return ConfigAccess::Legacy;
+        return legacy_access();
     };
     let start = window.base + u64::from(window.first_bus) * ECAM_BYTES_PER_BUS;
-    match mmio::map_ecam(PhysAddr::new(start), window.first_bus, window.last_bus) {
+    let buses = u64::from(window.last_bus.saturating_sub(window.first_bus)) + 1;
+    let ecam = mmio::map_window(PhysAddr::new(start), buses * ECAM_BYTES_PER_BUS)
+        .map_err(|error| format!("{error:?}"))
+        .and_then(|window_memory| {
+            Ecam::new(window_memory, window.first_bus, window.last_bus)
+                .map_err(|error| format!("{error:?}"))
+        });
+    match ecam.map(ConfigAccess::Ecam) {
         Ok(access) => {
             log::info!(
                 "pci: ECAM at {start:#x} for buses {}..={}",
@@ -126,10 +134,16 @@ fn choose_access(rsdp_address: Option<u64>) -> ConfigAccess {
             access
         }
         Err(error) => {
-            log::warn!("pci: ECAM window {start:#x} not mappable ({error:?}); legacy ports");
-            ConfigAccess::Legacy
+            log::warn!("pci: ECAM window {start:#x} not mappable ({error}); legacy ports");
+            legacy_access()
         }
     }
+}
+
+/// Returns the legacy-port accessor. The ports are claimed once, here (the
+/// accessor lives in a `Once`); should the claim ever fail, this is a bug.
+fn legacy_access() -> ConfigAccess {
+    ConfigAccess::legacy().expect("PCI configuration ports claimed twice")
 }
 
 /// Returns the configuration accessor (after [`init`]).
@@ -191,12 +205,12 @@ pub fn lspci_lines() -> impl Iterator<Item = LspciLine> {
 }
 
 /// Maps memory BAR `index` of `function` uncached; returns its base.
-pub fn map_bar(function: &FunctionInfo, index: usize) -> Result<MappedBar, PciError> {
+pub fn map_bar(function: &FunctionInfo, index: usize) -> Result<IoMem, PciError> {
     let bar = function.memory_bar(index).ok_or(PciError::NoMemoryBar)?;
     if bar.address == 0 {
         return Err(PciError::NoMemoryBar);
     }
-    mmio::map_bar(PhysAddr::new(bar.address), bar.size).map_err(PciError::MapFailed)
+    mmio::map_window(PhysAddr::new(bar.address), bar.size).map_err(PciError::MapFailed)
 }
 
 /// Turns on memory decoding and, with `bus_master`, bus mastering (DMA).

@@ -16,7 +16,7 @@ use crate::{
     accel::{self, AccelError, Completion, JobOptions},
     memory::{
         address_space::{PAGE_SIZE, page_of},
-        user::{self, UserMemoryError, UserRange},
+        user::{self, UserRange},
     },
     task, time,
     user::{MAP_QUOTA_PAGES, ipc},
@@ -26,20 +26,6 @@ use crate::{
 const MAP_WINDOW_START: u64 = 0x0000_2000_0000_0000;
 /// End of the `map` window (well below the user stack).
 const MAP_WINDOW_END: u64 = 0x0000_7000_0000_0000;
-
-impl From<UserMemoryError> for Error {
-    fn from(error: UserMemoryError) -> Self {
-        match error {
-            UserMemoryError::Null => Error::NullPointer,
-            UserMemoryError::NotCanonical => Error::NotCanonical,
-            UserMemoryError::KernelAddress => Error::KernelAddress,
-            UserMemoryError::Overflow => Error::Overflow,
-            UserMemoryError::TooLarge => Error::TooLarge,
-            UserMemoryError::NotMapped => Error::NotMapped,
-            UserMemoryError::ReadOnly => Error::ReadOnly,
-        }
-    }
-}
 
 /// Copies `length` bytes (at most `max`) from user `address` into `buffer`.
 fn read_user(address: u64, length: u64, max: u64, buffer: &mut [u8]) -> Result<usize, Error> {

@@ -151,6 +151,7 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
 
 /// Ends the running user agent after a CPU exception in ring 3.
 pub fn fault(report: &ExceptionReport) -> ! {
+    ipc::on_agent_exit(task::current_pid());
     let (id, name) = task::current_identity();
     log::warn!("agent {id} ({name}) stopped: {report}");
     task::exit(FAULT_STATUS_BASE - i64::from(report.vector))

@@ -5,8 +5,10 @@
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{
     arch::exceptions::{self, ExceptionReport},
+    memory::paging,
     testing,
 };
+use x86_64::VirtAddr;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
@@ -33,10 +35,8 @@ fn expect_page_fault(report: &ExceptionReport) {
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "page_fault");
     exceptions::set_hook(expect_page_fault);
-    let pointer = UNMAPPED_ADDRESS as *mut u8;
-    // SAFETY: none; this write is meant to fault. The page-fault handler
-    // ends the test inside the hook, so execution never continues past it.
-    // Volatile, so the compiler cannot drop the write.
-    unsafe { pointer.write_volatile(42) };
-    testing::fail("write to an unmapped address did not fault")
+    match paging::write_to_unmapped(VirtAddr::new(UNMAPPED_ADDRESS)) {
+        Ok(()) => testing::fail("write to an unmapped address did not fault"),
+        Err(_) => testing::fail("the test address is mapped"),
+    }
 }

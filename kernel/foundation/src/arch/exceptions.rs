@@ -107,14 +107,13 @@ fn report(
     report
 }
 
+/// Hands a fatal exception (or a ring-3 fault) to the kernel's fatal hook,
+/// which ends the faulting agent or stops the machine; halts without one.
 fn fatal(report: &ExceptionReport) -> ! {
-    if report.from_user_mode() {
-        // Only the faulting agent ends; the kernel and other agents go on.
-        crate::user::ipc::on_agent_exit(crate::task::current_pid());
-        crate::user::fault(report);
+    match crate::trap::fatal_hook() {
+        Some(hook) => hook(report),
+        None => super::cpu::halt_forever(),
     }
-    crate::console::emergency_print(format_args!("\n{report}\n"));
-    crate::testing::fatal_stop()
 }
 
 macro_rules! fatal_handler {

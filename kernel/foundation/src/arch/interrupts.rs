@@ -5,7 +5,7 @@
 //! interrupts disabled (`cpu::without_interrupts`), so on this single CPU a
 //! handler can never spin on a lock its own interrupted code holds.
 
-use drivers::pic::{self, Irq};
+use super::pic::{self, Irq};
 use spin::Once;
 use x86_64::{VirtAddr, structures::idt::InterruptDescriptorTable};
 
@@ -36,7 +36,7 @@ pub fn init_idt() {
 /// Remaps the PICs, starts the PIT and enables interrupts.
 pub fn init_timer_and_enable() {
     pic::init(&[Irq::Timer]);
-    let frequency = drivers::pit::start_periodic(crate::time::TICK_FREQUENCY_HZ);
+    let frequency = super::pit::start_periodic(crate::time::TICK_FREQUENCY_HZ);
     crate::time::set_tick_frequency(frequency);
     x86_64::instructions::interrupts::enable();
 }

@@ -11,7 +11,7 @@
 //! print (the console defers). Several devices may share a legacy line: the
 //! one handler registered for it checks each of them.
 
-use drivers::pic::{PIC_1_OFFSET, PIC_2_OFFSET};
+use super::pic::{PIC_1_OFFSET, PIC_2_OFFSET};
 use spin::Mutex;
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
 
@@ -64,7 +64,7 @@ pub fn register_legacy(line: u8, handler: DeviceHandler) -> Result<u8, VectorErr
     })?;
     // The PIC lock is also taken by the timer's end of interrupt: hold it
     // with interrupts disabled, or a tick arriving meanwhile deadlocks.
-    without_interrupts(|| drivers::pic::unmask_line(line));
+    without_interrupts(|| super::pic::unmask_line(line));
     Ok(vector)
 }
 
@@ -98,7 +98,7 @@ fn dispatch(vector: u8) {
     if vector >= FIRST_MSI_VECTOR {
         apic::end_of_interrupt();
     } else {
-        drivers::pic::end_of_interrupt(vector);
+        super::pic::end_of_interrupt(vector);
     }
 }
 

@@ -172,3 +172,18 @@ fn write_user_range(
         }
     })
 }
+
+/// Each refusal is the syscall error of the same name in the ABI.
+impl From<UserMemoryError> for agent_abi::Error {
+    fn from(error: UserMemoryError) -> Self {
+        match error {
+            UserMemoryError::Null => agent_abi::Error::NullPointer,
+            UserMemoryError::NotCanonical => agent_abi::Error::NotCanonical,
+            UserMemoryError::KernelAddress => agent_abi::Error::KernelAddress,
+            UserMemoryError::Overflow => agent_abi::Error::Overflow,
+            UserMemoryError::TooLarge => agent_abi::Error::TooLarge,
+            UserMemoryError::NotMapped => agent_abi::Error::NotMapped,
+            UserMemoryError::ReadOnly => agent_abi::Error::ReadOnly,
+        }
+    }
+}

@@ -8,7 +8,11 @@ use x86_64::{
 };
 
 use super::{frame, heap, paging};
-use crate::selftest::check;
+
+/// Returns `Ok` when `condition` holds, else the error `message` builds.
+fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), String> {
+    if condition { Ok(()) } else { Err(message()) }
+}
 
 /// Virtual page used by the paging test; nothing else maps it.
 const PAGING_TEST_ADDRESS: u64 = super::layout::SELFTEST_SCRATCH_PAGE;

@@ -59,7 +59,7 @@ pub fn kernel_root() -> PhysFrame {
 /// `root` must be a level-4 table whose upper half equals the kernel's
 /// (the kernel's own, or one made by `AddressSpace::new`), and it must stay
 /// alive while active.
-pub unsafe fn activate(root: PhysFrame) {
+pub(crate) unsafe fn activate(root: PhysFrame) {
     let (current, flags) = Cr3::read();
     if current != root {
         // SAFETY: by the contract, the kernel half is mapped identically in
@@ -110,7 +110,7 @@ pub fn map_fresh(page: Page, flags: PageTableFlags) -> Result<PhysFrame, MapToEr
 ///
 /// # Safety
 /// Nothing may use the page's memory after this call.
-pub unsafe fn unmap_and_free(page: Page) -> Result<(), UnmapError> {
+pub(crate) unsafe fn unmap_and_free(page: Page) -> Result<(), UnmapError> {
     let (frame, flush) = with_table(|table| table.unmap(page))?;
     flush.flush();
     // SAFETY: the page was the frame's only mapping (frames from `map_fresh`
@@ -131,7 +131,7 @@ pub fn translate(address: VirtAddr) -> Option<x86_64::PhysAddr> {
 /// 1. `frame` is device memory, or memory the frame allocator never hands out.
 /// 2. Mapping it at `page` creates no alias that breaks Rust's rules: the
 ///    caller accesses it only volatilely (or owns it exclusively).
-pub unsafe fn map_existing<S: PageSize>(
+pub(crate) unsafe fn map_existing<S: PageSize>(
     page: Page<S>,
     frame: PhysFrame<S>,
     flags: PageTableFlags,
@@ -150,4 +150,28 @@ where
 pub fn activate_kernel_root() {
     // SAFETY: the kernel's table is its own upper half and lives forever.
     unsafe { activate(kernel_root()) };
+}
+
+/// The address handed to [`write_to_unmapped`] is mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressMapped;
+
+/// Writes a byte to `address` after checking that nothing maps it, so the
+/// write page-faults (for the page-fault test kernel and fault drills).
+///
+/// Returns `Err` without writing when the address is mapped; returns
+/// `Ok` only if the write completed, which an unmapped address never lets
+/// happen (the page-fault handler takes over).
+pub fn write_to_unmapped(address: VirtAddr) -> Result<(), AddressMapped> {
+    without_interrupts(|| {
+        if translate(address).is_some() {
+            return Err(AddressMapped);
+        }
+        // SAFETY: the address is mapped by no page table entry of the active
+        // table (checked just above, with interrupts off on the only CPU,
+        // so nothing maps it in between): the write cannot touch memory, it
+        // raises a page fault.
+        unsafe { address.as_mut_ptr::<u8>().write_volatile(42) };
+        Ok(())
+    })
 }

@@ -98,17 +98,23 @@ switching_entry!(switch_entry, switch_handler);
 
 extern "C" fn timer_handler(context: *mut SavedContext) -> *mut SavedContext {
     crate::time::on_tick();
-    drivers::pic::end_of_interrupt(drivers::pic::Irq::Timer.vector());
-    let next = crate::task::on_timer_tick(context as u64);
-    next as *mut SavedContext
+    super::pic::end_of_interrupt(super::pic::Irq::Timer.vector());
+    match crate::trap::timer_hook() {
+        // The hook returns a stack pointer the task manager saved from one
+        // of these entries (or `context` itself).
+        Some(hook) => hook(context as u64) as *mut SavedContext,
+        None => context,
+    }
 }
 
 extern "C" fn switch_handler(context: *mut SavedContext) -> *mut SavedContext {
     // SAFETY: `context` points at the registers `switch_entry` just pushed
     // on the current stack; they stay valid until this handler returns.
     let (request, argument) = unsafe { ((*context).rdi, (*context).rsi) };
-    let next = crate::task::on_switch_request(context as u64, request, argument);
-    next as *mut SavedContext
+    match crate::trap::switch_hook() {
+        Some(hook) => hook(context as u64, request, argument) as *mut SavedContext,
+        None => context,
+    }
 }
 
 /// Ring-0 code selector (GDT entry 1), as `gdt::init` lays the table out.

@@ -132,7 +132,10 @@ extern "C" fn dispatch(context: *mut SavedContext) -> u64 {
         context.r8,
         context.r9,
     ];
-    context.rax = crate::syscall::dispatch(context.rax, arguments) as u64;
+    context.rax = match crate::trap::syscall_hook() {
+        Some(hook) => hook(context.rax, arguments),
+        None => crate::trap::NO_SYSCALL_HOOK,
+    } as u64;
     super::cpu::disable_interrupts();
     // sysret faults in ring 0 on a non-canonical RCX; only return that way
     // to user addresses.

@@ -17,6 +17,7 @@ use x86_64::{
 };
 
 use super::{frame::FRAME_SIZE, layout, paging};
+use crate::io::IoMem;
 use crate::arch::cpu::without_interrupts;
 
 /// Size of a large page.
@@ -104,30 +105,13 @@ fn reserve(length: u64, alignment: u64) -> Result<u64, MmioError> {
     })
 }
 
-/// Maps a memory BAR of `size` bytes at `physical`; returns the token
-/// drivers take.
-pub fn map_bar(physical: PhysAddr, size: u64) -> Result<drivers::pci::MappedBar, MmioError> {
+/// Maps `size` bytes of device memory at `physical` (a memory BAR, an ECAM
+/// window) uncached for good; returns the window drivers reach it through.
+pub fn map_window(physical: PhysAddr, size: u64) -> Result<IoMem, MmioError> {
+    let length = usize::try_from(size).map_err(|_| MmioError::BadRange)?;
     let base = map(physical, size)?;
     // SAFETY: (1) `base` starts a permanent uncached mapping of exactly this
-    // BAR, made just above; (2) MMIO mappings are never ordinary memory.
-    Ok(unsafe { drivers::pci::MappedBar::new(base, size) })
-}
-
-/// Bytes of ECAM space per bus.
-const ECAM_BYTES_PER_BUS: u64 = 1 << 20;
-
-/// Maps the ECAM window whose bus `first_bus` starts at `physical` (buses
-/// `first_bus..=last_bus`) and returns an accessor over it.
-pub fn map_ecam(
-    physical: PhysAddr,
-    first_bus: u8,
-    last_bus: u8,
-) -> Result<drivers::pci::ConfigAccess, MmioError> {
-    let buses = u64::from(last_bus.checked_sub(first_bus).ok_or(MmioError::BadRange)?) + 1;
-    let base = map(physical, buses * ECAM_BYTES_PER_BUS)?;
-    // SAFETY: (1) `base` starts a permanent uncached mapping of exactly the
-    // window of these buses, made just above; (2) MMIO mappings are never
-    // used as ordinary memory.
-    let ecam = unsafe { drivers::pci::Ecam::new(base, first_bus, last_bus) };
-    Ok(drivers::pci::ConfigAccess::Ecam(ecam))
+    // device range, made just above; (2) MMIO mappings are never used as
+    // ordinary memory (the frame allocator never hands out device memory).
+    Ok(unsafe { IoMem::new(base, length, physical.as_u64()) })
 }

@@ -2,10 +2,6 @@
 //!
 //! The bootloader maps all physical memory at a dynamic offset; the kernel
 //! reaches any frame through that window ([`physical_to_virtual`]).
-#![allow(
-    unsafe_code,
-    reason = "page tables and raw frames are memory-unsafe by nature"
-)]
 
 pub mod acpi;
 pub mod address_space;

@@ -259,7 +259,7 @@ impl Allocator {
 }
 
 /// Returns a free frame, or `None` when physical memory is exhausted.
-pub fn allocate() -> Option<PhysFrame> {
+pub(crate) fn allocate() -> Option<PhysFrame> {
     without_interrupts(|| ALLOCATOR.lock().allocate())
 }
 
@@ -269,20 +269,20 @@ pub fn allocate() -> Option<PhysFrame> {
 /// Looks at the free list first (unlinking the first fitting frame), then
 /// at the next fresh frame. Fresh frames are handed out in address order,
 /// so once the fresh pointer passed `limit`, only freed frames can serve.
-pub fn allocate_below(limit: u64) -> Option<PhysFrame> {
+pub(crate) fn allocate_below(limit: u64) -> Option<PhysFrame> {
     without_interrupts(|| ALLOCATOR.lock().allocate_below(limit))
 }
 
 /// Returns the first of `count` physically contiguous free frames (for
 /// device buffers larger than a frame), or `None` when no fresh run that
 /// long is left. Each frame may later be freed on its own.
-pub fn allocate_contiguous(count: u64) -> Option<PhysFrame> {
+pub(crate) fn allocate_contiguous(count: u64) -> Option<PhysFrame> {
     let address = without_interrupts(|| ALLOCATOR.lock().allocate_contiguous(count))?;
     Some(PhysFrame::containing_address(PhysAddr::new(address)))
 }
 
 /// Returns a free frame filled with zeros.
-pub fn allocate_zeroed() -> Option<PhysFrame> {
+pub(crate) fn allocate_zeroed() -> Option<PhysFrame> {
     let frame = allocate()?;
     let pointer = super::physical_to_virtual(frame.start_address()).as_mut_ptr::<u8>();
     // SAFETY: the frame was just allocated, so nothing else references it,
@@ -296,7 +296,7 @@ pub fn allocate_zeroed() -> Option<PhysFrame> {
 /// # Safety
 /// 1. `frame` came from [`allocate`] or [`allocate_zeroed`] and was not freed since.
 /// 2. Nothing (no mapping, no pointer) uses it any more.
-pub unsafe fn deallocate(frame: PhysFrame) {
+pub(crate) unsafe fn deallocate(frame: PhysFrame) {
     without_interrupts(|| ALLOCATOR.lock().deallocate(frame));
 }
 
@@ -321,5 +321,41 @@ impl FrameDeallocator<Size4KiB> for GlobalFrameAllocator {
     unsafe fn deallocate_frame(&mut self, frame: PhysFrame<Size4KiB>) {
         // SAFETY: the caller of `deallocate_frame` upholds the same contract.
         unsafe { deallocate(frame) };
+    }
+}
+
+/// One physical frame, owned: dropping it gives it back to the allocator.
+///
+/// The safe way for code above the foundation to hold RAM by the frame
+/// (tests, bookkeeping); the memory itself is reached only through the
+/// foundation's own types (address spaces, DMA buffers).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame {
+    frame: PhysFrame,
+}
+
+impl Frame {
+    /// Returns a free frame, or `None` when physical memory is exhausted.
+    pub fn allocate() -> Option<Self> {
+        allocate().map(|frame| Self { frame })
+    }
+
+    /// Returns a free frame filled with zeros.
+    pub fn allocate_zeroed() -> Option<Self> {
+        allocate_zeroed().map(|frame| Self { frame })
+    }
+
+    /// Returns the frame's physical address.
+    pub fn start_address(&self) -> PhysAddr {
+        self.frame.start_address()
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        // SAFETY: the frame came from the allocator when this value was made
+        // and this value is its only owner; nothing maps it (the owner only
+        // ever saw its address).
+        unsafe { deallocate(self.frame) };
     }
 }

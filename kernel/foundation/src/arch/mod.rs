@@ -1,8 +1,4 @@
 //! x86_64 specifics: descriptor tables, interrupt entry and CPU instructions.
-//!
-//! This module and [`crate::memory`] are the only places in the kernel with
-//! `unsafe` code.
-#![allow(unsafe_code, reason = "the CPU-facing layer of the kernel")]
 
 pub mod apic;
 pub mod cpu;
@@ -10,6 +6,8 @@ pub mod device_interrupts;
 pub mod exceptions;
 pub mod gdt;
 pub mod interrupts;
+pub mod pic;
+pub mod pit;
 pub mod switch;
 pub mod syscall;
 
