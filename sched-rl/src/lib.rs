@@ -6,12 +6,14 @@
 //!
 //! # Interface
 //! [`Scheduler`] has one decision call ([`Scheduler::next`]) and feedback
-//! calls ([`Scheduler::arrive`], [`Scheduler::wake`], [`Scheduler::result`]);
-//! see [`scheduler`] for the contract. Agents are [`AgentId`] slots below
+//! calls ([`Scheduler::arrive`], [`Scheduler::wake`], [`Scheduler::result`],
+//! and [`Scheduler::remove`] for an agent killed in any state); see
+//! [`scheduler`] for the contract. Agents are [`AgentId`] slots below
 //! [`MAX_AGENTS`]; time is [`Microseconds`]. At boot the kernel calls
 //! [`PolicyKind::from_name`], builds [`AnyPolicy::new`] and guards it with
-//! [`Watchdog::new`] (for example in a `Box<dyn Scheduler>`). Per-tick calls
-//! never allocate, never use floating point and cost O(runnable agents).
+//! [`Watchdog::new`] (for example in a `Box<dyn Scheduler + Send>`, which is
+//! a `Scheduler` itself with the `alloc` feature). Per-tick calls never
+//! allocate, never use floating point and cost O(runnable agents).
 //!
 //! # Numbers
 //! Learned values, rewards and rates are [`Fixed`]: signed Q16.16 in an
@@ -60,7 +62,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "sim")]
+#[cfg(feature = "alloc")]
 extern crate alloc;
 
 pub mod adaptive;

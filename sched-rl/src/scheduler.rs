@@ -8,12 +8,30 @@
 //! - [`Scheduler::arrive`] and [`Scheduler::wake`] make an agent runnable.
 //! - [`Scheduler::next`] returns a runnable agent, which is then *running*
 //!   (no longer runnable), or `None` to idle.
-//! - Exactly one [`Scheduler::result`] follows every `Some` from `next`,
-//!   before the next call to `next`; `Preempted` and `Yielded` make the agent
-//!   runnable again, `Blocked` waits for a `wake`, `Exited` frees the slot.
+//! - Exactly one [`Scheduler::result`] *or* [`Scheduler::remove`] for that
+//!   agent follows every `Some` from `next`, before the next call to `next`;
+//!   `Preempted` and `Yielded` make the agent runnable again, `Blocked` waits
+//!   for a `wake`, `Exited` frees the slot.
+//! - [`Scheduler::remove`] reports that an agent left for good (killed or
+//!   exited), whatever state the policy knows it in: runnable (arrived or
+//!   woken, not picked yet), running (returned by the last `next` with no
+//!   `result` yet: the `remove` stands in for that `result`), blocked, or
+//!   unknown (never arrived, already exited, already removed: nothing
+//!   happens). The kernel need not wait for the policy to pick an agent
+//!   before killing it, and may call `remove` between any two other calls,
+//!   including between a `next` and the `result` of another agent.
+//! - After `remove(agent)` the policy holds no state for `agent`: `next`
+//!   never returns it, and a later `arrive` with the same id (slot reuse) is
+//!   a new agent with no history. No `wake` or `result` names `agent` until
+//!   it arrives again. Calling `remove` twice is the same as calling it once.
 //! - The kernel calls `next` on every tick (1 kHz) and whenever the running
 //!   agent yields, blocks or exits; a wake-up does not preempt.
 //! - Every call is O(runnable agents) or better and never allocates.
+//!
+//! # Boxed policies
+//! With the `alloc` feature, `Box<S>` is a [`Scheduler`] for every
+//! `S: Scheduler + ?Sized` and forwards every call, so a kernel can hold one
+//! `Box<dyn Scheduler + Send>` whichever policy it chose at boot.
 
 use crate::agent::{AgentId, ClassHint, Microseconds, StopReason};
 use crate::fixed::Fixed;
@@ -32,6 +50,8 @@ pub trait Scheduler {
 
     /// Reports that `agent`, returned by the last `next`, ran for `ran_for`
     /// microseconds and stopped because of `reason`.
+    ///
+    /// Not called for a dispatch that [`Scheduler::remove`] ended.
     fn result(
         &mut self,
         agent: AgentId,
@@ -40,8 +60,53 @@ pub trait Scheduler {
         now: Microseconds,
     );
 
+    /// Reports that `agent` left for good (killed or exited), whether it is
+    /// runnable, running (returned by the last `next`, no `result` yet),
+    /// blocked or unknown to the policy.
+    ///
+    /// Afterwards `next` never returns `agent` and the policy keeps no state
+    /// for it (queue place, counters, learned features), so a later `arrive`
+    /// of the same id starts fresh. For a running agent it replaces the
+    /// `result` of that dispatch. Removing an unknown or already removed
+    /// agent does nothing. O(runnable agents), no allocation.
+    fn remove(&mut self, agent: AgentId);
+
     /// Returns counters for the kernel's status table.
     fn stats(&self) -> SchedulerStats;
+}
+
+/// Forwards every call to the boxed policy.
+#[cfg(feature = "alloc")]
+impl<S: Scheduler + ?Sized> Scheduler for alloc::boxed::Box<S> {
+    fn arrive(&mut self, agent: AgentId, hint: ClassHint, now: Microseconds) {
+        (**self).arrive(agent, hint, now);
+    }
+
+    fn wake(&mut self, agent: AgentId, now: Microseconds) {
+        (**self).wake(agent, now);
+    }
+
+    fn next(&mut self, now: Microseconds) -> Option<AgentId> {
+        (**self).next(now)
+    }
+
+    fn result(
+        &mut self,
+        agent: AgentId,
+        ran_for: Microseconds,
+        reason: StopReason,
+        now: Microseconds,
+    ) {
+        (**self).result(agent, ran_for, reason, now);
+    }
+
+    fn remove(&mut self, agent: AgentId) {
+        (**self).remove(agent);
+    }
+
+    fn stats(&self) -> SchedulerStats {
+        (**self).stats()
+    }
 }
 
 /// Introspection for the kernel's status table.

@@ -56,6 +56,9 @@ impl Scheduler for Broken {
             self.runnable.insert(agent, now);
         }
     }
+    fn remove(&mut self, agent: AgentId) {
+        self.runnable.remove(agent);
+    }
     fn stats(&self) -> SchedulerStats {
         SchedulerStats::baseline("broken", 0)
     }

@@ -91,6 +91,11 @@ impl Scheduler for FairShare {
         }
     }
 
+    fn remove(&mut self, agent: AgentId) {
+        self.runnable.remove(agent);
+        self.virtual_runtime[agent.index()] = 0;
+    }
+
     fn stats(&self) -> SchedulerStats {
         SchedulerStats::baseline("fair", self.decisions)
     }

@@ -58,6 +58,11 @@ impl Scheduler for Fifo {
         }
     }
 
+    fn remove(&mut self, agent: AgentId) {
+        // The queue place is all FIFO knows of an agent.
+        self.queue.remove(agent);
+    }
+
     fn stats(&self) -> SchedulerStats {
         SchedulerStats::baseline("fifo", self.decisions)
     }

@@ -154,6 +154,15 @@ impl Scheduler for Mlfq {
         }
     }
 
+    fn remove(&mut self, agent: AgentId) {
+        // A boost moves queued agents without updating `level`, so the agent
+        // may sit in any queue; a queue it is not in answers in O(1).
+        for queue in &mut self.queues {
+            queue.remove(agent);
+        }
+        self.reset(agent);
+    }
+
     fn stats(&self) -> SchedulerStats {
         SchedulerStats::baseline("mlfq", self.decisions)
     }

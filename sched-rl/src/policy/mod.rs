@@ -128,6 +128,10 @@ impl Scheduler for AnyPolicy {
         self.as_scheduler().result(agent, ran_for, reason, now);
     }
 
+    fn remove(&mut self, agent: AgentId) {
+        self.as_scheduler().remove(agent);
+    }
+
     fn stats(&self) -> SchedulerStats {
         match self {
             Self::Fifo(policy) => policy.stats(),

@@ -29,6 +29,8 @@
 //!   dispatched before anything else (the longest-waiting first), so no
 //!   runnable agent waits longer than `AGING_BOUND_US` plus one tick per
 //!   other agent past the bound, well inside the watchdog's bound.
+//! - **Removal** forgets the agent's features; a dispatch ended by `remove`
+//!   pays no reward and teaches nothing.
 //! - With an all-zero table every agent ties and ties go to the longest
 //!   waiting: the untrained policy is round robin with a one-tick quantum,
 //!   so anything better than round robin is learned.
@@ -230,6 +232,18 @@ impl Scheduler for QLearningScheduler {
         }
         if reason.stays_runnable() {
             self.runnable.insert(agent, now);
+        }
+    }
+
+    fn remove(&mut self, agent: AgentId) {
+        self.runnable.remove(agent);
+        self.features[agent.index()] = AgentFeatures::default();
+        // A dispatch ended by removal has no outcome to learn from.
+        if self
+            .dispatched
+            .is_some_and(|(dispatched, _)| dispatched == agent)
+        {
+            self.dispatched = None;
         }
     }
 

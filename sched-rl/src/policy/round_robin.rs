@@ -87,6 +87,11 @@ impl Scheduler for RoundRobin {
         }
     }
 
+    fn remove(&mut self, agent: AgentId) {
+        self.queue.remove(agent);
+        self.used_us[agent.index()] = 0;
+    }
+
     fn stats(&self) -> SchedulerStats {
         SchedulerStats::baseline("round-robin", self.decisions)
     }

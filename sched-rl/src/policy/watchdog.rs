@@ -8,6 +8,9 @@
 //! - it returned an agent that is not runnable ([`FallbackReason::NotRunnable`]);
 //! - it idled while agents were runnable ([`FallbackReason::IdleWhileRunnable`]).
 //!
+//! `remove` reaches the wrapped policy, the shadow and the watchdog's own
+//! record of wait times, so a removed agent never counts as starved.
+//!
 //! On the first violation it records the reason, counts the fallback and
 //! hands every later decision to the shadow round robin, permanently. The
 //! default bound, [`DEFAULT_WAIT_BOUND_US`], exceeds the worst wait under
@@ -161,6 +164,17 @@ impl<P: Scheduler> Scheduler for Watchdog<P> {
         self.fallback.result(agent, ran_for, reason, now);
         if self.reason.is_none() {
             self.inner.result(agent, ran_for, reason, now);
+        }
+    }
+
+    fn remove(&mut self, agent: AgentId) {
+        // Forgetting the wait time is what keeps a removed agent from ever
+        // counting as starved; if the wrapped policy still returned it, the
+        // pick would be `NotRunnable`.
+        self.runnable.remove(agent);
+        self.fallback.remove(agent);
+        if self.reason.is_none() {
+            self.inner.remove(agent);
         }
     }
 

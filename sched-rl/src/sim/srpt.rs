@@ -89,6 +89,10 @@ impl Scheduler for SrptOracle {
         }
     }
 
+    fn remove(&mut self, agent: AgentId) {
+        self.runnable.remove(agent);
+    }
+
     fn stats(&self) -> SchedulerStats {
         SchedulerStats::baseline("srpt-oracle", self.decisions)
     }
