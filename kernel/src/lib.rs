@@ -99,6 +99,7 @@ pub fn init(boot_info: &'static mut BootInfo, mode: Mode) {
     arch::init_interrupts();
     time::calibrate();
     devices::init(boot_info.rsdp_addr.into_option());
+    user::init();
     accel::init();
     log::info!(
         "timer at {} Hz, interrupts enabled, TSC {} MHz",

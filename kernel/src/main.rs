@@ -18,11 +18,11 @@ const DEFAULT_POLICY: &str = "q-learning";
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init(boot_info, Mode::Normal);
     let requested = kernel::boot_args::value("sched").unwrap_or(DEFAULT_POLICY);
-    let (policy_name, policy) = match task::KernelPolicy::by_name(requested) {
+    let (policy_name, policy) = match task::policy_by_name(requested) {
         Some(policy) => (requested, policy),
         None => {
             log::warn!("unknown policy {requested:?} on the command line; using {DEFAULT_POLICY}");
-            let policy = task::KernelPolicy::by_name(DEFAULT_POLICY).expect("built-in policy");
+            let policy = task::policy_by_name(DEFAULT_POLICY).expect("built-in policy");
             (DEFAULT_POLICY, policy)
         }
     };

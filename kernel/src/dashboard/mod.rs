@@ -19,12 +19,11 @@ use embedded_graphics::{
     primitives::{Line, PrimitiveStyle, Rectangle},
     text::{Baseline, Text},
 };
-use sched_rl::Scheduler;
 
 use crate::{
     display::Display,
     memory::{frame, heap},
-    task::{self, agent::AgentState},
+    task,
     time,
 };
 pub use layout::Layout;
@@ -172,7 +171,7 @@ impl Dashboard {
         let now = time::now_us();
         let interval = now.saturating_sub(self.last_refresh_us).max(1);
         self.last_refresh_us = now;
-        let (rows, scheduler) = task::inspect(snapshot).unwrap_or_default();
+        let (rows, scheduler) = snapshot();
 
         let title = format!(
             " AI-native microkernel | policy {} | uptime {}.{} s | {} agents | display {}",
@@ -413,31 +412,29 @@ impl Dashboard {
     }
 }
 
-fn snapshot(manager: &task::manager::Manager) -> (Vec<AgentRow>, Option<SchedulerSnapshot>) {
-    let rows = manager
-        .agents()
-        .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
+fn snapshot() -> (Vec<AgentRow>, Option<SchedulerSnapshot>) {
+    let rows = task::agents()
+        .into_iter()
         .map(|agent| AgentRow {
             pid: agent.pid,
-            name: agent.name.clone(),
-            state: agent.state.label(),
-            cpu_time_us: agent.stats.cpu_time_us,
-            runs: agent.stats.runs,
-            p99_us: agent.stats.response_us.percentile(99),
+            name: agent.name,
+            state: agent.state,
+            cpu_time_us: agent.cpu_time_us,
+            runs: agent.runs,
+            p99_us: agent.p99_response_us,
         })
         .collect();
-    let stats = manager.policy().stats();
-    let scheduler = SchedulerSnapshot {
-        policy: stats.policy,
-        exploration: stats.exploration_rate.raw(),
-        decisions: stats.decisions,
-        total_reward: stats.total_reward.raw() >> 16,
-        fallbacks: stats.fallbacks,
-        decision_cycles_p50: manager.decision_cycles.percentile(50),
-        decision_cycles_p99: manager.decision_cycles.percentile(99),
-        switches: manager.counters.switches,
-    };
-    (rows, Some(scheduler))
+    let scheduler = task::scheduler().map(|scheduler| SchedulerSnapshot {
+        policy: scheduler.stats.policy,
+        exploration: scheduler.stats.exploration_rate.raw(),
+        decisions: scheduler.stats.decisions,
+        total_reward: scheduler.stats.total_reward.raw() >> 16,
+        fallbacks: scheduler.stats.fallbacks,
+        decision_cycles_p50: scheduler.decision_cycles.percentile(50),
+        decision_cycles_p99: scheduler.decision_cycles.percentile(99),
+        switches: scheduler.counters.switches,
+    });
+    (rows, scheduler)
 }
 
 fn accelerator_lines() -> Vec<String> {

@@ -206,7 +206,7 @@ fn sched(arguments: &[&str]) -> Result<(), String> {
             Ok(())
         }
         [name] => {
-            let policy = task::KernelPolicy::by_name(name).ok_or_else(|| {
+            let policy = task::policy_by_name(name).ok_or_else(|| {
                 format!("unknown policy `{name}`; fifo, round-robin, mlfq, fair or q-learning")
             })?;
             task::replace_policy(policy);

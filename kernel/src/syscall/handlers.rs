@@ -8,7 +8,6 @@ use agent_abi::{
     MAX_ACCEL_COPY_BYTES, MAX_ENDPOINTS, MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES,
     MAX_NAME_BYTES, MAX_SLEEP_US, SchedulerStats, StatsKind, SyscallStats,
 };
-use sched_rl::Scheduler;
 use x86_64::structures::paging::PageTableFlags;
 
 use super::{Arguments, Outcome, TABLE};
@@ -32,7 +31,7 @@ fn read_user(address: u64, length: u64, max: u64, buffer: &mut [u8]) -> Result<u
     let range = UserRange::new(address, length, max)?;
     let length = range.len() as usize;
     let buffer = buffer.get_mut(..length).ok_or(Error::TooLarge)?;
-    task::with_current_user(|process| {
+    crate::user::with_current_process(|process| {
         user::copy_from_user(&mut process.address_space, range, buffer)
     })
     .ok_or(Error::PermissionDenied)??;
@@ -42,7 +41,7 @@ fn read_user(address: u64, length: u64, max: u64, buffer: &mut [u8]) -> Result<u
 /// Copies `data` to user `address`.
 fn write_user(address: u64, data: &[u8]) -> Result<(), Error> {
     let range = UserRange::new(address, data.len() as u64, u64::MAX)?;
-    task::with_current_user(|process| user::copy_to_user(&mut process.address_space, range, data))
+    crate::user::with_current_process(|process| user::copy_to_user(&mut process.address_space, range, data))
         .ok_or(Error::PermissionDenied)??;
     Ok(())
 }
@@ -50,7 +49,7 @@ fn write_user(address: u64, data: &[u8]) -> Result<(), Error> {
 /// Checks that `length` bytes at `address` could be written, without writing.
 fn check_writable(address: u64, length: u64) -> Result<(), Error> {
     let range = UserRange::new(address, length, u64::MAX)?;
-    task::with_current_user(|process| {
+    crate::user::with_current_process(|process| {
         // An empty-content probe: copy the current bytes out and back.
         let mut current = vec![0u8; range.len() as usize];
         user::copy_from_user(&mut process.address_space, range, &mut current)?;
@@ -61,7 +60,7 @@ fn check_writable(address: u64, length: u64) -> Result<(), Error> {
 }
 
 fn capabilities() -> Result<CapabilitySet, Error> {
-    task::with_current_user(|process| process.capabilities).ok_or(Error::PermissionDenied)
+    crate::user::with_current_process(|process| process.capabilities).ok_or(Error::PermissionDenied)
 }
 
 fn endpoint_bit(endpoint: u64) -> Result<u64, Error> {
@@ -73,8 +72,6 @@ fn endpoint_bit(endpoint: u64) -> Result<u64, Error> {
 }
 
 pub(super) fn exit(arguments: &Arguments) -> Outcome {
-    let pid = task::current_pid();
-    ipc::on_agent_exit(pid);
     task::exit(arguments[0] as i64)
 }
 
@@ -162,7 +159,7 @@ pub(super) fn log(arguments: &Arguments) -> Outcome {
     let mut buffer = [0u8; MAX_LOG_BYTES as usize];
     let length = read_user(arguments[0], arguments[1], MAX_LOG_BYTES, &mut buffer)?;
     let now = time::now_us();
-    if task::with_current_user(|process| process.take_log_token(now)) != Some(true) {
+    if crate::user::with_current_process(|process| process.take_log_token(now)) != Some(true) {
         return Err(Error::Exhausted);
     }
     let text: String = buffer[..length]
@@ -285,7 +282,7 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
     if flags & MAP_EXECUTE == 0 {
         page_flags |= PageTableFlags::NO_EXECUTE;
     }
-    task::with_current_user(|process| {
+    crate::user::with_current_process(|process| {
         if process.mapped_pages + pages > MAP_QUOTA_PAGES {
             return Err(Error::OutOfMemory);
         }
@@ -339,7 +336,7 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
 pub(super) fn unmap(arguments: &Arguments) -> Outcome {
     let (address, length) = (arguments[0], arguments[1]);
     let pages = length.div_ceil(PAGE_SIZE);
-    task::with_current_user(|process| {
+    crate::user::with_current_process(|process| {
         let index = process
             .mappings
             .iter()
@@ -364,7 +361,7 @@ pub(super) fn stats(arguments: &Arguments) -> Outcome {
     match kind {
         StatsKind::Agent => {
             let (pid, _) = task::current_identity();
-            let (syscalls, errors, pages) = task::with_current_user(|process| {
+            let (syscalls, errors, pages) = crate::user::with_current_process(|process| {
                 (
                     process.syscalls,
                     process.syscall_errors,
@@ -395,16 +392,16 @@ pub(super) fn stats(arguments: &Arguments) -> Outcome {
             ]);
         }
         StatsKind::Scheduler => {
-            let (decisions, exploration, p50, p99) = task::inspect(|manager| {
-                let stats = manager.policy().stats();
-                (
-                    stats.decisions,
-                    stats.exploration_rate.raw().max(0) as u64,
-                    manager.decision_cycles.percentile(50),
-                    manager.decision_cycles.percentile(99),
-                )
-            })
-            .unwrap_or_default();
+            let (decisions, exploration, p50, p99) = task::scheduler()
+                .map(|scheduler| {
+                    (
+                        scheduler.stats.decisions,
+                        scheduler.stats.exploration_rate.raw().max(0) as u64,
+                        scheduler.decision_cycles.percentile(50),
+                        scheduler.decision_cycles.percentile(99),
+                    )
+                })
+                .unwrap_or_default();
             let counters = task::counters();
             let stats = SchedulerStats {
                 decisions,

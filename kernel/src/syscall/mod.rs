@@ -125,7 +125,7 @@ pub fn dispatch(number: u64, arguments: Arguments) -> i64 {
     let syscall = Syscall::from_number(number);
     // One visit to the caller's process counts the call and reads its
     // capabilities (the task lock is not taken again on success).
-    let allowed = crate::task::with_current_user(|process| {
+    let allowed = crate::user::with_current_process(|process| {
         process.syscalls += 1;
         syscall.is_some_and(|syscall| process.capabilities.allows(syscall))
     });
@@ -156,7 +156,7 @@ fn finish(outcome: Outcome) -> i64 {
     match outcome {
         Ok(value) => i64::try_from(value).unwrap_or(i64::MAX),
         Err(error) => {
-            crate::task::with_current_user(|process| process.syscall_errors += 1);
+            crate::user::with_current_process(|process| process.syscall_errors += 1);
             error as i64
         }
     }

@@ -5,7 +5,7 @@ use alloc::{boxed::Box, string::String};
 use sched_rl::{AgentId, ClassHint};
 
 use super::histogram::Histogram;
-use crate::memory::stack::KernelStack;
+use crate::memory::{address_space::AddressSpace, stack::KernelStack};
 
 /// Recent CPU bursts remembered per agent.
 pub const RECENT_BURSTS: usize = 8;
@@ -90,8 +90,9 @@ pub struct Agent {
     pub pid: u64,
     /// The id of the agent that spawned it (0: the kernel itself).
     pub parent: u64,
-    /// The ring-3 side, for user agents.
-    pub user: Option<Box<crate::user::UserProcess>>,
+    /// Data of the layer that made the agent (a user agent's process),
+    /// opaque to the task manager; dropped when the agent is freed.
+    pub data: Option<Box<dyn TaskData>>,
     /// Name for logs and status tables.
     pub name: String,
     /// What the agent claimed about itself at spawn.
@@ -113,10 +114,19 @@ pub struct Agent {
     /// The policy has not been told about this agent yet (policy replaced
     /// while it was blocked); tell it at the next wake-up.
     pub needs_arrival: bool,
-    /// Killed while the policy still counted it runnable: it is `Exited`
-    /// for everyone else, and its slot is freed when the policy next picks
-    /// it (and is told it exited) or is replaced.
-    pub awaiting_policy_exit: bool,
     /// Statistics.
     pub stats: AgentStats,
+}
+
+/// What a layer above the task manager attaches to an agent it spawns (the
+/// user layer's process: address space, capabilities, mappings).
+///
+/// The task manager never looks inside; it only asks which address space
+/// to activate when the agent runs, and drops the data when the agent is
+/// freed. The owning layer gets its own type back with
+/// [`super::with_current_data`].
+pub trait TaskData: core::any::Any + Send {
+    /// Returns the address space to activate while this agent runs
+    /// (`None`: the kernel's own).
+    fn address_space(&self) -> Option<&AddressSpace>;
 }

@@ -14,7 +14,7 @@ use sched_rl::{AgentId, BlockKind, ClassHint, MAX_AGENTS, Scheduler, StopReason}
 
 use super::{
     EventId, MAX_EVENTS, SpawnError,
-    agent::{Agent, AgentState, AgentStats, MAX_NAME_BYTES},
+    agent::{Agent, AgentState, AgentStats, MAX_NAME_BYTES, TaskData},
     histogram::Histogram,
     policy::{GuardedPolicy, KernelPolicy},
 };
@@ -87,11 +87,8 @@ pub struct Manager {
 /// What [`Manager::kill`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillOutcome {
-    /// The agent was ended; `user` tells whether it ran in ring 3.
-    Killed {
-        /// Whether it was a user agent.
-        user: bool,
-    },
+    /// The agent was ended and freed.
+    Killed,
     /// The agent is the caller: it must exit itself.
     IsCurrent,
 }
@@ -218,7 +215,7 @@ impl Manager {
         stack: KernelStack,
         saved_stack_pointer: u64,
         entry: alloc::boxed::Box<dyn core::any::Any + Send>,
-        user: Option<alloc::boxed::Box<crate::user::UserProcess>>,
+        data: Option<alloc::boxed::Box<dyn TaskData>>,
         parent: u64,
     ) -> Result<(AgentId, u64), SpawnError> {
         let slot = self
@@ -241,7 +238,7 @@ impl Manager {
             id,
             pid,
             parent,
-            user,
+            data,
             name: short_name,
             class,
             state: AgentState::Runnable,
@@ -252,7 +249,6 @@ impl Manager {
             ready_since_us: now,
             burst_cpu_us: 0,
             needs_arrival: false,
-            awaiting_policy_exit: false,
             stats: AgentStats::default(),
         });
         self.policy.arrive(id, class, now);
@@ -325,16 +321,6 @@ impl Manager {
     pub fn replace_policy(&mut self, policy: KernelPolicy) {
         self.policy = GuardedPolicy::new(policy);
         self.counters.fallbacks = 0;
-        // Killed agents the old policy still counted runnable: the new one
-        // never heard of them, so nothing remains to tell.
-        for slot in self.agents.iter_mut() {
-            if slot
-                .as_ref()
-                .is_some_and(|agent| agent.awaiting_policy_exit)
-            {
-                drop(slot.take());
-            }
-        }
         let now = time::now_us();
         for agent in self.agents.iter_mut().flatten() {
             match agent.state {
@@ -447,20 +433,6 @@ impl Manager {
 
         let cycles_before = cpu::read_timestamp_counter();
         let mut pick = self.policy.next(now);
-        // A killed agent the policy still counted runnable: tell the policy
-        // it exited (the `result` its `next` calls for), free it, ask again.
-        for _ in 0..MAX_AGENTS {
-            let Some(id) = pick else { break };
-            let killed = self.agents[id.index()]
-                .as_ref()
-                .is_some_and(|agent| agent.awaiting_policy_exit);
-            if !killed {
-                break;
-            }
-            self.policy.result(id, 0, StopReason::Exited, now);
-            drop(self.agents[id.index()].take());
-            pick = self.policy.next(now);
-        }
         let decision = cpu::read_timestamp_counter().wrapping_sub(cycles_before);
         self.decision_cycles
             .record(decision + core::mem::take(&mut self.feedback_cycles));
@@ -517,9 +489,9 @@ impl Manager {
     fn enter_address_space(&self, pick: Option<AgentId>) {
         match pick.and_then(|id| self.agents[id.index()].as_ref()) {
             Some(agent) => {
-                crate::arch::gdt::set_kernel_stack(agent.stack.top());
-                match agent.user.as_ref() {
-                    Some(process) => process.address_space.activate(),
+                crate::arch::set_kernel_stack(agent.stack.top());
+                match agent.data.as_ref().and_then(|data| data.address_space()) {
+                    Some(space) => space.activate(),
                     None => crate::memory::paging::activate_kernel_root(),
                 }
             }
@@ -548,10 +520,10 @@ impl Manager {
         }
     }
 
-    /// Returns the running agent's user process.
-    pub fn current_user(&mut self) -> Option<&mut crate::user::UserProcess> {
+    /// Returns the running agent's data (see [`TaskData`]).
+    pub fn current_data(&mut self) -> Option<&mut dyn TaskData> {
         let id = self.current?;
-        self.agents[id.index()].as_mut()?.user.as_deref_mut()
+        self.agents[id.index()].as_mut()?.data.as_deref_mut()
     }
 
     /// Returns the running agent's id and name.
@@ -669,39 +641,25 @@ impl Manager {
 
     /// Ends agent `pid`, which is not the running agent, with `status`.
     ///
-    /// A runnable agent stays in the table, marked, until the policy picks
-    /// it and is told it exited (the policy's contract: `result` follows
-    /// only a dispatched agent). A sleeping or blocked agent is woken in
-    /// the policy first, then handled the same way; one the policy never
-    /// heard of (policy replaced while it slept) is freed at once. Its
-    /// stack is not in use: only the running agent's is.
+    /// The policy is told with `remove` (whatever state it knows the agent
+    /// in), and the agent is freed at once: its stack is not in use (only
+    /// the running agent's is), and its data (a user agent's process) is
+    /// dropped with it.
     pub fn kill(&mut self, pid: u64, status: i64) -> Result<KillOutcome, KillError> {
         let id = self.slot_of(pid).ok_or(KillError::NoSuchAgent)?;
         if Some(id) == self.current {
             return Ok(KillOutcome::IsCurrent);
         }
-        let Some(agent) = self.agents[id.index()].as_ref() else {
-            return Err(KillError::NoSuchAgent);
-        };
-        let (state, needs_arrival, user) = (agent.state, agent.needs_arrival, agent.user.is_some());
-        let now = time::now_us();
+        let needs_arrival = self.agents[id.index()]
+            .as_ref()
+            .ok_or(KillError::NoSuchAgent)?
+            .needs_arrival;
         self.record_exit(id, status);
-        let policy_knows_runnable = match state {
-            AgentState::Runnable | AgentState::Running => true,
-            AgentState::Sleeping { .. } | AgentState::Blocked { .. } if !needs_arrival => {
-                self.policy.wake(id, now);
-                true
-            }
-            _ => false,
-        };
-        if policy_knows_runnable {
-            if let Some(agent) = self.agents[id.index()].as_mut() {
-                agent.awaiting_policy_exit = true;
-            }
-        } else {
-            drop(self.agents[id.index()].take());
+        if !needs_arrival {
+            self.policy.remove(id);
         }
-        Ok(KillOutcome::Killed { user })
+        drop(self.agents[id.index()].take());
+        Ok(KillOutcome::Killed)
     }
 
     fn set_state(&mut self, id: AgentId, state: AgentState) {

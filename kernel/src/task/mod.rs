@@ -20,6 +20,7 @@ pub mod agent;
 pub mod histogram;
 pub mod manager;
 pub mod policy;
+pub mod snapshot;
 pub mod status;
 
 use alloc::boxed::Box;
@@ -31,8 +32,9 @@ use crate::{
     arch::{cpu, switch},
     memory::stack::{KernelStack, StackError},
 };
+pub use agent::TaskData;
 use manager::{Manager, Request};
-pub use policy::KernelPolicy;
+pub use policy::{KernelPolicy, by_name as policy_by_name};
 
 /// Events (wait/signal objects) available at once.
 pub const MAX_EVENTS: usize = 64;
@@ -91,23 +93,24 @@ pub fn spawn<F: FnOnce() + Send + 'static>(
     spawn_inner(name, class, entry, None, parent).map(|(id, _)| id)
 }
 
-/// Spawns a user agent: `entry` runs on its kernel stack with `process`'s
-/// address space active and enters ring 3. Returns its boot-unique id.
-pub fn spawn_user<F: FnOnce() + Send + 'static>(
+/// Spawns an agent that carries `data` (a user agent's process): `entry`
+/// runs on its kernel stack with the data's address space active. Returns
+/// its boot-unique id.
+pub fn spawn_with_data<F: FnOnce() + Send + 'static>(
     name: &str,
     class: ClassHint,
-    process: Box<crate::user::UserProcess>,
+    data: Box<dyn TaskData>,
     parent: u64,
     entry: F,
 ) -> Result<u64, SpawnError> {
-    spawn_inner(name, class, entry, Some(process), parent).map(|(_, pid)| pid)
+    spawn_inner(name, class, entry, Some(data), parent).map(|(_, pid)| pid)
 }
 
 fn spawn_inner<F: FnOnce() + Send + 'static>(
     name: &str,
     class: ClassHint,
     entry: F,
-    user: Option<Box<crate::user::UserProcess>>,
+    data: Option<Box<dyn TaskData>>,
     parent: u64,
 ) -> Result<(AgentId, u64), SpawnError> {
     let stack = KernelStack::new().map_err(SpawnError::Stack)?;
@@ -119,7 +122,7 @@ fn spawn_inner<F: FnOnce() + Send + 'static>(
             stack,
             stack_pointer,
             Box::new(entry),
-            user,
+            data,
             parent,
         )
     })
@@ -137,10 +140,61 @@ pub fn current_identity() -> (u64, alloc::string::String) {
         .unwrap_or((0, alloc::string::String::from("boot")))
 }
 
-/// Runs `action` on the running agent's user process, with interrupts
-/// disabled (keep it short). `None` for kernel agents.
-pub fn with_current_user<R>(action: impl FnOnce(&mut crate::user::UserProcess) -> R) -> Option<R> {
-    with_manager(|manager| manager.current_user().map(action)).flatten()
+/// Runs `action` on the running agent's data if it is a `T`, with
+/// interrupts disabled (keep it short). `None` for agents without data or
+/// with data of another type.
+pub fn with_current_data<T: TaskData, R>(action: impl FnOnce(&mut T) -> R) -> Option<R> {
+    with_manager(|manager| {
+        let data: &mut dyn core::any::Any = manager.current_data()?;
+        data.downcast_mut::<T>().map(action)
+    })
+    .flatten()
+}
+
+/// Most exit observers that can be registered.
+const MAX_EXIT_OBSERVERS: usize = 8;
+
+/// Told the boot-unique id of every agent that ends, however it ends.
+///
+/// Runs after the agent is marked exited (or, when it ends itself, just
+/// before it switches away for good), with interrupts enabled and no task
+/// lock held, so it may take its own locks and wake other agents.
+pub type ExitObserver = fn(pid: u64);
+
+static EXIT_OBSERVERS: Mutex<[Option<ExitObserver>; MAX_EXIT_OBSERVERS]> =
+    Mutex::new([None; MAX_EXIT_OBSERVERS]);
+
+/// Why an exit observer was not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyObservers;
+
+/// Registers `observer` to hear of every agent's end (exit, fault, kill):
+/// the one path on which the layers above release what they hold for it.
+pub fn on_agent_exit(observer: ExitObserver) -> Result<(), TooManyObservers> {
+    cpu::without_interrupts(|| {
+        let mut observers = EXIT_OBSERVERS.lock();
+        if observers
+            .iter()
+            .flatten()
+            .any(|known| core::ptr::fn_addr_eq(*known, observer))
+        {
+            return Ok(());
+        }
+        let free = observers
+            .iter_mut()
+            .find(|slot| slot.is_none())
+            .ok_or(TooManyObservers)?;
+        *free = Some(observer);
+        Ok(())
+    })
+}
+
+/// Tells every exit observer that agent `pid` ended.
+fn notify_exit(pid: u64) {
+    let observers = cpu::without_interrupts(|| *EXIT_OBSERVERS.lock());
+    for observer in observers.into_iter().flatten() {
+        observer(pid);
+    }
 }
 
 /// Waits until the caller's child `child` exits; returns its status, or
@@ -179,21 +233,16 @@ extern "C" fn agent_start<F: FnOnce() + Send + 'static>() -> ! {
 pub const KILLED_STATUS: i64 = -9;
 
 /// Ends agent `pid` with [`KILLED_STATUS`] (the caller itself included:
-/// then this does not return). User agents are also removed from IPC.
+/// then this does not return). The exit observers hear of it.
 pub fn kill(pid: u64) -> Result<(), manager::KillError> {
     let outcome = with_manager(|manager| manager.kill(pid, KILLED_STATUS))
         .unwrap_or(Err(manager::KillError::NotStarted))?;
     match outcome {
-        manager::KillOutcome::Killed { user } => {
-            if user {
-                crate::user::ipc::on_agent_exit(pid);
-            }
+        manager::KillOutcome::Killed => {
+            notify_exit(pid);
             Ok(())
         }
-        manager::KillOutcome::IsCurrent => {
-            crate::user::ipc::on_agent_exit(pid);
-            exit(KILLED_STATUS)
-        }
+        manager::KillOutcome::IsCurrent => exit(KILLED_STATUS),
     }
 }
 
@@ -215,6 +264,7 @@ pub fn sleep_us(duration_us: u64) {
 /// (stack, name, entry) is freed. Returning from the entry closure is the
 /// leak-free way to end with status 0.
 pub fn exit(status: i64) -> ! {
+    notify_exit(current_pid());
     switch::request_switch(REQUEST_EXIT, status as u64);
     unreachable!("an exited agent was resumed")
 }
@@ -315,11 +365,22 @@ pub fn counters() -> manager::ManagerCounters {
     inspect(|manager| manager.counters).unwrap_or_default()
 }
 
-/// Runs `action` on the manager with interrupts disabled (for status views).
+/// Runs `action` on the manager with interrupts disabled; the layers above
+/// get copies ([`agents`], [`scheduler`]) instead.
 ///
 /// Keep `action` short: it delays the timer interrupt.
-pub fn inspect<R>(action: impl FnOnce(&Manager) -> R) -> Option<R> {
+fn inspect<R>(action: impl FnOnce(&Manager) -> R) -> Option<R> {
     with_manager(|manager| action(manager))
+}
+
+/// Returns a copy of every agent that has not exited (empty before [`init`]).
+pub fn agents() -> alloc::vec::Vec<snapshot::AgentSnapshot> {
+    inspect(snapshot::agents).unwrap_or_default()
+}
+
+/// Returns a copy of the scheduler's state (`None` before [`init`]).
+pub fn scheduler() -> Option<snapshot::SchedulerSnapshot> {
+    inspect(snapshot::scheduler)
 }
 
 /// Timer interrupt path (called by `arch::switch`): returns the stack

@@ -56,6 +56,25 @@ pub struct UserProcess {
     pub log_dropped: u64,
 }
 
+impl task::TaskData for UserProcess {
+    fn address_space(&self) -> Option<&AddressSpace> {
+        Some(&self.address_space)
+    }
+}
+
+/// Runs `action` on the running agent's process, with interrupts disabled
+/// (keep it short). `None` for kernel agents.
+pub fn with_current_process<R>(action: impl FnOnce(&mut UserProcess) -> R) -> Option<R> {
+    task::with_current_data(action)
+}
+
+/// Registers the user layer's clean-up: IPC forgets every agent that ends.
+pub fn init() {
+    if task::on_agent_exit(ipc::on_agent_exit).is_err() {
+        log::error!("user: no room for the IPC exit observer");
+    }
+}
+
 /// Log lines an agent may write per second (and in one burst): a flood of
 /// `log` calls gets `Exhausted` instead of drowning the console.
 pub const LOG_LINES_PER_SECOND: u64 = 50;
@@ -136,7 +155,7 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
         log_refilled_us: crate::time::now_us(),
         log_dropped: 0,
     });
-    task::spawn_user(name, ClassHint::Unknown, process, parent, move || {
+    task::spawn_with_data(name, ClassHint::Unknown, process, parent, move || {
         // Only plain numbers live on this stack frame: nothing is leaked
         // when the agent ends inside ring 3.
         syscall::enter_user_mode(entry, stack_pointer)
@@ -151,7 +170,6 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
 
 /// Ends the running user agent after a CPU exception in ring 3.
 pub fn fault(report: &ExceptionReport) -> ! {
-    ipc::on_agent_exit(task::current_pid());
     let (id, name) = task::current_identity();
     log::warn!("agent {id} ({name}) stopped: {report}");
     task::exit(FAULT_STATUS_BASE - i64::from(report.vector))

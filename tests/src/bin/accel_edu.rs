@@ -23,7 +23,7 @@ const RECOVERY_LIMIT_US: u64 = 30_000_000;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "accel_edu");
-    task::init(task::KernelPolicy::by_name("round-robin").expect("policy"));
+    task::init(task::policy_by_name("round-robin").expect("policy"));
     if accel::devices().len() != 1 {
         testing::fail("expected exactly one edu device");
     }

@@ -112,7 +112,7 @@ fn synthetic() {
 
 fn real() {
     // Interrupt completion needs events, which the task manager owns.
-    kernel::task::init(kernel::task::KernelPolicy::by_name("round-robin").expect("policy"));
+    kernel::task::init(kernel::task::policy_by_name("round-robin").expect("policy"));
     if accel::devices().len() != 2 {
         testing::fail("expected two edu devices");
     }

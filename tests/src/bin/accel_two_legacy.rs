@@ -12,7 +12,7 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "accel_two_legacy");
-    task::init(task::KernelPolicy::by_name("round-robin").expect("policy"));
+    task::init(task::policy_by_name("round-robin").expect("policy"));
     if accel::devices().len() != 2 {
         testing::fail("expected two edu devices");
     }

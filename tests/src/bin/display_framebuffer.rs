@@ -17,7 +17,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     if GpuScreen::find().is_some() {
         testing::fail("this scenario must run without a virtio-gpu device");
     }
-    let policy = task::KernelPolicy::by_name("round-robin").expect("built-in policy");
+    let policy = task::policy_by_name("round-robin").expect("built-in policy");
     task::init(policy);
     let Some(display) = Display::open() else {
         testing::fail("the framebuffer could not be opened as a display");

@@ -17,7 +17,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     if GpuScreen::find().is_none() {
         testing::fail("no virtio-gpu function in the PCI list");
     }
-    let policy = task::KernelPolicy::by_name("round-robin").expect("built-in policy");
+    let policy = task::policy_by_name("round-robin").expect("built-in policy");
     task::init(policy);
     let Some(display) = Display::open() else {
         testing::fail("no display opened");

@@ -19,7 +19,7 @@ const YIELDS_PER_AGENT: usize = 50;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "sched_churn");
-    task::init(task::KernelPolicy::by_name("q-learning").expect("policy"));
+    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("controller", ClassHint::Interactive, controller).expect("spawn controller");
     task::run()
 }

@@ -20,7 +20,7 @@ const TRAINING_AGENTS: u64 = 3;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "sched_compare");
-    task::init(task::KernelPolicy::by_name("round-robin").expect("policy"));
+    task::init(task::policy_by_name("round-robin").expect("policy"));
     demo::calibrate_work();
     task::spawn("controller", ClassHint::Interactive, controller).expect("spawn controller");
     task::run()
@@ -36,7 +36,7 @@ struct Outcome {
 }
 
 fn run_workload(policy: &str) -> Outcome {
-    task::replace_policy(task::KernelPolicy::by_name(policy).expect("policy"));
+    task::replace_policy(task::policy_by_name(policy).expect("policy"));
     task::reset_statistics();
     demo::allow();
     demo::spawn_workload(INFERENCE_AGENTS, TRAINING_AGENTS);

@@ -17,7 +17,7 @@ const RUN_US: u64 = 500_000;
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "sched_preempt");
-    task::init(task::KernelPolicy::by_name("q-learning").expect("policy"));
+    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("spinner", ClassHint::Interactive, || {
         // Claims to be interactive, never yields: the hint must not help it.
         loop {

@@ -27,7 +27,7 @@ const WORST_SLACK_US: u64 = TYPICAL_SLACK_US + sched_rl::policy::watchdog::DEFAU
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "sched_sleep");
-    task::init(task::KernelPolicy::by_name("q-learning").expect("policy"));
+    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("busy", ClassHint::Batch, || {
         loop {
             core::hint::spin_loop();

@@ -50,6 +50,9 @@ impl Scheduler for Favouritism {
             self.runnable &= !(1 << agent.index());
         }
     }
+    fn remove(&mut self, agent: AgentId) {
+        self.runnable &= !(1 << agent.index());
+    }
     fn stats(&self) -> SchedulerStats {
         SchedulerStats::baseline("favouritism", self.decisions)
     }
@@ -72,6 +75,7 @@ impl Scheduler for Phantom {
         _now: Microseconds,
     ) {
     }
+    fn remove(&mut self, _agent: AgentId) {}
     fn stats(&self) -> SchedulerStats {
         SchedulerStats {
             exploration_rate: Fixed::ZERO,
@@ -82,7 +86,7 @@ impl Scheduler for Phantom {
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "sched_watchdog");
-    task::init(task::KernelPolicy::Custom(Box::new(Favouritism::default())));
+    task::init(Box::new(Favouritism::default()));
     // Slot 0: the favourite, which never yields.
     task::spawn("hog", ClassHint::Batch, || {
         loop {
@@ -129,7 +133,7 @@ fn controller() {
         testing::fail("favouritism was not reported as starvation");
     }
 
-    task::replace_policy(task::KernelPolicy::Custom(Box::new(Phantom)));
+    task::replace_policy(Box::new(Phantom));
     task::sleep_us(300_000);
     expect_fallback("phantom");
     if !matches!(

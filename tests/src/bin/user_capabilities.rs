@@ -12,7 +12,7 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "user_capabilities");
-    task::init(task::KernelPolicy::by_name("q-learning").expect("policy"));
+    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("controller", ClassHint::Interactive, || {
         let mut capabilities = CapabilitySet::ALL.without(Syscall::Sleep);
         capabilities.send_endpoints &= !(1 << 3);

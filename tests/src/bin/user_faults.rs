@@ -25,7 +25,7 @@ const FAULTS: [(&str, i64); 7] = [
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "user_faults");
-    task::init(task::KernelPolicy::by_name("q-learning").expect("policy"));
+    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("controller", ClassHint::Interactive, || {
         let parent = task::current_pid();
         let worker = kernel::user::spawn("worker", CapabilitySet::ALL, parent).expect("worker");

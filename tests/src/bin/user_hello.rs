@@ -11,7 +11,7 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "user_hello");
-    task::init(task::KernelPolicy::by_name("q-learning").expect("policy"));
+    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("controller", ClassHint::Interactive, || {
         let programs = kernel::user::program_names();
         log::info!("ramdisk programs: {programs:?}");

@@ -12,7 +12,7 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "user_syscalls");
-    task::init(task::KernelPolicy::by_name("q-learning").expect("policy"));
+    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("controller", ClassHint::Interactive, || {
         let status = kernel_tests::run_program("syscalls", CapabilitySet::ALL);
         for line in kernel::syscall::table_lines() {

@@ -7,6 +7,11 @@ pub use x86_64::instructions::interrupts::{
     without_interrupts,
 };
 
+/// RFLAGS bit 9: interrupts enabled.
+pub const RFLAGS_INTERRUPT_ENABLE: u64 = 1 << 9;
+/// RFLAGS bit 1 is reserved and always set.
+pub const RFLAGS_RESERVED: u64 = 1 << 1;
+
 /// Halts the CPU until the next interrupt arrives.
 pub fn halt() {
     x86_64::instructions::hlt();

@@ -29,6 +29,16 @@ struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
 /// Mutable, so that it lands in writable memory; only the CPU writes to it.
 static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
 
+/// Ring-0 code selector (GDT entry 1), as [`init`] lays the table out.
+pub const KERNEL_CODE_SELECTOR: u64 = 1 << 3;
+/// Ring-0 data selector (GDT entry 2).
+pub const KERNEL_DATA_SELECTOR: u64 = 2 << 3;
+/// Ring-3 data selector (GDT entry 3, RPL 3): right before user code, as
+/// `sysret` requires.
+pub const USER_DATA_SELECTOR: u64 = (3 << 3) | 3;
+/// Ring-3 code selector (GDT entry 4, RPL 3).
+pub const USER_CODE_SELECTOR: u64 = (4 << 3) | 3;
+
 /// Segment selectors of the loaded GDT.
 #[derive(Debug, Clone, Copy)]
 pub struct Selectors {
@@ -82,9 +92,11 @@ pub fn init() {
         )
     });
     assert!(
-        u64::from(selectors.kernel_code.0) == super::switch::KERNEL_CODE_SELECTOR
-            && u64::from(selectors.kernel_data.0) == super::switch::KERNEL_DATA_SELECTOR,
-        "GDT layout differs from the selectors the switch path builds"
+        u64::from(selectors.kernel_code.0) == KERNEL_CODE_SELECTOR
+            && u64::from(selectors.kernel_data.0) == KERNEL_DATA_SELECTOR
+            && u64::from(selectors.user_data.0) == USER_DATA_SELECTOR
+            && u64::from(selectors.user_code.0) == USER_CODE_SELECTOR,
+        "GDT layout differs from the selectors the entry paths build"
     );
     gdt.load();
     // SAFETY: the selectors come from the GDT just loaded and describe valid
@@ -107,10 +119,10 @@ pub fn selectors() -> Selectors {
 }
 
 /// Sets the stack the CPU switches to when an interrupt or exception arrives
-/// in ring 3: the top of the running agent's kernel stack.
+/// in ring 3 (TSS.RSP0).
 ///
-/// Call with interrupts disabled (the task manager does, on every switch).
-pub fn set_kernel_stack(top: VirtAddr) {
+/// Call with interrupts disabled (see [`super::set_kernel_stack`]).
+pub(super) fn set_interrupt_stack(top: VirtAddr) {
     // SAFETY: a single aligned 8-byte store into the static TSS; interrupts
     // are disabled by the caller, so no ring transition reads it halfway,
     // and the kernel runs on one CPU.
@@ -124,5 +136,4 @@ pub fn set_kernel_stack(top: VirtAddr) {
             .cast::<VirtAddr>()
             .write_unaligned(top);
     }
-    super::syscall::set_kernel_stack(top);
 }

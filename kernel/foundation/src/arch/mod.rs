@@ -19,6 +19,16 @@ pub fn init_cpu_tables() {
     cpu::disable_floating_point();
 }
 
+/// Makes `top` the kernel stack of the agent about to run: the CPU switches
+/// to it on interrupts and exceptions from ring 3 (TSS.RSP0) and the
+/// `syscall` entry loads it.
+///
+/// Call with interrupts disabled (the task manager does, on every switch).
+pub fn set_kernel_stack(top: x86_64::VirtAddr) {
+    gdt::set_interrupt_stack(top);
+    syscall::set_kernel_stack(top);
+}
+
 /// Remaps the PICs, starts the periodic timer and enables interrupts.
 pub fn init_interrupts() {
     interrupts::init_timer_and_enable();

@@ -11,6 +11,10 @@
 
 use core::arch::naked_asm;
 
+use super::{
+    cpu::{RFLAGS_INTERRUPT_ENABLE, RFLAGS_RESERVED},
+    gdt::{KERNEL_CODE_SELECTOR, KERNEL_DATA_SELECTOR},
+};
 use crate::memory::stack::KernelStack;
 
 /// Vector of the software interrupt agents use to yield, sleep, block or exit.
@@ -63,10 +67,6 @@ pub struct SavedContext {
     pub ss: u64,
 }
 
-/// RFLAGS bit 9: interrupts enabled.
-const RFLAGS_INTERRUPT_ENABLE: u64 = 1 << 9;
-/// RFLAGS bit 1 is reserved and always set.
-const RFLAGS_RESERVED: u64 = 1 << 1;
 
 macro_rules! switching_entry {
     ($name:ident, $handler:path) => {
@@ -117,10 +117,6 @@ extern "C" fn switch_handler(context: *mut SavedContext) -> *mut SavedContext {
     }
 }
 
-/// Ring-0 code selector (GDT entry 1), as `gdt::init` lays the table out.
-pub const KERNEL_CODE_SELECTOR: u64 = 1 << 3;
-/// Ring-0 data selector (GDT entry 2).
-pub const KERNEL_DATA_SELECTOR: u64 = 2 << 3;
 
 /// Asks the task manager to handle `request` with `argument` and possibly
 /// run another agent; returns when this agent runs again.

@@ -21,15 +21,21 @@ use x86_64::{
     },
 };
 
-use super::switch::SavedContext;
+use super::{
+    cpu::{RFLAGS_INTERRUPT_ENABLE, RFLAGS_RESERVED},
+    gdt::{USER_CODE_SELECTOR, USER_DATA_SELECTOR},
+    switch::SavedContext,
+};
 use crate::memory::layout::USER_HALF_END;
 
-/// Per-CPU data reached through GS during the syscall entry.
+/// Per-CPU data reached through GS during the syscall entry (the entry
+/// names each field's offset: [`GS_KERNEL_STACK_TOP`],
+/// [`GS_USER_STACK_SCRATCH`]).
 #[repr(C)]
 struct CpuLocal {
-    /// Top of the running agent's kernel stack (offset 0).
+    /// Top of the running agent's kernel stack.
     kernel_stack_top: u64,
-    /// The user RSP while the entry switches stacks (offset 8).
+    /// The user RSP while the entry switches stacks.
     user_stack_scratch: u64,
 }
 
@@ -39,11 +45,12 @@ static mut CPU_LOCAL: CpuLocal = CpuLocal {
     user_stack_scratch: 0,
 };
 
-/// Ring 3 selectors: user data is GDT entry 3, user code entry 4 (RPL 3).
-const USER_DATA_SELECTOR: u64 = (3 << 3) | 3;
-const USER_CODE_SELECTOR: u64 = (4 << 3) | 3;
 /// RFLAGS for fresh user code: interrupts on, reserved bit 1 set.
-const USER_RFLAGS: u64 = (1 << 9) | (1 << 1);
+const USER_RFLAGS: u64 = RFLAGS_INTERRUPT_ENABLE | RFLAGS_RESERVED;
+/// `gs:` offset of [`CpuLocal::kernel_stack_top`].
+const GS_KERNEL_STACK_TOP: usize = core::mem::offset_of!(CpuLocal, kernel_stack_top);
+/// `gs:` offset of [`CpuLocal::user_stack_scratch`].
+const GS_USER_STACK_SCRATCH: usize = core::mem::offset_of!(CpuLocal, user_stack_scratch);
 
 /// Enables `syscall`/`sysret` and points them at the entry below.
 pub fn init() {
@@ -71,7 +78,8 @@ pub fn init() {
     unsafe { Efer::update(|flags| flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
 }
 
-/// Records the kernel stack the next `syscall` switches to.
+/// Records the kernel stack the next `syscall` switches to (see
+/// [`super::set_kernel_stack`]).
 pub(super) fn set_kernel_stack(top: VirtAddr) {
     // SAFETY: called with interrupts disabled on the only CPU; the entry
     // reads this field with interrupts disabled too, so accesses never overlap.
@@ -83,10 +91,10 @@ pub(super) fn set_kernel_stack(top: VirtAddr) {
 extern "C" fn syscall_entry() {
     naked_asm!(
         "swapgs",
-        "mov gs:[8], rsp",
-        "mov rsp, gs:[0]",
+        "mov gs:[{scratch}], rsp",
+        "mov rsp, gs:[{stack_top}]",
         "push {user_data}",
-        "push qword ptr gs:[8]",
+        "push qword ptr gs:[{scratch}]",
         "swapgs",
         "push r11",
         "push {user_code}",
@@ -113,6 +121,8 @@ extern "C" fn syscall_entry() {
         "iretq",
         user_data = const USER_DATA_SELECTOR,
         user_code = const USER_CODE_SELECTOR,
+        scratch = const GS_USER_STACK_SCRATCH,
+        stack_top = const GS_KERNEL_STACK_TOP,
         dispatch = sym dispatch,
     )
 }

@@ -37,7 +37,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         time::tick_frequency_hz(),
         u8::from(quick)
     );
-    task::init(task::KernelPolicy::by_name(START_POLICY).expect("built-in policy"));
+    task::init(task::policy_by_name(START_POLICY).expect("built-in policy"));
     let spawned = task::spawn("bench", ClassHint::Interactive, move || {
         match which {
             "kernel" => primitives::run(quick),

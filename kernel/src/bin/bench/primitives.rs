@@ -66,7 +66,7 @@ pub fn run(quick: bool) {
 }
 
 fn set_policy(name: &str) {
-    task::replace_policy(task::KernelPolicy::by_name(name).expect("built-in policy"));
+    task::replace_policy(task::policy_by_name(name).expect("built-in policy"));
     kernel::println!("BENCHCTX policy={name}");
 }
 
@@ -114,13 +114,9 @@ fn decisions(window_ms: u64) {
             task::reset_statistics();
             let switches_before = task::counters().switches;
             task::sleep_us(window_ms * 1_000);
-            let (decisions, switch_cycles) = task::inspect(|manager| {
-                (
-                    manager.decision_cycles.clone(),
-                    manager.switch_cycles.clone(),
-                )
-            })
-            .expect("task manager runs");
+            let (decisions, switch_cycles) = task::scheduler()
+                .map(|scheduler| (scheduler.decision_cycles, scheduler.switch_cycles))
+                .expect("task manager runs");
             let switches = task::counters().switches - switches_before;
             let fallbacks = task::policy_stats().map_or(0, |stats| stats.fallbacks);
             STOP.store(true, Ordering::Relaxed);
@@ -175,8 +171,9 @@ fn switches(rounds: usize) {
     while FINISHED.load(Ordering::Relaxed) == 0 {
         task::sleep_us(50 * POLL_US);
     }
-    let switch_cycles =
-        task::inspect(|manager| manager.switch_cycles.clone()).expect("task manager runs");
+    let switch_cycles = task::scheduler()
+        .expect("task manager runs")
+        .switch_cycles;
     wait_for_others();
     report::print_histogram(
         "switch_in_handler",

@@ -1,0 +1,102 @@
+//! Copies of the task manager's state for the layers above: agents and scheduler.
+//!
+//! The shell, the dashboard, the `stats` syscall and the benchmarks read
+//! these plain structs; none of them sees the manager itself. Each copy is
+//! taken under the task lock with interrupts off, so it is short: per agent
+//! only the summary numbers, not its histograms.
+
+use alloc::{string::String, vec::Vec};
+
+use sched_rl::{ClassHint, Scheduler, SchedulerStats};
+
+use super::{
+    agent::AgentState,
+    histogram::Histogram,
+    manager::{Manager, ManagerCounters},
+};
+
+/// One live agent, as status views show it.
+#[derive(Debug, Clone)]
+pub struct AgentSnapshot {
+    /// Boot-unique id (what `kill` takes).
+    pub pid: u64,
+    /// Id of the agent that spawned it (0: the kernel).
+    pub parent: u64,
+    /// Name.
+    pub name: String,
+    /// What it claimed about itself at spawn.
+    pub class: ClassHint,
+    /// Short state label (`run`, `ready`, `sleep`, `block`).
+    pub state: &'static str,
+    /// Whether it carries data of a layer above (a user agent's process).
+    pub has_data: bool,
+    /// CPU time used, µs.
+    pub cpu_time_us: u64,
+    /// Time spent runnable but waiting, µs.
+    pub wait_time_us: u64,
+    /// Longest single wait while runnable, µs.
+    pub longest_wait_us: u64,
+    /// Times dispatched after another agent ran.
+    pub runs: u64,
+    /// Mean response time, µs.
+    pub mean_response_us: u64,
+    /// 99th-percentile response time, µs.
+    pub p99_response_us: u64,
+    /// Deadlines met.
+    pub deadlines_met: u64,
+    /// Deadlines missed.
+    pub deadline_misses: u64,
+    /// The learner's accumulated reward for this agent (Q16.16).
+    pub reward: i64,
+}
+
+/// The scheduler as a whole.
+#[derive(Clone)]
+pub struct SchedulerSnapshot {
+    /// The guarded policy's own statistics.
+    pub stats: SchedulerStats,
+    /// Cycles per decision (policy `next` plus the feedback before it).
+    pub decision_cycles: Histogram,
+    /// Cycles per switch, from entry to the new agent's resume.
+    pub switch_cycles: Histogram,
+    /// Spawns, exits, switches, refusals, fallbacks.
+    pub counters: ManagerCounters,
+    /// Agents that have not exited.
+    pub live_agents: usize,
+}
+
+/// Returns a copy of every agent that has not exited.
+pub(super) fn agents(manager: &Manager) -> Vec<AgentSnapshot> {
+    manager
+        .agents()
+        .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
+        .map(|agent| AgentSnapshot {
+            pid: agent.pid,
+            parent: agent.parent,
+            name: agent.name.clone(),
+            class: agent.class,
+            state: agent.state.label(),
+            has_data: agent.data.is_some(),
+            cpu_time_us: agent.stats.cpu_time_us,
+            wait_time_us: agent.stats.wait_time_us,
+            longest_wait_us: agent.stats.longest_wait_us,
+            runs: agent.stats.runs,
+            mean_response_us: agent.stats.response_us.mean(),
+            p99_response_us: agent.stats.response_us.percentile(99),
+            deadlines_met: agent.stats.deadlines_met,
+            deadline_misses: agent.stats.deadline_misses,
+            reward: agent.stats.reward,
+        })
+        .collect()
+}
+
+/// Returns a copy of the scheduler's state.
+pub(super) fn scheduler(manager: &Manager) -> SchedulerSnapshot {
+    SchedulerSnapshot {
+        stats: manager.policy().stats(),
+        decision_cycles: manager.decision_cycles.clone(),
+        switch_cycles: manager.switch_cycles.clone(),
+        counters: manager.counters,
+        live_agents: manager.live_agents(),
+    }
+}
