@@ -21,6 +21,7 @@
 //!     .build(boot::Firmware::Uefi, Path::new("out/uefi.img"))?;
 //! # Ok::<(), boot::Error>(())
 //! ```
+#![forbid(unsafe_code)]
 
 use std::{
     fmt, fs,

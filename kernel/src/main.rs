@@ -1,6 +1,7 @@
 //! The kernel binary: boot, then run the demo agents, the dashboard and the shell.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{Mode, dashboard, demo, display::Display, shell, task};

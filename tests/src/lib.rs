@@ -3,6 +3,7 @@
 //! Each binary is one scenario: it boots, runs its check and ends QEMU with
 //! the success (33) or failure (35) status through `kernel::testing`. A test
 //! that hangs is killed by the xtask runner's timeout and counted as failed.
+#![forbid(unsafe_code)]
 #![no_std]
 
 use bootloader_api::BootInfo;

@@ -5,6 +5,7 @@
 //! `run.rs`, `image.rs`, `test.rs` and `bench_*.rs`; `cargo.rs` builds the kernels,
 //! `qemu.rs` builds and supervises QEMU command lines, `prereq.rs` checks (and, as root
 //! on Debian/Ubuntu, installs) what the host needs.
+#![forbid(unsafe_code)]
 
 mod bench_accel;
 mod bench_kernel;

@@ -1,6 +1,7 @@
 //! One `edu` device: factorials, DMA round trips, an interrupt job beside another agent, a timeout.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -12,6 +12,7 @@
 //! job, the next run the reverse).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::accel::{self, JobOptions, Operation, Route};

@@ -1,6 +1,7 @@
 //! No `edu` device: operations report the documented error, the CPU path serves when allowed.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::accel::{self, AccelError, Completion, JobOptions, Route};

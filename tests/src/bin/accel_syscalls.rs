@@ -3,6 +3,7 @@
 //! without the accelerator capability is refused.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::{CapabilitySet, DEVICE_ACCELERATOR};
 use bootloader_api::{BootInfo, entry_point};

@@ -2,6 +2,7 @@
 //! allows the CPU path, which then serves every call correctly.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};

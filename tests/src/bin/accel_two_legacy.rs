@@ -1,6 +1,7 @@
 //! Two `edu` devices on their legacy INTx lines: both serve interrupt jobs, the pool spreads copies.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::accel::{self, Completion, JobOptions};

@@ -1,6 +1,7 @@
 //! Basic boot: the kernel comes up, logs, and reports the machine it found.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{memory, testing};

@@ -1,6 +1,7 @@
 //! Breakpoint: `int3` is reported and execution continues after it.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{

@@ -1,6 +1,7 @@
 //! Without virtio-gpu the same dashboard draws on the bootloader's framebuffer.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use embedded_graphics::prelude::Point;

@@ -1,6 +1,7 @@
 //! virtio-gpu: the device comes up, the dashboard draws on it and only damaged rectangles are flushed.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use embedded_graphics::prelude::Point;

@@ -3,6 +3,7 @@
 //! 1 MiB), no frame is handed out twice, and freeing returns every frame.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

@@ -2,6 +2,7 @@
 //! exhaustion that comes back as an error instead of a crash.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

@@ -1,6 +1,7 @@
 //! In-kernel unit tests: runs every test in `kernel::selftest::TESTS`.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{selftest, testing};

@@ -1,6 +1,7 @@
 //! Page fault: touching an unmapped address is reported with that address in CR2.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{

@@ -1,6 +1,7 @@
 //! PCI enumeration under `-machine pc: legacy configuration ports`.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 

@@ -1,6 +1,7 @@
 //! PCI enumeration under `-machine q35: ECAM from the ACPI MCFG table`.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 

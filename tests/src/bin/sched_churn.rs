@@ -3,6 +3,7 @@
 //! and the frame count is unchanged.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{memory, task, testing};

@@ -4,6 +4,7 @@
 //! agent may wait past the watchdog's bound under either policy.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{demo, task, testing, time};

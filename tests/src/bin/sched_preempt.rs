@@ -1,6 +1,7 @@
 //! Preemption: an agent that spins forever cannot keep the others from running.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

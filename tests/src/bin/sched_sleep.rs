@@ -3,6 +3,7 @@
 //! agent keeps the CPU busy.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

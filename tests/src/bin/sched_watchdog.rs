@@ -4,6 +4,7 @@
 //! an agent that does not exist.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

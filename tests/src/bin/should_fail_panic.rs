@@ -3,6 +3,7 @@
 //! test as passed would get this one wrong.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 

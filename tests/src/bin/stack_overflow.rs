@@ -3,6 +3,7 @@
 //! (no triple fault, no reboot).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{

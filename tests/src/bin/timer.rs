@@ -1,6 +1,7 @@
 //! Timer: ticks keep arriving while the kernel sleeps in `hlt`.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use bootloader_api::{BootInfo, entry_point};
 use kernel::{arch::cpu, testing, time};

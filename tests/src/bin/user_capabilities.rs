@@ -2,6 +2,7 @@
 //! refused both, and a child it spawns asking for everything is refused too.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::{CapabilitySet, Syscall};
 use bootloader_api::{BootInfo, entry_point};

@@ -4,6 +4,7 @@
 //! the vector in its exit status, while a worker agent finishes its work.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};

@@ -4,6 +4,7 @@
 //! error code answered.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::{CapabilitySet, Syscall};
 use bootloader_api::{BootInfo, entry_point};

@@ -1,6 +1,7 @@
 //! Ring-3 hello: a program from the ramdisk runs in user mode, logs, exits 0.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};

@@ -2,6 +2,7 @@
 //! messages on an endpoint; every message arrives, in order.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};

@@ -3,6 +3,7 @@
 //! overflow, too long) gets its documented error code; the kernel survives.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};

@@ -2,6 +2,7 @@
 //! also spawns `hello` and `ipc_echo` and talks to the latter.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};
