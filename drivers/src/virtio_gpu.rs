@@ -291,8 +291,4 @@ impl<H: Hal, T: Transport> VirtioGpu<H, T> {
         self.commands
     }
 
-    /// Acknowledges a device interrupt (the driver polls; interrupts stay unused).
-    pub fn acknowledge_interrupt(&mut self) {
-        let _ = self.transport.ack_interrupt();
-    }
 }

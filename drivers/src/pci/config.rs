@@ -150,14 +150,6 @@ impl ConfigAccess {
         }
     }
 
-    /// Returns the bytes of configuration space per function.
-    pub const fn config_size(&self) -> u16 {
-        match self {
-            Self::Legacy(_) => LEGACY_CONFIG_SIZE,
-            Self::Ecam(_) => ECAM_CONFIG_SIZE,
-        }
-    }
-
     /// Reads the 32-bit word at `offset` (rounded down to a multiple of 4);
     /// returns all ones where nothing answers.
     pub fn read_u32(&self, address: PciAddress, offset: u16) -> u32 {

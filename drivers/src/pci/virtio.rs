@@ -12,15 +12,6 @@ use virtio_drivers::transport::pci::bus::DeviceFunction;
 
 use super::{ConfigAccess, PciAddress};
 
-/// Returns our address of `virtio-drivers`' `device_function`.
-pub fn address_of(device_function: DeviceFunction) -> PciAddress {
-    PciAddress::new(
-        device_function.bus,
-        device_function.device,
-        device_function.function,
-    )
-}
-
 /// Returns `virtio-drivers`' name for our `address`.
 pub fn device_function_of(address: PciAddress) -> DeviceFunction {
     DeviceFunction {

@@ -20,7 +20,7 @@ use sched_rl::ClassHint;
 
 use crate::{
     arch::{exceptions::ExceptionReport, syscall},
-    memory::address_space::{AddressSpace, PAGE_SIZE},
+    memory::address_space::AddressSpace,
     task,
 };
 
@@ -175,7 +175,3 @@ pub fn fault(report: &ExceptionReport) -> ! {
     task::exit(FAULT_STATUS_BASE - i64::from(report.vector))
 }
 
-/// Bytes of user memory `pages` pages are.
-pub const fn pages_to_bytes(pages: u64) -> u64 {
-    pages * PAGE_SIZE
-}

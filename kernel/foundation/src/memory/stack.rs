@@ -71,10 +71,6 @@ impl KernelStack {
         self.bottom() + AGENT_STACK_PAGES * FRAME_SIZE
     }
 
-    /// Returns the start of the guard page.
-    pub fn guard_page(&self) -> VirtAddr {
-        self.bottom() - FRAME_SIZE
-    }
 }
 
 impl Drop for KernelStack {
