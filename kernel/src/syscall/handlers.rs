@@ -13,7 +13,7 @@ use x86_64::structures::paging::PageTableFlags;
 
 use super::{Arguments, Outcome, TABLE};
 use crate::{
-    accel::{self, AccelError, Completion, JobOptions},
+    accel::{self, Completion, JobOptions},
     memory::{
         address_space::{PAGE_SIZE, page_of},
         user::{self, UserMemoryError, UserRange},
@@ -94,19 +94,6 @@ pub(super) fn exit(arguments: &Arguments) -> Outcome {
 
 pub(super) fn null(_: &Arguments) -> Outcome {
     Ok(0)
-}
-
-impl From<AccelError> for Error {
-    fn from(error: AccelError) -> Self {
-        match error {
-            AccelError::NoDevice | AccelError::NoInterrupt => Error::NoDevice,
-            AccelError::Busy => Error::Busy,
-            AccelError::Timeout => Error::TimedOut,
-            AccelError::DeviceFault => Error::DeviceFault,
-            AccelError::InvalidArgument => Error::InvalidArgument,
-            AccelError::OutOfMemory => Error::OutOfMemory,
-        }
-    }
 }
 
 /// Returns the job options the accelerator `flags` ask for.
