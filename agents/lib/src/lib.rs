@@ -138,15 +138,34 @@ pub fn unmap(address: u64, length: u64) -> Result<(), Error> {
     check(raw::syscall2(Syscall::Unmap, address, length)).map(|_| ())
 }
 
-/// Reads statistics of `kind` into `words`; returns the words written.
-pub fn stats(kind: abi::StatsKind, words: &mut [u64]) -> Result<usize, Error> {
+/// Why [`stats`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsReadError {
+    /// The `stats` syscall returned this error.
+    Syscall(Error),
+    /// The kernel's answer did not decode.
+    Malformed(abi::StatsError),
+}
+
+/// Returns the kernel's statistics of kind `T::KIND`, decoded: one of
+/// [`abi::AgentStats`], [`abi::SchedulerStats`], [`abi::SyscallTableStats`],
+/// [`abi::AcceleratorTableStats`].
+pub fn stats<T: abi::StatsReply>() -> Result<T, StatsReadError> {
+    let mut words = [0u64; abi::MAX_STATS_WORDS];
     let bytes = check(raw::syscall3(
         Syscall::Stats,
-        kind as u64,
+        T::KIND as u64,
         words.as_mut_ptr() as u64,
-        (words.len() * 8) as u64,
-    ))?;
-    Ok(bytes as usize / 8)
+        words.len() as u64 * abi::STATS_WORD_BYTES,
+    ))
+    .map_err(StatsReadError::Syscall)?;
+    let count = (bytes / abi::STATS_WORD_BYTES) as usize;
+    let malformed = StatsReadError::Malformed(abi::StatsError::WrongLength { found: count });
+    if !bytes.is_multiple_of(abi::STATS_WORD_BYTES) {
+        return Err(malformed);
+    }
+    let answer = words.get(..count).ok_or(malformed)?;
+    T::from_words(answer).map_err(StatsReadError::Malformed)
 }
 
 /// A fixed buffer that formatted text is written into.

@@ -3,7 +3,11 @@
 #![no_std]
 #![no_main]
 
-use agent_lib::{abi, println};
+use agent_lib::{
+    Syscall,
+    abi::{self, SyscallService},
+    println,
+};
 
 agent_lib::agent_main!(main);
 
@@ -46,19 +50,29 @@ fn main() -> i64 {
         return fail(6, "unmap");
     }
     // stats
-    let mut words = [0u64; 8];
-    match agent_lib::stats(abi::StatsKind::Agent, &mut words) {
-        Ok(8) if words[0] != 0 && words[4] >= 5 => {}
-        _ => return fail(7, "agent stats"),
+    match agent_lib::stats::<abi::AgentStats>() {
+        Ok(stats) if stats.id != 0 && stats.syscalls >= 5 => {}
+        other => {
+            println!("syscalls: agent stats {other:?}");
+            return fail(7, "agent stats");
+        }
     }
-    match agent_lib::stats(abi::StatsKind::Scheduler, &mut words) {
-        Ok(8) if words[0] > 0 && words[2] >= 1 => {}
-        _ => return fail(8, "scheduler stats"),
+    match agent_lib::stats::<abi::SchedulerStats>() {
+        Ok(stats) if stats.decisions > 0 && stats.live_agents >= 1 => {}
+        other => {
+            println!("syscalls: scheduler stats {other:?}");
+            return fail(8, "scheduler stats");
+        }
     }
-    let mut table = [0u64; 4 * abi::SYSCALL_COUNT as usize];
-    match agent_lib::stats(abi::StatsKind::Syscalls, &mut table) {
-        Ok(words) if words == table.len() && table[4 * abi::Syscall::Map as usize] >= 1 => {}
-        _ => return fail(9, "syscall stats"),
+    match agent_lib::stats::<abi::SyscallTableStats>() {
+        Ok(table)
+            if table.get(Syscall::Map).calls >= 1
+                && table.get(Syscall::Map).service == SyscallService::Direct
+                && table.get(Syscall::AccelCopy).service == SyscallService::AdaptiveTable => {}
+        other => {
+            println!("syscalls: syscall table stats {other:?}");
+            return fail(9, "syscall stats");
+        }
     }
     // spawn + wait
     let Ok(child) = agent_lib::spawn("hello", None) else {
