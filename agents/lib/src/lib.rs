@@ -4,8 +4,11 @@
 //! that names its main function with [`agent_main!`]. The kernel loads it
 //! from the boot ramdisk and enters it in ring 3; from there it reaches the
 //! kernel only through the wrappers here (see `agent-abi` for the ABI). A
-//! panic logs its message and exits with [`PANIC_STATUS`].
+//! panic logs its message and exits with [`PANIC_STATUS`]. Whatever Rust
+//! cannot check (the `syscall` instruction, mapped memory, faults) is in
+//! [`raw`]; the rest of the crate denies it.
 #![no_std]
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod raw;
@@ -13,6 +16,7 @@ pub mod raw;
 use core::fmt::{self, Write};
 
 pub use agent_abi::{self as abi, CapabilitySet, Error, Syscall};
+pub use raw::Mapping;
 
 /// Exit status of an agent that panicked.
 pub const PANIC_STATUS: i64 = -2000;
@@ -127,15 +131,10 @@ pub fn reply(caller: u64, message: &[u8]) -> Result<(), Error> {
     .map(|_| ())
 }
 
-/// Maps `length` bytes of zeroed memory (`flags`: `abi::MAP_WRITE`, `abi::MAP_EXECUTE`)
-/// and returns its address.
-pub fn map(length: u64, flags: u64) -> Result<u64, Error> {
-    check(raw::syscall3(Syscall::Map, 0, length, flags))
-}
-
-/// Unmaps a range returned by [`map`].
-pub fn unmap(address: u64, length: u64) -> Result<(), Error> {
-    check(raw::syscall2(Syscall::Unmap, address, length)).map(|_| ())
+/// Maps `length` bytes of zeroed memory (`flags`: `abi::MAP_WRITE`,
+/// `abi::MAP_EXECUTE`); dropping the returned [`Mapping`] unmaps it.
+pub fn map(length: u64, flags: u64) -> Result<Mapping, Error> {
+    Mapping::new(length, flags)
 }
 
 /// Why [`stats`] failed.
@@ -219,20 +218,6 @@ pub fn print(arguments: fmt::Arguments<'_>) {
 #[macro_export]
 macro_rules! println {
     ($($arg:tt)*) => ($crate::print(format_args!($($arg)*)));
-}
-
-/// Declares the agent's main function: `fn main() -> i64`, whose result is
-/// the exit status.
-#[macro_export]
-macro_rules! agent_main {
-    ($main:path) => {
-        /// Entry point the kernel jumps to in ring 3.
-        #[unsafe(no_mangle)]
-        pub extern "C" fn _start() -> ! {
-            let main: fn() -> i64 = $main;
-            $crate::exit(main())
-        }
-    };
 }
 
 #[panic_handler]
