@@ -356,14 +356,6 @@ impl SyscallTableStats {
     pub const fn set(&mut self, syscall: Syscall, stats: SyscallStats) {
         self.entries[syscall as usize] = stats;
     }
-
-    /// Returns every syscall with its statistics, by number.
-    pub fn iter(&self) -> impl Iterator<Item = (Syscall, SyscallStats)> + '_ {
-        Syscall::ALL
-            .iter()
-            .copied()
-            .zip(self.entries.iter().copied())
-    }
 }
 
 impl StatsReply for SyscallTableStats {
@@ -417,15 +409,6 @@ impl AcceleratorOperation {
             _ => None,
         }
     }
-
-    /// Returns the operation's name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Factorial => "factorial",
-            Self::CopyToDevice => "copy_to_device",
-            Self::CopyFromDevice => "copy_from_device",
-        }
-    }
 }
 
 /// How a handler of the adaptive accelerator table serves a call.
@@ -447,14 +430,6 @@ impl AcceleratorRoute {
     const POLL: u64 = 1;
     /// Wire number of [`Self::Interrupt`].
     const INTERRUPT: u64 = 2;
-
-    /// Returns the device the route uses, if any.
-    pub const fn device(self) -> Option<u8> {
-        match self {
-            Self::Cpu => None,
-            Self::Poll(device) | Self::Interrupt(device) => Some(device),
-        }
-    }
 
     /// Returns the route's two words: its kind and its device (0 for the CPU).
     const fn to_pair(self) -> [u64; 2] {
@@ -924,14 +899,5 @@ mod tests {
             Err(StatsError::Full)
         );
         assert_eq!(table.handlers().len(), MAX_ACCELERATOR_HANDLERS);
-    }
-
-    #[test]
-    fn syscall_table_iterates_by_number() {
-        let table = syscall_table();
-        for (syscall, stats) in table.iter() {
-            assert_eq!(stats, table.get(syscall));
-        }
-        assert_eq!(table.iter().count(), SYSCALL_COUNT as usize);
     }
 }

@@ -151,16 +151,6 @@ enum Place {
 }
 
 impl DeviceBuffer {
-    /// Returns the number of bytes held.
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Returns whether it holds no byte.
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Returns the device holding the bytes (`None`: a kernel-side buffer).
     pub fn device(&self) -> Option<usize> {
         match self.place {
@@ -182,17 +172,13 @@ impl Drop for DeviceBuffer {
     }
 }
 
-/// Finds the `edu` devices on PCI and builds the dispatch table. Called by
-/// [`crate::init`]; MSI is preferred.
+/// Finds the `edu` devices on PCI (MSI preferred; see
+/// [`reroute_interrupts`] for the legacy line) and builds the dispatch
+/// table; returns the number of devices. Called by [`crate::init`]; only the
+/// first call probes devices.
 pub fn init() -> usize {
-    init_with(InterruptPreference::MsiFirst)
-}
-
-/// Like [`init`] with an explicit interrupt preference (tests use the
-/// legacy line on purpose). Only the first call probes devices.
-pub fn init_with(preference: InterruptPreference) -> usize {
     let devices = if pool::count() == 0 {
-        pool::init(preference)
+        pool::init(InterruptPreference::MsiFirst)
     } else {
         pool::count()
     };
