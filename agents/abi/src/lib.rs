@@ -23,7 +23,7 @@
 //! | 10 | reply | caller id, message pointer, length | 0 |
 //! | 11 | map | address (page aligned, 0 = kernel chooses), length, [`MAP_WRITE`] \| [`MAP_EXECUTE`] | address |
 //! | 12 | unmap | address, length (a range given by `map`) | 0 |
-//! | 13 | stats | [`StatsKind`], buffer pointer, buffer length | bytes written |
+//! | 13 | stats | [`StatsKind`], buffer pointer, buffer length (`TooLarge` if shorter than the answer) | bytes written (see [`StatsReply`]) |
 //! | 14 | null | - | 0 (does nothing: for measuring the syscall path) |
 //! | 15 | accel_factorial | input, [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] | input! wrapping at 32 bits |
 //! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags | bytes copied |
@@ -44,8 +44,12 @@
 //! Every agent holds a [`CapabilitySet`]; every syscall checks it (`exit` is
 //! always allowed). A spawned agent gets the intersection of what its parent
 //! asks for and what its parent holds.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
+
+mod stats;
+
+pub use stats::*;
 
 /// Syscall numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,114 +349,3 @@ pub const ACCEL_POLL: u64 = 1 << 1;
 pub const ACCEL_INTERRUPT: u64 = 1 << 2;
 /// Largest `accel_copy` (the device buffer less one byte).
 pub const MAX_ACCEL_COPY_BYTES: u64 = 4095;
-
-/// What `stats` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u64)]
-pub enum StatsKind {
-    /// The calling agent: [`AgentStats`].
-    Agent = 0,
-    /// The scheduler: [`SchedulerStats`].
-    Scheduler = 1,
-    /// The syscall table: one [`SyscallStats`] per syscall number.
-    Syscalls = 2,
-    /// The adaptive accelerator table: one [`AcceleratorHandlerStats`] per handler.
-    Accelerators = 3,
-}
-
-impl StatsKind {
-    /// Returns the kind with `number`, if there is one.
-    pub fn from_number(number: u64) -> Option<Self> {
-        match number {
-            0 => Some(Self::Agent),
-            1 => Some(Self::Scheduler),
-            2 => Some(Self::Syscalls),
-            3 => Some(Self::Accelerators),
-            _ => None,
-        }
-    }
-}
-
-/// The calling agent's statistics (`stats` kind 0), eight `u64` words.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AgentStats {
-    /// The agent's id.
-    pub id: u64,
-    /// CPU time used, microseconds.
-    pub cpu_time_us: u64,
-    /// Time spent runnable but waiting, microseconds.
-    pub wait_time_us: u64,
-    /// Times dispatched.
-    pub runs: u64,
-    /// Syscalls made.
-    pub syscalls: u64,
-    /// Syscalls that returned an error.
-    pub syscall_errors: u64,
-    /// User pages mapped.
-    pub user_pages: u64,
-    /// 99th percentile response time, microseconds.
-    pub p99_response_us: u64,
-}
-
-/// Scheduler statistics (`stats` kind 1), eight `u64` words.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SchedulerStats {
-    /// Decisions made.
-    pub decisions: u64,
-    /// Context switches.
-    pub switches: u64,
-    /// Agents alive.
-    pub live_agents: u64,
-    /// Watchdog fallbacks.
-    pub fallbacks: u64,
-    /// Exploration rate, Q16.16.
-    pub exploration_rate: u64,
-    /// Median cycles per decision.
-    pub decision_cycles_p50: u64,
-    /// 99th percentile cycles per decision.
-    pub decision_cycles_p99: u64,
-    /// Uptime, microseconds.
-    pub uptime_us: u64,
-}
-
-/// One syscall's statistics (`stats` kind 2), four `u64` words.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SyscallStats {
-    /// Calls made.
-    pub calls: u64,
-    /// Calls that returned an error.
-    pub errors: u64,
-    /// Mean cycles per call.
-    pub mean_cycles: u64,
-    /// Handler implementations in the entry.
-    pub handlers: u64,
-}
-
-/// One handler of the adaptive accelerator table (`stats` kind 3), eight
-/// `u64` words.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AcceleratorHandlerStats {
-    /// Operation: 0 factorial, 1 copy to device, 2 copy from device.
-    pub operation: u64,
-    /// Route: 0 CPU, 1 device with polling, 2 device with interrupt.
-    pub route: u64,
-    /// Device index (0 for the CPU route).
-    pub device: u64,
-    /// Calls served.
-    pub calls: u64,
-    /// Mean observed latency, µs.
-    pub mean_latency_us: u64,
-    /// Learned weight K0 (constant term, µs), Q16.16 as two's complement.
-    pub weight_constant: u64,
-    /// Learned weight K1 (µs per KiB of payload), Q16.16.
-    pub weight_per_kib: u64,
-    /// Learned weight K2 (µs per queued job), Q16.16.
-    pub weight_per_job: u64,
-}
-
-/// Size in bytes of one stats record of each kind.
-pub const STATS_WORD_BYTES: u64 = 8;

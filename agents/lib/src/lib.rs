@@ -4,8 +4,11 @@
 //! that names its main function with [`agent_main!`]. The kernel loads it
 //! from the boot ramdisk and enters it in ring 3; from there it reaches the
 //! kernel only through the wrappers here (see `agent-abi` for the ABI). A
-//! panic logs its message and exits with [`PANIC_STATUS`].
+//! panic logs its message and exits with [`PANIC_STATUS`]. Whatever Rust
+//! cannot check (the `syscall` instruction, mapped memory, faults) is in
+//! [`raw`]; the rest of the crate denies it.
 #![no_std]
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod raw;
@@ -13,6 +16,7 @@ pub mod raw;
 use core::fmt::{self, Write};
 
 pub use agent_abi::{self as abi, CapabilitySet, Error, Syscall};
+pub use raw::Mapping;
 
 /// Exit status of an agent that panicked.
 pub const PANIC_STATUS: i64 = -2000;
@@ -127,26 +131,40 @@ pub fn reply(caller: u64, message: &[u8]) -> Result<(), Error> {
     .map(|_| ())
 }
 
-/// Maps `length` bytes of zeroed memory (`flags`: `abi::MAP_WRITE`, `abi::MAP_EXECUTE`)
-/// and returns its address.
-pub fn map(length: u64, flags: u64) -> Result<u64, Error> {
-    check(raw::syscall3(Syscall::Map, 0, length, flags))
+/// Maps `length` bytes of zeroed memory (`flags`: `abi::MAP_WRITE`,
+/// `abi::MAP_EXECUTE`); dropping the returned [`Mapping`] unmaps it.
+pub fn map(length: u64, flags: u64) -> Result<Mapping, Error> {
+    Mapping::new(length, flags)
 }
 
-/// Unmaps a range returned by [`map`].
-pub fn unmap(address: u64, length: u64) -> Result<(), Error> {
-    check(raw::syscall2(Syscall::Unmap, address, length)).map(|_| ())
+/// Why [`stats`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsReadError {
+    /// The `stats` syscall returned this error.
+    Syscall(Error),
+    /// The kernel's answer did not decode.
+    Malformed(abi::StatsError),
 }
 
-/// Reads statistics of `kind` into `words`; returns the words written.
-pub fn stats(kind: abi::StatsKind, words: &mut [u64]) -> Result<usize, Error> {
+/// Returns the kernel's statistics of kind `T::KIND`, decoded: one of
+/// [`abi::AgentStats`], [`abi::SchedulerStats`], [`abi::SyscallTableStats`],
+/// [`abi::AcceleratorTableStats`].
+pub fn stats<T: abi::StatsReply>() -> Result<T, StatsReadError> {
+    let mut words = [0u64; abi::MAX_STATS_WORDS];
     let bytes = check(raw::syscall3(
         Syscall::Stats,
-        kind as u64,
+        T::KIND as u64,
         words.as_mut_ptr() as u64,
-        (words.len() * 8) as u64,
-    ))?;
-    Ok(bytes as usize / 8)
+        words.len() as u64 * abi::STATS_WORD_BYTES,
+    ))
+    .map_err(StatsReadError::Syscall)?;
+    let count = (bytes / abi::STATS_WORD_BYTES) as usize;
+    let malformed = StatsReadError::Malformed(abi::StatsError::WrongLength { found: count });
+    if !bytes.is_multiple_of(abi::STATS_WORD_BYTES) {
+        return Err(malformed);
+    }
+    let answer = words.get(..count).ok_or(malformed)?;
+    T::from_words(answer).map_err(StatsReadError::Malformed)
 }
 
 /// A fixed buffer that formatted text is written into.
@@ -200,20 +218,6 @@ pub fn print(arguments: fmt::Arguments<'_>) {
 #[macro_export]
 macro_rules! println {
     ($($arg:tt)*) => ($crate::print(format_args!($($arg)*)));
-}
-
-/// Declares the agent's main function: `fn main() -> i64`, whose result is
-/// the exit status.
-#[macro_export]
-macro_rules! agent_main {
-    ($main:path) => {
-        /// Entry point the kernel jumps to in ring 3.
-        #[unsafe(no_mangle)]
-        pub extern "C" fn _start() -> ! {
-            let main: fn() -> i64 = $main;
-            $crate::exit(main())
-        }
-    };
 }
 
 #[panic_handler]

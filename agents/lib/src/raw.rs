@@ -1,6 +1,19 @@
-//! Raw `syscall` instructions with 0 to 6 arguments.
+//! The one `unsafe` place of agent programs: `syscall`, `rdtsc`, mapped memory, faults.
+//!
+//! Everything an agent program does that Rust cannot check lives here, behind
+//! safe functions: the raw `syscall` instruction with 0 to 6 arguments, the
+//! time-stamp counter, the bytes of a [`Mapping`], the entry symbol that
+//! [`agent_main!`](crate::agent_main) declares, and the instructions of
+//! [`fault`] that end the agent on purpose. Every other file of `agent-lib`,
+//! `agent-abi` and the programs is free of `unsafe`.
+//!
+//! The raw calls are safe because the kernel validates every argument and
+//! touches user memory only through checked copies; the one way they can
+//! break Rust's rules is `unmap` on memory still in use, which is why
+//! [`Mapping`] is the only owner of mapped memory that the library offers.
+#![allow(unsafe_code)]
 
-use agent_abi::Syscall;
+use agent_abi::{Error, Syscall};
 
 /// Issues syscall `number` (any value, for fuzzing) with six arguments;
 /// returns `rax`.
@@ -62,4 +75,185 @@ pub fn read_timestamp_counter() -> u64 {
     // available on every x86_64 CPU and allowed in ring 3 unless CR4.TSD is
     // set, which this kernel never does.
     unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Anonymous memory given by the `map` syscall, unmapped when dropped.
+#[derive(Debug)]
+pub struct Mapping {
+    address: u64,
+    length: u64,
+    writable: bool,
+}
+
+impl Mapping {
+    /// Maps `length` bytes of zeroed memory (`flags`: [`agent_abi::MAP_WRITE`],
+    /// [`agent_abi::MAP_EXECUTE`]) where the kernel chooses.
+    pub fn new(length: u64, flags: u64) -> Result<Self, Error> {
+        let address = crate::check(syscall3(Syscall::Map, 0, length, flags))?;
+        Ok(Self {
+            address,
+            length,
+            writable: flags & agent_abi::MAP_WRITE != 0,
+        })
+    }
+
+    /// Returns the first address.
+    pub const fn address(&self) -> u64 {
+        self.address
+    }
+
+    /// Returns the bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: 1. the kernel mapped `length` readable bytes at `address`
+        // (`map` succeeded) and they stay mapped until `self` is dropped or
+        // unmapped, which needs `self` by value; 2. nothing else in this
+        // agent refers to them (the kernel chose a fresh range); 3. `length`
+        // is at most `MAX_MAP_BYTES`, far below `isize::MAX`, and a byte
+        // needs no alignment.
+        unsafe { core::slice::from_raw_parts(self.address as *const u8, self.length as usize) }
+    }
+
+    /// Returns the bytes for writing, if the mapping is writable.
+    pub fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        if !self.writable {
+            return None;
+        }
+        // SAFETY: as in `bytes`, and the pages are writable (`MAP_WRITE`);
+        // `&mut self` makes this the only reference to them.
+        Some(unsafe {
+            core::slice::from_raw_parts_mut(self.address as *mut u8, self.length as usize)
+        })
+    }
+
+    /// Unmaps the memory, returning the kernel's answer.
+    pub fn unmap(self) -> Result<(), Error> {
+        let mapping = core::mem::ManuallyDrop::new(self);
+        crate::check(syscall2(Syscall::Unmap, mapping.address, mapping.length)).map(|_| ())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        let _ = syscall2(Syscall::Unmap, self.address, self.length);
+    }
+}
+
+/// Declares the agent's main function: `fn main() -> i64`, whose result is
+/// the exit status.
+#[macro_export]
+macro_rules! agent_main {
+    ($main:path) => {
+        /// Entry point the kernel jumps to in ring 3.
+        // The kernel's loader enters the program at this symbol; no other
+        // item of the program may be called `_start`.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn _start() -> ! {
+            let main: fn() -> i64 = $main;
+            $crate::exit(main())
+        }
+    };
+}
+
+/// Instructions that fault on purpose, for the programs that test the
+/// kernel's fault isolation.
+///
+/// Each raises a CPU exception in ring 3, which the kernel answers by ending
+/// the calling agent with the vector in its exit status. A function returns
+/// only if the CPU did not fault, which its caller reports as a kernel bug.
+pub mod fault {
+    /// An address in the kernel's half (its heap), which ring 3 may not touch.
+    pub const KERNEL_ADDRESS: u64 = 0xFFFF_F000_0000_0000;
+    /// A user address that no agent program maps (inside the `map` window,
+    /// far above where `map` places memory on its own).
+    pub const UNMAPPED_ADDRESS: u64 = 0x0000_4444_0000_0000;
+    /// The kernel's internal switch interrupt, whose gate ring 3 may not use.
+    pub const KERNEL_SWITCH_VECTOR: u8 = 0x81;
+    /// What [`write_kernel_memory`] tries to write.
+    const KERNEL_WRITE_VALUE: u64 = 0xDEAD;
+
+    /// Divides by zero (divide error, #DE).
+    pub fn divide_by_zero() {
+        // SAFETY: `div` by a zero `ecx` raises #DE, and ending this agent is
+        // the purpose; the clobbered registers are declared.
+        unsafe {
+            core::arch::asm!(
+                "xor edx, edx",
+                "mov eax, 1",
+                "xor ecx, ecx",
+                "div ecx",
+                out("eax") _, out("ecx") _, out("edx") _,
+                options(nomem, nostack),
+            );
+        }
+    }
+
+    /// Runs the privileged `hlt` in ring 3 (general protection, #GP).
+    pub fn privileged_instruction() {
+        // SAFETY: `hlt` at privilege level 3 raises #GP instead of halting,
+        // and ending this agent is the purpose.
+        unsafe { core::arch::asm!("hlt", options(nomem, nostack)) };
+    }
+
+    /// Writes to [`KERNEL_ADDRESS`] (page fault, protection violation, #PF).
+    pub fn write_kernel_memory() {
+        // SAFETY: a ring-3 store to a supervisor page raises #PF before any
+        // byte changes, and ending this agent is the purpose; no Rust object
+        // lives at the address.
+        unsafe {
+            core::arch::asm!(
+                "mov qword ptr [{address}], {value}",
+                address = in(reg) KERNEL_ADDRESS,
+                value = in(reg) KERNEL_WRITE_VALUE,
+                options(nostack),
+            );
+        }
+    }
+
+    /// Reads [`UNMAPPED_ADDRESS`] (page fault, page not present, #PF);
+    /// returns the word read if the CPU did not fault.
+    pub fn read_unmapped_memory() -> u64 {
+        let value: u64;
+        // SAFETY: a load from a page that is not mapped raises #PF, and
+        // ending this agent is the purpose; the load writes only `value`.
+        unsafe {
+            core::arch::asm!(
+                "mov {value}, qword ptr [{address}]",
+                address = in(reg) UNMAPPED_ADDRESS,
+                value = lateout(reg) value,
+                options(nostack, readonly),
+            );
+        }
+        value
+    }
+
+    /// Runs an SSE instruction, which the kernel keeps disabled so that no
+    /// agent sees another's vector registers (invalid opcode, #UD).
+    pub fn vector_instruction() {
+        // SAFETY: with SSE disabled `xorps` raises #UD before it changes
+        // `xmm0`, and ending this agent is the purpose. (`xmm0` cannot be
+        // declared clobbered: the soft-float target has no SSE registers.)
+        unsafe { core::arch::asm!("xorps xmm0, xmm0", options(nomem, nostack)) };
+    }
+
+    /// Raises [`KERNEL_SWITCH_VECTOR`] with `int` (general protection, #GP:
+    /// the gate's privilege level is 0).
+    pub fn kernel_switch_interrupt() {
+        // SAFETY: `int` on a gate of privilege level 0 from ring 3 raises
+        // #GP instead of entering the handler, and ending this agent is the
+        // purpose.
+        unsafe {
+            core::arch::asm!(
+                "int {vector}",
+                vector = const KERNEL_SWITCH_VECTOR,
+                options(nomem, nostack),
+            );
+        }
+    }
+
+    /// Runs `ud2`, the defined undefined instruction (invalid opcode, #UD).
+    pub fn undefined_instruction() {
+        // SAFETY: `ud2` always raises #UD, and ending this agent is the
+        // purpose.
+        unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
+    }
 }

@@ -1,5 +1,6 @@
 //! Helpers shared by the agent programs in `src/bin/`.
 #![no_std]
+#![forbid(unsafe_code)]
 
 /// A small xorshift generator: deterministic for a given seed.
 pub struct Random(u64);

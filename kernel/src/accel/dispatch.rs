@@ -5,12 +5,20 @@
 //! `copy_from_device` (CPU-side buffer, DMA with polling, DMA with
 //! interrupt, for every device). Each handler maps to a [`Route`]. The
 //! learner itself is `sched_rl::adaptive` (portable, host-tested); this
-//! module only builds the entries, masks unavailable handlers per call and
-//! feeds back the measured latency.
+//! module only builds the entries, masks unavailable handlers per call,
+//! feeds back the measured latency and reports each handler's calls, share
+//! and learned weights (the syscall table's accelerator entries show these).
 
-use alloc::{string::String, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 
-use sched_rl::adaptive::{AdaptiveConfig, DispatchEntry, Features, HandlerMask, MAX_HANDLERS};
+use agent_abi::{
+    AcceleratorHandlerStats, AcceleratorOperation, AcceleratorRoute, AcceleratorTableStats,
+    MAX_ACCELERATOR_HANDLERS,
+};
+use sched_rl::adaptive::{
+    AdaptiveConfig, DispatchEntry, Features, HandlerMask, HandlerStats, MAX_HANDLERS,
+    table::ReportLine,
+};
 use spin::Mutex;
 
 use crate::arch::cpu;
@@ -49,6 +57,36 @@ pub enum Operation {
 
 /// Number of operations.
 const OPERATIONS: usize = 3;
+
+// Every handler of every entry fits the `stats` answer.
+const _: () = assert!(OPERATIONS * MAX_HANDLERS <= MAX_ACCELERATOR_HANDLERS);
+
+impl From<Route> for AcceleratorRoute {
+    fn from(route: Route) -> Self {
+        match route {
+            Route::Cpu => Self::Cpu,
+            Route::Poll(device) => Self::Poll(device),
+            Route::Interrupt(device) => Self::Interrupt(device),
+        }
+    }
+}
+
+impl From<Operation> for AcceleratorOperation {
+    fn from(operation: Operation) -> Self {
+        match operation {
+            Operation::Factorial => Self::Factorial,
+            Operation::CopyToDevice => Self::CopyToDevice,
+            Operation::CopyFromDevice => Self::CopyFromDevice,
+        }
+    }
+}
+
+/// Every operation, in table order.
+const ALL_OPERATIONS: [Operation; OPERATIONS] = [
+    Operation::Factorial,
+    Operation::CopyToDevice,
+    Operation::CopyFromDevice,
+];
 
 struct Entry {
     learner: DispatchEntry,
@@ -188,41 +226,83 @@ pub fn record(decision: &Decision, outcome: Result<u64, ()>) {
     });
 }
 
-/// Returns the table's state as printable lines: per entry a header, then
-/// per handler its calls, failures, mean latency and weights.
+/// Returns the table's state as printable lines: per entry the lines of
+/// [`operation_lines`].
 pub fn report_lines() -> Vec<String> {
+    ALL_OPERATIONS
+        .iter()
+        .flat_map(|operation| operation_lines(*operation))
+        .collect()
+}
+
+/// Returns the state of `operation`'s entry as printable lines: a header
+/// (decisions, exploration), then per handler its calls, share of the
+/// entry's calls, failures, mean latency and learned weights. No lines
+/// before [`init`].
+pub fn operation_lines(operation: Operation) -> Vec<String> {
     cpu::without_interrupts(|| {
         let table = TABLE.lock();
-        table
-            .iter()
-            .flatten()
-            .flat_map(|entry| {
-                entry
-                    .learner
-                    .report_lines()
-                    .map(|line| alloc::format!("{line}"))
-            })
-            .collect()
+        let Some(entry) = table.as_ref().map(|table| &table[operation as usize]) else {
+            return Vec::new();
+        };
+        let handlers = entry.learner.handlers();
+        let total_calls: u64 = handlers.iter().map(|handler| handler.calls).sum();
+        let mut lines = Vec::with_capacity(handlers.len() + 1);
+        lines.push(format!("  {}", ReportLine::Header(&entry.learner)));
+        lines.extend(
+            handlers
+                .iter()
+                .map(|handler| handler_line(handler, total_calls)),
+        );
+        lines
     })
 }
 
-/// Returns every handler of every entry: the operation's index, its route
-/// and its statistics (model weights included), for the `stats` syscall.
-pub fn handlers() -> Vec<(usize, Route, sched_rl::adaptive::HandlerStats)> {
+/// Returns the printable line of `handler`, whose entry served `total_calls`.
+fn handler_line(handler: &HandlerStats, total_calls: u64) -> String {
+    let label = match handler.instance {
+        Some(instance) => format!("{}#{instance}", handler.name),
+        None => String::from(handler.name),
+    };
+    let share_percent = handler
+        .calls
+        .saturating_mul(100)
+        .checked_div(total_calls)
+        .unwrap_or(0);
+    let [constant, per_kib, per_job] = handler.model.weights();
+    format!(
+        "    {label:<10} calls {:>8} ({share_percent:>3}%) failed {} mean {} us, \
+         K = [{constant} + {per_kib}/KiB + {per_job}/job]",
+        handler.calls,
+        handler.failures,
+        handler.mean_latency_us(),
+    )
+}
+
+/// Returns every handler of every entry with its route, calls and learned
+/// weights, for the `stats` syscall.
+pub fn table_stats() -> AcceleratorTableStats {
     cpu::without_interrupts(|| {
         let table = TABLE.lock();
-        table
-            .iter()
-            .flatten()
-            .enumerate()
-            .flat_map(|(operation, entry)| {
-                entry
-                    .learner
-                    .handlers()
-                    .iter()
-                    .enumerate()
-                    .map(move |(index, stats)| (operation, entry.routes[index], *stats))
-            })
-            .collect()
+        let mut stats = AcceleratorTableStats::new();
+        for (operation, entry) in ALL_OPERATIONS.iter().zip(table.iter().flatten()) {
+            for (handler, route) in entry.learner.handlers().iter().zip(entry.routes) {
+                let [constant, per_kib, per_job] = handler.model.weights();
+                let record = AcceleratorHandlerStats {
+                    operation: (*operation).into(),
+                    route: route.into(),
+                    calls: handler.calls,
+                    mean_latency_us: handler.mean_latency_us(),
+                    weight_constant: constant.raw(),
+                    weight_per_kib: per_kib.raw(),
+                    weight_per_job: per_job.raw(),
+                };
+                // Cannot fail: the assertion above keeps every handler in.
+                if stats.push(record).is_err() {
+                    break;
+                }
+            }
+        }
+        stats
     })
 }

@@ -1,15 +1,16 @@
 //! Accelerators for agents: factorial jobs and buffer copies on a pool of `edu` devices.
 //!
-//! The kernel-level service the accelerator syscalls will call. Every
+//! The kernel-level service the accelerator syscalls call. Every
 //! operation goes through the adaptive dispatch table ([`dispatch`]): it
 //! picks a route (CPU, device with polling, device with interrupt; which
 //! device) by predicted latency, runs it, measures the latency with the TSC
 //! and feeds it back. [`JobOptions`] restricts the choice: pin the
 //! completion mode or the device, forbid the CPU path, set the timeout.
 //!
-//! Errors are [`AccelError`]; [`AccelError::code`] gives the stable negative
-//! number a syscall returns. Without any device, operations fail with
-//! [`AccelError::NoDevice`] unless the caller allows the CPU path.
+//! Errors are [`AccelError`]; its `From` conversion into [`agent_abi::Error`]
+//! gives the code an accelerator syscall returns. Without any device,
+//! operations fail with [`AccelError::NoDevice`] unless the caller allows
+//! the CPU path.
 
 pub mod dispatch;
 pub mod pool;
@@ -29,7 +30,8 @@ pub const DEFAULT_TIMEOUT_US: u64 = 2_000_000;
 /// see [`drivers::edu::MAX_DMA_TRANSFER`]).
 pub const MAX_COPY_BYTES: usize = drivers::edu::MAX_DMA_TRANSFER;
 
-/// Why an accelerator operation failed. Stable codes via [`AccelError::code`].
+/// Why an accelerator operation failed. A syscall returns it as the
+/// [`agent_abi::Error`] its `From` conversion gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccelError {
     /// No device can serve the call and the CPU path was not allowed.
@@ -48,17 +50,16 @@ pub enum AccelError {
     OutOfMemory,
 }
 
-impl AccelError {
-    /// Returns the code a syscall returns for this error (negative, stable).
-    pub const fn code(self) -> i64 {
-        match self {
-            Self::NoDevice => -19,
-            Self::Busy => -16,
-            Self::Timeout => -110,
-            Self::DeviceFault => -5,
-            Self::NoInterrupt => -95,
-            Self::InvalidArgument => -22,
-            Self::OutOfMemory => -12,
+impl From<AccelError> for agent_abi::Error {
+    /// Returns the ABI error an accelerator syscall reports for `error`.
+    fn from(error: AccelError) -> Self {
+        match error {
+            AccelError::NoDevice | AccelError::NoInterrupt => Self::NoDevice,
+            AccelError::Busy => Self::Busy,
+            AccelError::Timeout => Self::TimedOut,
+            AccelError::DeviceFault => Self::DeviceFault,
+            AccelError::InvalidArgument => Self::InvalidArgument,
+            AccelError::OutOfMemory => Self::OutOfMemory,
         }
     }
 }
@@ -150,16 +151,6 @@ enum Place {
 }
 
 impl DeviceBuffer {
-    /// Returns the number of bytes held.
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Returns whether it holds no byte.
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Returns the device holding the bytes (`None`: a kernel-side buffer).
     pub fn device(&self) -> Option<usize> {
         match self.place {
@@ -181,17 +172,13 @@ impl Drop for DeviceBuffer {
     }
 }
 
-/// Finds the `edu` devices on PCI and builds the dispatch table. Called by
-/// [`crate::init`]; MSI is preferred.
+/// Finds the `edu` devices on PCI (MSI preferred; see
+/// [`reroute_interrupts`] for the legacy line) and builds the dispatch
+/// table; returns the number of devices. Called by [`crate::init`]; only the
+/// first call probes devices.
 pub fn init() -> usize {
-    init_with(InterruptPreference::MsiFirst)
-}
-
-/// Like [`init`] with an explicit interrupt preference (tests use the
-/// legacy line on purpose). Only the first call probes devices.
-pub fn init_with(preference: InterruptPreference) -> usize {
     let devices = if pool::count() == 0 {
-        pool::init(preference)
+        pool::init(InterruptPreference::MsiFirst)
     } else {
         pool::count()
     };

@@ -1,18 +1,18 @@
 //! The syscall implementations (see `agent-abi` for the ABI).
 
-use alloc::{string::String, vec};
+use alloc::{string::String, vec, vec::Vec};
 
 use agent_abi::{
-    ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AcceleratorHandlerStats, AgentStats,
-    CAPABILITY_SET_BYTES, CapabilitySet, DEVICE_ACCELERATOR, Error, MAP_EXECUTE, MAP_WRITE,
-    MAX_ACCEL_COPY_BYTES, MAX_ENDPOINTS, MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES,
-    MAX_NAME_BYTES, MAX_SLEEP_US, SchedulerStats, StatsKind, SyscallStats,
+    ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AgentStats, CAPABILITY_SET_BYTES, CapabilitySet,
+    DEVICE_ACCELERATOR, Error, FIXED_POINT_ONE, MAP_EXECUTE, MAP_WRITE, MAX_ACCEL_COPY_BYTES,
+    MAX_ENDPOINTS, MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SLEEP_US,
+    SchedulerStats, StatsKind, StatsReply,
 };
 use x86_64::structures::paging::PageTableFlags;
 
-use super::{Arguments, Outcome, TABLE};
+use super::{Arguments, Outcome};
 use crate::{
-    accel::{self, AccelError, Completion, JobOptions},
+    accel::{self, Completion, JobOptions},
     memory::{
         address_space::{PAGE_SIZE, page_of},
         user::{self, UserRange},
@@ -77,19 +77,6 @@ pub(super) fn exit(arguments: &Arguments) -> Outcome {
 
 pub(super) fn null(_: &Arguments) -> Outcome {
     Ok(0)
-}
-
-impl From<AccelError> for Error {
-    fn from(error: AccelError) -> Self {
-        match error {
-            AccelError::NoDevice | AccelError::NoInterrupt => Error::NoDevice,
-            AccelError::Busy => Error::Busy,
-            AccelError::Timeout => Error::TimedOut,
-            AccelError::DeviceFault => Error::DeviceFault,
-            AccelError::InvalidArgument => Error::InvalidArgument,
-            AccelError::OutOfMemory => Error::OutOfMemory,
-        }
-    }
 }
 
 /// Returns the job options the accelerator `flags` ask for.
@@ -356,128 +343,83 @@ pub(super) fn unmap(arguments: &Arguments) -> Outcome {
 
 pub(super) fn stats(arguments: &Arguments) -> Outcome {
     let (kind, buffer, capacity) = (arguments[0], arguments[1], arguments[2]);
-    let kind = StatsKind::from_number(kind).ok_or(Error::InvalidArgument)?;
-    let mut words: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
-    match kind {
-        StatsKind::Agent => {
-            let (pid, _) = task::current_identity();
-            let (syscalls, errors, pages) = crate::user::with_current_process(|process| {
-                (
-                    process.syscalls,
-                    process.syscall_errors,
-                    process.address_space.user_pages(),
-                )
-            })
-            .ok_or(Error::PermissionDenied)?;
-            let (cpu, wait, runs, p99) = task::current_stats().unwrap_or_default();
-            let stats = AgentStats {
-                id: pid,
-                cpu_time_us: cpu,
-                wait_time_us: wait,
-                runs,
-                syscalls,
-                syscall_errors: errors,
-                user_pages: pages,
-                p99_response_us: p99,
-            };
-            words.extend_from_slice(&[
-                stats.id,
-                stats.cpu_time_us,
-                stats.wait_time_us,
-                stats.runs,
-                stats.syscalls,
-                stats.syscall_errors,
-                stats.user_pages,
-                stats.p99_response_us,
-            ]);
-        }
-        StatsKind::Scheduler => {
-            let (decisions, exploration, p50, p99) = task::scheduler()
-                .map(|scheduler| {
-                    (
-                        scheduler.stats.decisions,
-                        scheduler.stats.exploration_rate.raw().max(0) as u64,
-                        scheduler.decision_cycles.percentile(50),
-                        scheduler.decision_cycles.percentile(99),
-                    )
-                })
-                .unwrap_or_default();
-            let counters = task::counters();
-            let stats = SchedulerStats {
-                decisions,
-                switches: counters.switches,
-                live_agents: task::live_agents() as u64,
-                fallbacks: u64::from(counters.fallbacks),
-                exploration_rate: exploration,
-                decision_cycles_p50: p50,
-                decision_cycles_p99: p99,
-                uptime_us: time::now_us(),
-            };
-            words.extend_from_slice(&[
-                stats.decisions,
-                stats.switches,
-                stats.live_agents,
-                stats.fallbacks,
-                stats.exploration_rate,
-                stats.decision_cycles_p50,
-                stats.decision_cycles_p99,
-                stats.uptime_us,
-            ]);
-        }
-        StatsKind::Syscalls => {
-            for entry in &TABLE {
-                let counters = super::handler_counters(entry.syscall);
-                let calls: u64 = counters.iter().map(|counter| counter.calls).sum();
-                let cycles: u64 = counters.iter().map(|counter| counter.cycles).sum();
-                let stats = SyscallStats {
-                    calls,
-                    errors: counters.iter().map(|counter| counter.errors).sum(),
-                    mean_cycles: cycles.checked_div(calls).unwrap_or(0),
-                    handlers: entry.handlers.len() as u64,
-                };
-                words.extend_from_slice(&[
-                    stats.calls,
-                    stats.errors,
-                    stats.mean_cycles,
-                    stats.handlers,
-                ]);
-            }
-        }
-        StatsKind::Accelerators => {
-            for (operation, route, handler) in accel::dispatch::handlers() {
-                let (route_kind, device) = match route {
-                    accel::Route::Cpu => (0, 0),
-                    accel::Route::Poll(device) => (1, u64::from(device)),
-                    accel::Route::Interrupt(device) => (2, u64::from(device)),
-                };
-                let weights = handler.model.weights();
-                let stats = AcceleratorHandlerStats {
-                    operation: operation as u64,
-                    route: route_kind,
-                    device,
-                    calls: handler.calls,
-                    mean_latency_us: handler.mean_latency_us(),
-                    weight_constant: weights[0].raw() as u64,
-                    weight_per_kib: weights[1].raw() as u64,
-                    weight_per_job: weights[2].raw() as u64,
-                };
-                words.extend_from_slice(&[
-                    stats.operation,
-                    stats.route,
-                    stats.device,
-                    stats.calls,
-                    stats.mean_latency_us,
-                    stats.weight_constant,
-                    stats.weight_per_kib,
-                    stats.weight_per_job,
-                ]);
-            }
-        }
+    match StatsKind::from_number(kind).ok_or(Error::InvalidArgument)? {
+        StatsKind::Agent => write_stats(&agent_stats()?, buffer, capacity),
+        StatsKind::Scheduler => write_stats(&scheduler_stats(), buffer, capacity),
+        StatsKind::Syscalls => write_stats(&super::table_stats(), buffer, capacity),
+        StatsKind::Accelerators => write_stats(&accel::dispatch::table_stats(), buffer, capacity),
     }
-    let bytes: alloc::vec::Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
+}
+
+/// Writes `reply`'s words to user `buffer` of `capacity` bytes; returns the
+/// bytes written.
+fn write_stats(reply: &impl StatsReply, buffer: u64, capacity: u64) -> Outcome {
+    let mut words = vec![0u64; reply.word_count()];
+    // Cannot fail: `words` holds exactly `word_count()` words.
+    let count = reply.to_words(&mut words).map_err(|_| Error::TooLarge)?;
+    let bytes: Vec<u8> = words
+        .iter()
+        .take(count)
+        .flat_map(|word| word.to_le_bytes())
+        .collect();
     if capacity < bytes.len() as u64 {
         return Err(Error::TooLarge);
     }
     write_user(buffer, &bytes)?;
     Ok(bytes.len() as u64)
+}
+
+/// Returns the calling agent's statistics.
+fn agent_stats() -> Result<AgentStats, Error> {
+    let (id, _) = task::current_identity();
+    let (syscalls, syscall_errors, user_pages) = crate::user::with_current_process(|process| {
+        (
+            process.syscalls,
+            process.syscall_errors,
+            process.address_space.user_pages(),
+        )
+    })
+    .ok_or(Error::PermissionDenied)?;
+    let (cpu_time_us, wait_time_us, runs, p99_response_us) =
+        task::current_stats().unwrap_or_default();
+    Ok(AgentStats {
+        id,
+        cpu_time_us,
+        wait_time_us,
+        runs,
+        syscalls,
+        syscall_errors,
+        user_pages,
+        p99_response_us,
+    })
+}
+
+/// Returns the scheduler's statistics.
+fn scheduler_stats() -> SchedulerStats {
+    let (decisions, exploration_rate, decision_cycles_p50, decision_cycles_p99) = task::scheduler()
+        .map(|scheduler| {
+            (
+                scheduler.stats.decisions,
+                // A probability: clamped to [0, 1] as the ABI promises.
+                scheduler
+                    .stats
+                    .exploration_rate
+                    .raw()
+                    .clamp(0, FIXED_POINT_ONE as i64) as u64,
+                scheduler.decision_cycles.percentile(50),
+                scheduler.decision_cycles.percentile(99),
+            )
+        })
+        .unwrap_or_default();
+    let counters = task::counters();
+    SchedulerStats {
+        decisions,
+        switches: counters.switches,
+        live_agents: task::live_agents() as u64,
+        fallbacks: u64::from(counters.fallbacks),
+        exploration_rate,
+        decision_cycles_p50,
+        decision_cycles_p99,
+        uptime_us: time::now_us(),
+    }
 }

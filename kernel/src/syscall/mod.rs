@@ -1,11 +1,13 @@
-//! The syscall table: capability check, dispatch, per-handler statistics.
+//! The syscall table: capability check, dispatch, per-syscall statistics.
 //!
 //! The ABI (numbers, arguments, error codes) is defined in the `agent-abi`
-//! crate, shared with agent programs. Every entry of [`TABLE`] can hold more
-//! than one handler implementation, each with a weight; [`dispatch`] picks
-//! the handler with the highest weight (the accelerator calls replace the
-//! weights by a learned latency model). Every call is timed with the TSC and
-//! counted per handler, which the `stats` syscall and the status views show.
+//! crate, shared with agent programs. Every entry of [`TABLE`] has one
+//! handler; [`dispatch`] checks the caller's capability, runs the handler and
+//! times it with the TSC, counting calls, errors and cycles per syscall.
+//! The handlers of the accelerator entries pass each call on to the adaptive
+//! accelerator table (`accel::dispatch`), which picks one of several routes
+//! by learned latency: [`table_lines`] and the `stats` syscall show those
+//! routes, their calls, shares and learned weights from that table itself.
 //!
 //! Nothing a user agent passes can take the kernel down: an unknown number
 //! returns `NoSuchSyscall`, a missing capability `PermissionDenied`, and
@@ -13,78 +15,93 @@
 
 mod handlers;
 
-use agent_abi::{Error, SYSCALL_COUNT, Syscall};
+use alloc::{format, string::String, vec::Vec};
+
+use agent_abi::{Error, SYSCALL_COUNT, Syscall, SyscallService, SyscallStats, SyscallTableStats};
 use spin::Mutex;
 
-use crate::arch::cpu::{self, without_interrupts};
+use crate::{
+    accel::Operation,
+    arch::cpu::{self, without_interrupts},
+};
 
 /// Arguments of a syscall, in ABI order.
 pub type Arguments = [u64; 6];
 /// What a handler returns: a non-negative value or an error.
 pub type Outcome = Result<u64, Error>;
+/// A syscall's implementation.
+pub type Handler = fn(&Arguments) -> Outcome;
 
-/// One implementation of a syscall.
-pub struct Handler {
-    /// Name shown in statistics.
-    pub name: &'static str,
-    /// The implementation.
-    pub run: fn(&Arguments) -> Outcome,
-    /// Static weight; the highest-weighted handler serves the call.
-    pub weight: u32,
+/// How an entry's calls are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The handler serves every call itself.
+    Direct,
+    /// The handler passes every call to the adaptive accelerator table,
+    /// whose entries for these operations pick the route.
+    AdaptiveTable(&'static [Operation]),
 }
 
 /// One syscall's entry.
 pub struct Entry {
     /// The syscall.
     pub syscall: Syscall,
-    /// Its implementations (at least one).
-    pub handlers: &'static [Handler],
+    /// Its implementation.
+    pub handler: Handler,
+    /// How its calls are served.
+    pub service: Service,
 }
 
-/// Most handlers one entry holds.
-pub const MAX_HANDLERS: usize = 4;
+/// Returns the entry of a syscall its handler serves itself.
+const fn direct(syscall: Syscall, handler: Handler) -> Entry {
+    Entry {
+        syscall,
+        handler,
+        service: Service::Direct,
+    }
+}
 
-macro_rules! single {
-    ($syscall:expr, $name:expr, $function:path) => {
-        Entry {
-            syscall: $syscall,
-            handlers: &[Handler {
-                name: $name,
-                run: $function,
-                weight: 1,
-            }],
-        }
-    };
+/// Returns the entry of a syscall the adaptive table serves over `operations`.
+const fn adaptive(syscall: Syscall, handler: Handler, operations: &'static [Operation]) -> Entry {
+    Entry {
+        syscall,
+        handler,
+        service: Service::AdaptiveTable(operations),
+    }
 }
 
 /// The table, indexed by syscall number.
 pub static TABLE: [Entry; SYSCALL_COUNT as usize] = [
-    single!(Syscall::Exit, "exit", handlers::exit),
-    single!(Syscall::Yield, "yield", handlers::yield_now),
-    single!(Syscall::Sleep, "sleep", handlers::sleep),
-    single!(Syscall::Clock, "clock", handlers::clock),
-    single!(Syscall::Log, "log", handlers::log),
-    single!(Syscall::Spawn, "spawn", handlers::spawn),
-    single!(Syscall::Wait, "wait", handlers::wait),
-    single!(Syscall::Send, "send", handlers::send),
-    single!(Syscall::Receive, "receive", handlers::receive),
-    single!(Syscall::Call, "call", handlers::call),
-    single!(Syscall::Reply, "reply", handlers::reply),
-    single!(Syscall::Map, "map", handlers::map),
-    single!(Syscall::Unmap, "unmap", handlers::unmap),
-    single!(Syscall::Stats, "stats", handlers::stats),
-    single!(Syscall::Null, "null", handlers::null),
-    single!(
+    direct(Syscall::Exit, handlers::exit),
+    direct(Syscall::Yield, handlers::yield_now),
+    direct(Syscall::Sleep, handlers::sleep),
+    direct(Syscall::Clock, handlers::clock),
+    direct(Syscall::Log, handlers::log),
+    direct(Syscall::Spawn, handlers::spawn),
+    direct(Syscall::Wait, handlers::wait),
+    direct(Syscall::Send, handlers::send),
+    direct(Syscall::Receive, handlers::receive),
+    direct(Syscall::Call, handlers::call),
+    direct(Syscall::Reply, handlers::reply),
+    direct(Syscall::Map, handlers::map),
+    direct(Syscall::Unmap, handlers::unmap),
+    direct(Syscall::Stats, handlers::stats),
+    direct(Syscall::Null, handlers::null),
+    adaptive(
         Syscall::AccelFactorial,
-        "adaptive",
-        handlers::accel_factorial
+        handlers::accel_factorial,
+        &[Operation::Factorial],
     ),
-    single!(Syscall::AccelCopy, "adaptive", handlers::accel_copy),
+    adaptive(
+        Syscall::AccelCopy,
+        handlers::accel_copy,
+        &[Operation::CopyToDevice, Operation::CopyFromDevice],
+    ),
 ];
 
-/// Counters of one handler.
+/// Counters of one syscall.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct HandlerCounters {
+pub struct SyscallCounters {
     /// Calls served.
     pub calls: u64,
     /// Calls that returned an error.
@@ -93,31 +110,28 @@ pub struct HandlerCounters {
     pub cycles: u64,
 }
 
+impl SyscallCounters {
+    /// Returns the mean cycles per call (0 before the first call).
+    pub fn mean_cycles(&self) -> u64 {
+        self.cycles.checked_div(self.calls).unwrap_or(0)
+    }
+}
+
 struct Counters {
-    handlers: [[HandlerCounters; MAX_HANDLERS]; SYSCALL_COUNT as usize],
+    syscalls: [SyscallCounters; SYSCALL_COUNT as usize],
     unknown_numbers: u64,
     denied: u64,
 }
 
 static COUNTERS: Mutex<Counters> = Mutex::new(Counters {
-    handlers: [[HandlerCounters {
+    syscalls: [SyscallCounters {
         calls: 0,
         errors: 0,
         cycles: 0,
-    }; MAX_HANDLERS]; SYSCALL_COUNT as usize],
+    }; SYSCALL_COUNT as usize],
     unknown_numbers: 0,
     denied: 0,
 });
-
-fn select(entry: &Entry) -> usize {
-    let mut best = 0;
-    for (index, handler) in entry.handlers.iter().enumerate().take(MAX_HANDLERS) {
-        if handler.weight > entry.handlers[best].weight {
-            best = index;
-        }
-    }
-    best
-}
 
 /// Runs syscall `number` for the running user agent; returns the value for
 /// `rax` (an [`Error`] code when negative).
@@ -137,13 +151,11 @@ pub fn dispatch(number: u64, arguments: Arguments) -> i64 {
         without_interrupts(|| COUNTERS.lock().denied += 1);
         return finish(Err(Error::PermissionDenied));
     }
-    let entry = &TABLE[syscall as usize];
-    let index = select(entry);
     let start = cpu::read_timestamp_counter();
-    let outcome = (entry.handlers[index].run)(&arguments);
+    let outcome = (TABLE[syscall as usize].handler)(&arguments);
     let cycles = cpu::read_timestamp_counter().wrapping_sub(start);
     without_interrupts(|| {
-        let counters = &mut COUNTERS.lock().handlers[syscall as usize][index];
+        let counters = &mut COUNTERS.lock().syscalls[syscall as usize];
         counters.calls += 1;
         counters.cycles += cycles;
         counters.errors += u64::from(outcome.is_err());
@@ -162,9 +174,9 @@ fn finish(outcome: Outcome) -> i64 {
     }
 }
 
-/// Returns the counters of every handler of `syscall`.
-pub fn handler_counters(syscall: Syscall) -> [HandlerCounters; MAX_HANDLERS] {
-    without_interrupts(|| COUNTERS.lock().handlers[syscall as usize])
+/// Returns the counters of `syscall`.
+pub fn counters(syscall: Syscall) -> SyscallCounters {
+    without_interrupts(|| COUNTERS.lock().syscalls[syscall as usize])
 }
 
 /// Returns (unknown syscall numbers, capability denials) seen.
@@ -175,35 +187,58 @@ pub fn refusals() -> (u64, u64) {
     })
 }
 
-/// Returns printable lines describing the table (handlers, weights, calls,
-/// mean cycles).
-pub fn table_lines() -> alloc::vec::Vec<alloc::string::String> {
-    let mut lines = alloc::vec::Vec::new();
-    lines.push(alloc::format!(
-        "{:<15} {:<9} {:>6} {:>10} {:>8} {:>12}",
-        "syscall",
-        "handler",
-        "weight",
-        "calls",
-        "errors",
-        "mean-cycles"
+/// Returns the statistics of every syscall, for the `stats` syscall.
+pub fn table_stats() -> SyscallTableStats {
+    let mut table = SyscallTableStats::default();
+    for entry in &TABLE {
+        let counters = counters(entry.syscall);
+        table.set(
+            entry.syscall,
+            SyscallStats {
+                calls: counters.calls,
+                errors: counters.errors,
+                mean_cycles: counters.mean_cycles(),
+                service: match entry.service {
+                    Service::Direct => SyscallService::Direct,
+                    Service::AdaptiveTable(_) => SyscallService::AdaptiveTable,
+                },
+            },
+        );
+    }
+    table
+}
+
+/// Returns printable lines describing the table: per syscall its service,
+/// calls, errors and mean cycles; below each accelerator entry the adaptive
+/// table's routes for it (calls, shares, learned weights).
+pub fn table_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    lines.push(format!(
+        "{:<15} {:<8} {:>10} {:>8} {:>12}",
+        "syscall", "service", "calls", "errors", "mean-cycles"
     ));
     for entry in &TABLE {
-        let counters = handler_counters(entry.syscall);
-        for (handler, counters) in entry.handlers.iter().zip(counters.iter()) {
-            lines.push(alloc::format!(
-                "{:<15} {:<9} {:>6} {:>10} {:>8} {:>12}",
-                entry.syscall.name(),
-                handler.name,
-                handler.weight,
-                counters.calls,
-                counters.errors,
-                counters.cycles.checked_div(counters.calls).unwrap_or(0)
-            ));
+        let counters = counters(entry.syscall);
+        let service = match entry.service {
+            Service::Direct => "direct",
+            Service::AdaptiveTable(_) => "adaptive",
+        };
+        lines.push(format!(
+            "{:<15} {:<8} {:>10} {:>8} {:>12}",
+            entry.syscall.name(),
+            service,
+            counters.calls,
+            counters.errors,
+            counters.mean_cycles()
+        ));
+        if let Service::AdaptiveTable(operations) = entry.service {
+            for operation in operations {
+                lines.extend(crate::accel::dispatch::operation_lines(*operation));
+            }
         }
     }
     let (unknown, denied) = refusals();
-    lines.push(alloc::format!(
+    lines.push(format!(
         "unknown numbers {unknown}, capability denials {denied}"
     ));
     lines

@@ -3,6 +3,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+use agent_abi::Error;
 use bootloader_api::{BootInfo, entry_point};
 use kernel::accel::{self, AccelError, Completion, JobOptions, Route};
 use kernel::testing;
@@ -21,8 +22,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     if accel::factorial(5, &device_only) != Err(AccelError::NoDevice) {
         testing::fail("factorial without device and CPU path did not say NoDevice");
     }
-    if AccelError::NoDevice.code() != -19 {
-        testing::fail("NoDevice code changed");
+    // The documented ABI code: `NoDevice` is -14 (see `agent_abi::Error`).
+    if Error::from(AccelError::NoDevice) != Error::NoDevice || Error::NoDevice as i64 != -14 {
+        testing::fail("NoDevice does not map to the ABI's NoDevice (-14)");
     }
     if !matches!(
         accel::copy_to_device(&[1, 2, 3], &device_only),

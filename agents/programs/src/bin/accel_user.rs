@@ -5,6 +5,7 @@
 //! (`PermissionDenied`); anything else: a wrong answer.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::{Error, Syscall, abi, check, println, raw};
 
@@ -86,14 +87,19 @@ fn main() -> i64 {
                     return 4;
                 }
                 // The adaptive table's state is visible through `stats`.
-                let mut words = [0u64; 8 * 32];
-                let Ok(count) = agent_lib::stats(abi::StatsKind::Accelerators, &mut words) else {
-                    return 6;
+                let table: abi::AcceleratorTableStats = match agent_lib::stats() {
+                    Ok(table) => table,
+                    Err(error) => {
+                        println!("accel_user: accelerator stats failed: {error:?}");
+                        return 6;
+                    }
                 };
-                let records = count / 8;
-                let served: u64 = (0..records).map(|index| words[index * 8 + 3]).sum();
-                let learned =
-                    (0..records).any(|index| words[index * 8 + 3] > 0 && words[index * 8 + 5] != 0);
+                let handlers = table.handlers();
+                let records = handlers.len();
+                let served: u64 = handlers.iter().map(|handler| handler.calls).sum();
+                let learned = handlers
+                    .iter()
+                    .any(|handler| handler.calls > 0 && handler.weight_constant != 0);
                 if records < 3 || served < 3 * 21 || !learned {
                     println!("accel_user: stats show {records} handlers, {served} calls");
                     return 7;

@@ -5,6 +5,7 @@
 //! switches between address spaces. Ends the server, then logs one `BENCH` line.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::{bench, println};
 

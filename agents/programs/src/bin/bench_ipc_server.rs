@@ -1,6 +1,7 @@
 //! Benchmark server: answers every call on endpoint 2 with the message plus one; a call whose first byte is 0xFF ends it.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 agent_lib::agent_main!(main);
 

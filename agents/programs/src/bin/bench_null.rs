@@ -4,6 +4,7 @@
 //! logs one `BENCH` line for each (see `agent_lib::bench`).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::{Syscall, bench, raw};
 

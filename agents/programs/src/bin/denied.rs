@@ -4,6 +4,7 @@
 //! capabilities). Exits 0 when every refusal happened.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::{CapabilitySet, Error, println};
 

@@ -1,6 +1,7 @@
 //! Spawned by `denied` asking for every capability: must still lack `sleep`.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::Error;
 

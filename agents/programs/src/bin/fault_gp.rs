@@ -1,11 +1,12 @@
 //! Faults on purpose: a privileged instruction in ring 3 (general protection).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 agent_lib::agent_main!(main);
 
 fn main() -> i64 {
-    // SAFETY: none; `hlt` in ring 3 raises #GP and ends this agent.
-    unsafe { core::arch::asm!("hlt") };
+    agent_lib::raw::fault::privileged_instruction();
+    // Still running: the instruction did not fault, a kernel bug.
     1
 }

@@ -1,13 +1,12 @@
 //! Faults on purpose: writes to a kernel address (page fault, protection).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 agent_lib::agent_main!(main);
 
 fn main() -> i64 {
-    let address = 0xFFFF_F000_0000_0000 as *mut u64;
-    // SAFETY: none; the write is meant to fault (the kernel heap is not
-    // user-accessible) and end this agent.
-    unsafe { address.write_volatile(0xDEAD) };
+    agent_lib::raw::fault::write_kernel_memory();
+    // Still running: the instruction did not fault, a kernel bug.
     1
 }

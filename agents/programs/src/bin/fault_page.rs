@@ -1,12 +1,12 @@
 //! Faults on purpose: reads an unmapped address (page fault).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 agent_lib::agent_main!(main);
 
 fn main() -> i64 {
-    let address = 0x0000_4444_0000_0000 as *const u64;
-    // SAFETY: none; the read is meant to fault and end this agent.
-    let value = unsafe { address.read_volatile() };
-    value as i64
+    let _ = agent_lib::raw::fault::read_unmapped_memory();
+    // Still running: the read did not fault, a kernel bug.
+    1
 }

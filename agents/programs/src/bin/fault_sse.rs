@@ -2,11 +2,12 @@
 //! agent can see another's vector registers).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 agent_lib::agent_main!(main);
 
 fn main() -> i64 {
-    // SAFETY: none; with SSE disabled this raises #UD and ends this agent.
-    unsafe { core::arch::asm!("xorps xmm0, xmm0") };
+    agent_lib::raw::fault::vector_instruction();
+    // Still running: the instruction did not fault, a kernel bug.
     1
 }

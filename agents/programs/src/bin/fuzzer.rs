@@ -8,6 +8,7 @@
 //! really writes through them. Exits 0 after reporting the counts.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::{Error, abi, println, raw};
 use agent_programs::Random;

@@ -1,6 +1,7 @@
 //! Hello from ring 3: logs a line, reads the clock, exits with 0.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::println;
 

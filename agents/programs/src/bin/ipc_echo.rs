@@ -2,6 +2,7 @@
 //! with its payload in upper case. Exits 0 on success.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 agent_lib::agent_main!(main);
 

@@ -3,6 +3,7 @@
 //! one-way sends that `pong` checks for order. Exits 0 on success.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::println;
 

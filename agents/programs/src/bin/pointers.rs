@@ -3,6 +3,7 @@
 //! over-long length. Exits with the number of the first wrong answer.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::{Error, Syscall, abi, check, println, raw};
 
@@ -34,7 +35,7 @@ fn run() -> Result<(), i64> {
     )?;
     // A range that starts in a mapped page and runs into an unmapped one.
     let page = agent_lib::map(4096, abi::MAP_WRITE).map_err(|_| 7)?;
-    expect(7, log(page + 4096 - 8, 16), Error::NotMapped)?;
+    expect(7, log(page.address() + 4096 - 8, 16), Error::NotMapped)?;
     // Writes: `wait`'s status pointer and `stats`' buffer are written.
     let read_only = READ_ONLY.as_ptr() as u64;
     expect(

@@ -2,6 +2,7 @@
 //! then checks that the one-way messages arrive in order.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::println;
 

@@ -2,10 +2,22 @@
 //! the first check that failed (0 = all passed).
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
-use agent_lib::{abi, println};
+use agent_lib::{
+    Syscall,
+    abi::{self, SyscallService},
+    println,
+};
 
 agent_lib::agent_main!(main);
+
+/// Bytes of a page.
+const PAGE_BYTES: u64 = 4096;
+/// Bytes of a word written to mapped memory.
+const WORD_BYTES: usize = 8;
+/// The word read back from mapped memory.
+const SAMPLE_WORD: usize = 1000;
 
 fn fail(step: i64, what: &str) -> i64 {
     println!("syscalls: step {step} failed: {what}");
@@ -28,37 +40,54 @@ fn main() -> i64 {
         Ok(19) => {}
         _ => return fail(3, "log length"),
     }
-    // map, write, read, unmap
-    let Ok(address) = agent_lib::map(3 * 4096, abi::MAP_WRITE) else {
+    // map, write, read back after a switch, unmap
+    let Ok(mut mapping) = agent_lib::map(3 * PAGE_BYTES, abi::MAP_WRITE) else {
         return fail(4, "map");
     };
-    let memory = address as *mut u64;
-    for index in 0..(3 * 512) {
-        // SAFETY: the kernel just mapped 3 writable pages at `address`.
-        unsafe { memory.add(index).write_volatile(index as u64 * 3) };
+    let Some(bytes) = mapping.bytes_mut() else {
+        return fail(4, "mapping not writable");
+    };
+    for (index, word) in bytes.as_chunks_mut::<WORD_BYTES>().0.iter_mut().enumerate() {
+        *word = (index as u64 * 3).to_le_bytes();
     }
-    // SAFETY: as above, reading back what was written.
-    let sample = unsafe { memory.add(1000).read_volatile() };
-    if sample != 3000 {
+    // Another agent may run meanwhile: the memory must keep what was written.
+    agent_lib::yield_now();
+    let sample = mapping
+        .bytes()
+        .as_chunks::<WORD_BYTES>()
+        .0
+        .get(SAMPLE_WORD)
+        .map(|word| u64::from_le_bytes(*word));
+    if sample != Some(SAMPLE_WORD as u64 * 3) {
         return fail(5, "mapped memory");
     }
-    if agent_lib::unmap(address, 3 * 4096).is_err() {
+    if mapping.unmap().is_err() {
         return fail(6, "unmap");
     }
     // stats
-    let mut words = [0u64; 8];
-    match agent_lib::stats(abi::StatsKind::Agent, &mut words) {
-        Ok(8) if words[0] != 0 && words[4] >= 5 => {}
-        _ => return fail(7, "agent stats"),
+    match agent_lib::stats::<abi::AgentStats>() {
+        Ok(stats) if stats.id != 0 && stats.syscalls >= 5 => {}
+        other => {
+            println!("syscalls: agent stats {other:?}");
+            return fail(7, "agent stats");
+        }
     }
-    match agent_lib::stats(abi::StatsKind::Scheduler, &mut words) {
-        Ok(8) if words[0] > 0 && words[2] >= 1 => {}
-        _ => return fail(8, "scheduler stats"),
+    match agent_lib::stats::<abi::SchedulerStats>() {
+        Ok(stats) if stats.decisions > 0 && stats.live_agents >= 1 => {}
+        other => {
+            println!("syscalls: scheduler stats {other:?}");
+            return fail(8, "scheduler stats");
+        }
     }
-    let mut table = [0u64; 4 * abi::SYSCALL_COUNT as usize];
-    match agent_lib::stats(abi::StatsKind::Syscalls, &mut table) {
-        Ok(words) if words == table.len() && table[4 * abi::Syscall::Map as usize] >= 1 => {}
-        _ => return fail(9, "syscall stats"),
+    match agent_lib::stats::<abi::SyscallTableStats>() {
+        Ok(table)
+            if table.get(Syscall::Map).calls >= 1
+                && table.get(Syscall::Map).service == SyscallService::Direct
+                && table.get(Syscall::AccelCopy).service == SyscallService::AdaptiveTable => {}
+        other => {
+            println!("syscalls: syscall table stats {other:?}");
+            return fail(9, "syscall stats");
+        }
     }
     // spawn + wait
     let Ok(child) = agent_lib::spawn("hello", None) else {

@@ -1,6 +1,7 @@
 //! A well-behaved agent with checkable work: exits 0 only if its result is right.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use agent_lib::println;
 use agent_programs::{checked_work, expected_work};
