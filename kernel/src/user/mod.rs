@@ -29,8 +29,9 @@ use crate::{
 pub const FAULT_STATUS_BASE: i64 = -1000;
 /// Directory of agent programs inside the boot ramdisk.
 pub const PROGRAM_DIRECTORY: &str = "agents/";
-/// Most user pages one agent may have mapped through `map` (its quota).
-pub const MAP_QUOTA_PAGES: u64 = 4096;
+/// Most user pages one agent may have mapped through `map` (its quota),
+/// defined with the rest of the map-window bookkeeping in `kernel-core`.
+pub use kernel_core::map_window::MAP_QUOTA_PAGES;
 
 /// The ring-3 side of an agent.
 pub struct UserProcess {
