@@ -7,7 +7,7 @@
 //! computed so that no number of values overflows them.
 
 /// Linear steps per power of two.
-const SUB_BUCKETS: usize = 4;
+pub const SUB_BUCKETS: usize = 4;
 /// log2 of [`SUB_BUCKETS`].
 const SUB_BUCKET_BITS: u32 = 2;
 /// Buckets needed to cover every `u64`: [`SUB_BUCKETS`] exact ones below
