@@ -1,32 +1,13 @@
-//! QEMU's `isa-debug-exit` device: how test kernels report their verdict.
+//! QEMU's `isa-debug-exit` device: the port write that reports a test kernel's verdict.
 //!
 //! QEMU must be started with `-device isa-debug-exit,iobase=0xf4,iosize=0x04`.
-//! Writing `value` to the port makes QEMU exit with status `(value << 1) | 1`,
-//! so [`QemuExitCode::Success`] gives 33 and [`QemuExitCode::Failed`] gives 35.
-//! This is the one place the protocol is defined; xtask maps it back.
+//! The protocol (port, codes, the exit statuses 33 and 35 they become) is
+//! defined once, in `kernel_core::qemu_exit`, which xtask reads too; this
+//! driver only claims the port and writes the code.
 
 use foundation::io::IoPort;
+pub use kernel_core::qemu_exit::{DEBUG_EXIT_PORT, QemuExitCode};
 use spin::Once;
-
-/// I/O port of the `isa-debug-exit` device.
-pub const DEBUG_EXIT_PORT: u16 = 0xF4;
-
-/// The verdict a test kernel reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum QemuExitCode {
-    /// The test passed: QEMU exits with status 33.
-    Success = 0x10,
-    /// The test failed: QEMU exits with status 35.
-    Failed = 0x11,
-}
-
-impl QemuExitCode {
-    /// Returns the exit status QEMU reports for this code.
-    pub const fn process_status(self) -> i32 {
-        ((self as i32) << 1) | 1
-    }
-}
 
 /// Asks QEMU to exit with `code`.
 ///
@@ -35,6 +16,6 @@ impl QemuExitCode {
 pub fn exit_qemu(code: QemuExitCode) {
     static PORT: Once<Option<IoPort<u32>>> = Once::new();
     if let Some(port) = PORT.call_once(|| IoPort::claim(DEBUG_EXIT_PORT).ok()) {
-        port.write(code as u32);
+        port.write(code.value());
     }
 }

@@ -290,5 +290,4 @@ impl<H: Hal, T: Transport> VirtioGpu<H, T> {
     pub fn commands(&self) -> u64 {
         self.commands
     }
-
 }

@@ -35,7 +35,7 @@ pub const AGENTS_PACKAGE: &str = "agent-programs";
 pub const RAMDISK_AGENT_DIRECTORY: &str = "agents/";
 
 /// The host crates: unit-tested with `cargo test` and linted with `--all-targets`.
-pub const HOST_PACKAGES: [&str; 4] = ["boot", "sched-rl", "xtask", "agent-abi"];
+pub const HOST_PACKAGES: [&str; 5] = ["kernel-core", "boot", "sched-rl", "xtask", "agent-abi"];
 
 /// The kernel-side crates: linted for [`KERNEL_TARGET`].
 pub const KERNEL_PACKAGES: [&str; 6] = [

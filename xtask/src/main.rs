@@ -4,7 +4,8 @@
 //! subcommand) and the refusal to run outside the repository. The work lives in
 //! `run.rs`, `image.rs`, `test.rs` and `bench_*.rs`; `cargo.rs` builds the kernels,
 //! `qemu.rs` builds and supervises QEMU command lines, `prereq.rs` checks (and, as root
-//! on Debian/Ubuntu, installs) what the host needs.
+//! on Debian/Ubuntu, installs) what the host needs; `unsafe_check.rs` and `layer_check.rs`
+//! are the source checks of `test`, reading code through `source_text.rs`.
 #![forbid(unsafe_code)]
 
 mod bench_accel;
@@ -16,6 +17,7 @@ mod cargo;
 mod guest;
 mod host_tests;
 mod image;
+mod layer_check;
 mod manifest;
 mod prereq;
 mod qemu;
@@ -23,7 +25,9 @@ mod qmp;
 mod run;
 mod screenshot;
 mod shell_test;
+mod source_text;
 mod test;
+mod unsafe_check;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -51,7 +55,8 @@ enum Command {
     Image(image::ImageArgs),
     /// Boot headless with virtio-gpu, wait for the dashboard, save a PNG via QMP screendump.
     Screenshot(screenshot::ScreenshotArgs),
-    /// Run host unit tests, clippy, rustfmt, then every QEMU test kernel under BIOS and UEFI.
+    /// Run host unit tests, clippy, rustfmt, the source checks, then every QEMU test kernel
+    /// under BIOS and UEFI.
     Test(test::TestArgs),
     /// Run a benchmark; prints the baselines beside the contender measured in the same run.
     Bench {

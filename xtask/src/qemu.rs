@@ -1,10 +1,10 @@
 //! QEMU command lines, the exit protocol, and supervised runs with a timeout.
 //!
-//! The QEMU exit protocol is defined here once: the kernel writes [`EXIT_CODE_SUCCESS`]
-//! or [`EXIT_CODE_FAILURE`] to the `isa-debug-exit` device at [`DEBUG_EXIT_IOBASE`], and
-//! QEMU exits with `(code << 1) | 1`: [`EXIT_STATUS_SUCCESS`] (33) or
-//! [`EXIT_STATUS_FAILURE`] (35). `run` maps those to 0 and 1; `test` compares them with
-//! each test's expectation.
+//! The QEMU exit protocol is defined once, in `kernel_core::qemu_exit`, for the kernel and
+//! for this runner: the kernel writes a `QemuExitCode` to the `isa-debug-exit` device at
+//! [`DEBUG_EXIT_PORT`], and QEMU exits with `(code << 1) | 1`: [`EXIT_STATUS_SUCCESS`]
+//! (33) or [`EXIT_STATUS_FAILURE`] (35). `run` maps those to 0 and 1; `test` compares
+//! them with each test's expectation.
 
 use std::{
     ffi::OsString,
@@ -19,24 +19,11 @@ use std::{
 };
 
 use boot::Firmware;
+use kernel_core::qemu_exit::{DEBUG_EXIT_PORT, DEBUG_EXIT_PORT_SIZE};
+pub use kernel_core::qemu_exit::{EXIT_STATUS_FAILURE, EXIT_STATUS_SUCCESS};
 
 /// The QEMU binary for x86_64 guests.
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
-
-/// I/O port of the `isa-debug-exit` device (matches the kernel's constant).
-pub const DEBUG_EXIT_IOBASE: u16 = 0xf4;
-
-/// Value the kernel writes to [`DEBUG_EXIT_IOBASE`] on success.
-pub const EXIT_CODE_SUCCESS: u32 = 0x10;
-
-/// Value the kernel writes to [`DEBUG_EXIT_IOBASE`] on failure.
-pub const EXIT_CODE_FAILURE: u32 = 0x11;
-
-/// QEMU's exit status after the kernel wrote [`EXIT_CODE_SUCCESS`].
-pub const EXIT_STATUS_SUCCESS: i32 = debug_exit_status(EXIT_CODE_SUCCESS);
-
-/// QEMU's exit status after the kernel wrote [`EXIT_CODE_FAILURE`].
-pub const EXIT_STATUS_FAILURE: i32 = debug_exit_status(EXIT_CODE_FAILURE);
 
 /// The port used by `--gdb` (QEMU's `-s` shorthand listens here).
 pub const GDB_PORT: u16 = 1234;
@@ -50,14 +37,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How long output is still collected after QEMU has exited.
 const READER_GRACE: Duration = Duration::from_secs(2);
 
-/// Returns the status QEMU exits with when the guest writes `code` to `isa-debug-exit`.
-const fn debug_exit_status(code: u32) -> i32 {
-    ((code << 1) | 1) as i32
-}
-
 /// Returns the `-device` value of the exit device.
 fn debug_exit_device() -> String {
-    format!("isa-debug-exit,iobase={DEBUG_EXIT_IOBASE:#x},iosize=0x04")
+    format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize={DEBUG_EXIT_PORT_SIZE:#04x}")
 }
 
 /// A QEMU accelerator.

@@ -1,7 +1,7 @@
-//! `cargo xtask test`: host unit tests, lints, formatting, then the QEMU test kernels.
+//! `cargo xtask test`: host unit tests, lints, formatting, source checks, then the QEMU test kernels.
 //!
 //! Everything is counted in one tally: each host unit test, each lint or format check,
-//! each (test kernel, firmware) QEMU run. Failures do not stop the run, except a failed
+//! each source check (`unsafe-confined`, `layers`), each (test kernel, firmware) QEMU run. Failures do not stop the run, except a failed
 //! build, after which nothing meaningful is left to run. The last line printed is always
 //! `N passed, N failed`, and the exit status is non-zero when anything failed.
 
@@ -20,9 +20,11 @@ use boot::Firmware;
 use crate::{
     Result, boot_options,
     cargo::{self, HOST_PACKAGES, KERNEL_PACKAGES, KERNEL_TARGET, Metadata, Profile},
+    layer_check,
     manifest::{Expect, Manifest},
     prereq,
     qemu::{self, EXIT_STATUS_FAILURE, EXIT_STATUS_SUCCESS, Outcome, Ovmf, QemuConfig},
+    unsafe_check,
 };
 
 /// Default seconds a QEMU test may run before it is killed.
@@ -42,7 +44,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
-    /// Run only what contains STR in its name (`qemu::heap`, `clippy::host`, `fmt`); the
+    /// Run only what contains STR in its name (`qemu::heap`, `clippy::host`, `fmt`, `layers`); the
     /// host unit tests get STR as their libtest filter.
     #[arg(long, value_name = "STR")]
     filter: Option<String>,
@@ -55,7 +57,8 @@ pub struct TestArgs {
     /// Build the test kernels with optimisations.
     #[arg(long)]
     release: bool,
-    /// Skip host tests, clippy and rustfmt: only build and boot the test kernels.
+    /// Skip host tests, clippy, rustfmt and the source checks: only build and boot the test
+    /// kernels.
     #[arg(long)]
     qemu_only: bool,
 }
@@ -155,6 +158,11 @@ pub fn test(root: &Path, args: &TestArgs) -> Result<ExitCode> {
         for check in checks(root) {
             if wanted(&check.name) {
                 run_check(check, &mut tally);
+            }
+        }
+        for check in &SOURCE_CHECKS {
+            if wanted(check.name) {
+                run_source_check(root, check, &mut tally);
             }
         }
     }
@@ -377,6 +385,54 @@ fn run_check(check: Check, tally: &mut Tally) -> bool {
         CheckKind::Build => {}
     }
     ok
+}
+
+/// A check that reads the sources itself: it returns one line per problem.
+struct SourceCheck {
+    /// The item's name.
+    name: &'static str,
+    /// Returns the problems found in the repository at the given root.
+    run: fn(&Path) -> Result<Vec<String>>,
+}
+
+/// The source checks, in order: each counts as one item.
+const SOURCE_CHECKS: [SourceCheck; 2] = [
+    SourceCheck {
+        name: "unsafe-confined",
+        run: unsafe_check::check,
+    },
+    SourceCheck {
+        name: "layers",
+        run: layer_check::check,
+    },
+];
+
+/// Runs one source check, prints its problems when there are any, and counts it.
+fn run_source_check(root: &Path, check: &SourceCheck, tally: &mut Tally) {
+    print_start(check.name);
+    let start = Instant::now();
+    let result = (check.run)(root);
+    let elapsed = start.elapsed();
+    let ok = match result {
+        Ok(problems) if problems.is_empty() => {
+            println!("ok ({})", seconds(elapsed));
+            true
+        }
+        Ok(problems) => {
+            println!("FAILED ({} problems, {})", problems.len(), seconds(elapsed));
+            println!("---- {} ----", check.name);
+            for problem in &problems {
+                println!("{problem}");
+            }
+            println!("----");
+            false
+        }
+        Err(error) => {
+            println!("FAILED ({error})");
+            false
+        }
+    };
+    tally.record(check.name, ok);
 }
 
 /// What every QEMU test run needs.

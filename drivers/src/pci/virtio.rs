@@ -6,8 +6,8 @@
 //! here, so the PCI transport runs over the same enumeration as every other
 //! driver.
 
-pub use foundation::virtio::VirtioConfigAccess;
 use foundation::virtio::PciConfigWords;
+pub use foundation::virtio::VirtioConfigAccess;
 use virtio_drivers::transport::pci::bus::DeviceFunction;
 
 use super::{ConfigAccess, PciAddress};

@@ -112,9 +112,8 @@ impl<T: PortValue> IoPort<T> {
         }
         without_interrupts(|| {
             let mut claimed = CLAIMED.lock();
-            let taken = (port..=last).any(|each| {
-                claimed[usize::from(each) / 64] & (1 << (usize::from(each) % 64)) != 0
-            });
+            let taken = (port..=last)
+                .any(|each| claimed[usize::from(each) / 64] & (1 << (usize::from(each) % 64)) != 0);
             if taken {
                 return Err(PortError::Taken);
             }

@@ -23,8 +23,7 @@ use embedded_graphics::{
 use crate::{
     display::Display,
     memory::{frame, heap},
-    task,
-    time,
+    task, time,
 };
 pub use layout::Layout;
 use layout::{

@@ -4,12 +4,12 @@
 //! no allocation); the shell agent drains the queue and decodes with a
 //! US layout.
 
+use kernel_core::line_editor::Key;
 use pc_keyboard::{
     DecodedKey, HandleControl, KeyCode, PS2Keyboard, ScancodeSet1, layouts::Us104Key,
 };
 use spin::Mutex;
 
-use super::line_editor::Key;
 use crate::arch::{cpu::without_interrupts, device_interrupts};
 
 /// The legacy line of the PS/2 keyboard.

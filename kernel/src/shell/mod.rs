@@ -1,18 +1,18 @@
 //! The interactive shell: one agent reading the serial port and the PS/2 keyboard.
 //!
-//! Both inputs feed one [`LineEditor`] (line editing, history). Output goes
-//! to the console (serial, and the screen console while it has the screen)
-//! and to the [`transcript`] the dashboard's shell pane shows. Every
+//! Both inputs feed one [`LineEditor`] (line editing, history; it lives in
+//! `kernel-core`, tested on the host). Output goes to the console (serial,
+//! and the screen console while it has the screen) and to the
+//! [`transcript`] the dashboard's shell pane shows. Every
 //! command answers with at least one line and the prompt comes back after
 //! it; unknown commands and bad arguments get a one-line `error:`.
 
 pub mod keyboard;
-pub mod line_editor;
 pub mod transcript;
 
 use alloc::{format, string::String, vec::Vec};
 
-use line_editor::{Key, LineEditor, SerialDecoder};
+use kernel_core::line_editor::{Key, LineEditor, SerialDecoder};
 
 use crate::{devices::pci, memory, task};
 

@@ -15,47 +15,62 @@ use crate::{
     accel::{self, Completion, JobOptions},
     memory::{
         address_space::{PAGE_SIZE, page_of},
-        user::{self, UserRange},
+        user::{self, UserMemoryError, UserRange},
     },
     task, time,
-    user::{MAP_QUOTA_PAGES, ipc},
+    user::ipc,
 };
+use kernel_core::map_window::{MapWindowError, pages_for_bytes};
 
-/// Lowest address `map` hands out or accepts.
-const MAP_WINDOW_START: u64 = 0x0000_2000_0000_0000;
-/// End of the `map` window (well below the user stack).
-const MAP_WINDOW_END: u64 = 0x0000_7000_0000_0000;
+/// Returns the syscall error for a refused user pointer: each refusal is
+/// the ABI error of the same name (a function: both types are foreign here).
+fn user_error(error: UserMemoryError) -> Error {
+    match error {
+        UserMemoryError::Null => Error::NullPointer,
+        UserMemoryError::NotCanonical => Error::NotCanonical,
+        UserMemoryError::KernelAddress => Error::KernelAddress,
+        UserMemoryError::Overflow => Error::Overflow,
+        UserMemoryError::TooLarge => Error::TooLarge,
+        UserMemoryError::NotMapped => Error::NotMapped,
+        UserMemoryError::ReadOnly => Error::ReadOnly,
+    }
+}
 
 /// Copies `length` bytes (at most `max`) from user `address` into `buffer`.
 fn read_user(address: u64, length: u64, max: u64, buffer: &mut [u8]) -> Result<usize, Error> {
-    let range = UserRange::new(address, length, max)?;
+    let range = UserRange::new(address, length, max).map_err(user_error)?;
     let length = range.len() as usize;
     let buffer = buffer.get_mut(..length).ok_or(Error::TooLarge)?;
     crate::user::with_current_process(|process| {
         user::copy_from_user(&mut process.address_space, range, buffer)
     })
-    .ok_or(Error::PermissionDenied)??;
+    .ok_or(Error::PermissionDenied)?
+    .map_err(user_error)?;
     Ok(length)
 }
 
 /// Copies `data` to user `address`.
 fn write_user(address: u64, data: &[u8]) -> Result<(), Error> {
-    let range = UserRange::new(address, data.len() as u64, u64::MAX)?;
-    crate::user::with_current_process(|process| user::copy_to_user(&mut process.address_space, range, data))
-        .ok_or(Error::PermissionDenied)??;
+    let range = UserRange::new(address, data.len() as u64, u64::MAX).map_err(user_error)?;
+    crate::user::with_current_process(|process| {
+        user::copy_to_user(&mut process.address_space, range, data)
+    })
+    .ok_or(Error::PermissionDenied)?
+    .map_err(user_error)?;
     Ok(())
 }
 
 /// Checks that `length` bytes at `address` could be written, without writing.
 fn check_writable(address: u64, length: u64) -> Result<(), Error> {
-    let range = UserRange::new(address, length, u64::MAX)?;
+    let range = UserRange::new(address, length, u64::MAX).map_err(user_error)?;
     crate::user::with_current_process(|process| {
         // An empty-content probe: copy the current bytes out and back.
         let mut current = vec![0u8; range.len() as usize];
         user::copy_from_user(&mut process.address_space, range, &mut current)?;
         user::copy_to_user(&mut process.address_space, range, &current)
     })
-    .ok_or(Error::PermissionDenied)??;
+    .ok_or(Error::PermissionDenied)?
+    .map_err(user_error)?;
     Ok(())
 }
 
@@ -270,72 +285,52 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
         page_flags |= PageTableFlags::NO_EXECUTE;
     }
     crate::user::with_current_process(|process| {
-        if process.mapped_pages + pages > MAP_QUOTA_PAGES {
-            return Err(Error::OutOfMemory);
-        }
-        let start = if address == 0 {
-            // The kernel chooses: just above the highest existing mapping.
-            process
-                .mappings
-                .iter()
-                .map(|(start, pages)| start + pages * PAGE_SIZE)
-                .max()
-                .unwrap_or(MAP_WINDOW_START)
-        } else {
-            address
-        };
-        let end = start
-            .checked_add(pages * PAGE_SIZE)
-            .ok_or(Error::Overflow)?;
-        if start % PAGE_SIZE != 0 || start < MAP_WINDOW_START || end > MAP_WINDOW_END {
-            return Err(Error::InvalidArgument);
-        }
-        let overlaps = process
-            .mappings
-            .iter()
-            .any(|(other, other_pages)| start < other + other_pages * PAGE_SIZE && *other < end);
-        if overlaps {
-            return Err(Error::InvalidArgument);
-        }
-        for index in 0..pages {
-            if let Err(error) = process
-                .address_space
-                .map_user(page_of(start + index * PAGE_SIZE), page_flags)
-            {
-                for undo in 0..index {
-                    let _ = process
-                        .address_space
-                        .unmap_user(page_of(start + undo * PAGE_SIZE));
+        let window = process
+            .map_windows
+            .reserve(address, pages)
+            .map_err(map_window_error)?;
+        for (index, page) in window.page_addresses().enumerate() {
+            if let Err(error) = process.address_space.map_user(page_of(page), page_flags) {
+                for undo in window.page_addresses().take(index) {
+                    let _ = process.address_space.unmap_user(page_of(undo));
                 }
+                let _ = process.map_windows.release(window.start, window.pages);
                 return Err(match error {
                     crate::memory::address_space::MapError::OutOfMemory => Error::OutOfMemory,
                     _ => Error::InvalidArgument,
                 });
             }
         }
-        process.mappings.push((start, pages));
-        process.mapped_pages += pages;
-        Ok(start)
+        Ok(window.start)
     })
     .ok_or(Error::PermissionDenied)?
 }
 
+/// Returns the syscall error for a refused `map` window (a function: both
+/// types are foreign here).
+fn map_window_error(error: MapWindowError) -> Error {
+    match error {
+        MapWindowError::QuotaExceeded => Error::OutOfMemory,
+        MapWindowError::Overflow => Error::Overflow,
+        MapWindowError::Empty
+        | MapWindowError::Misaligned
+        | MapWindowError::OutsideWindow
+        | MapWindowError::Overlaps
+        | MapWindowError::NoFreeWindow
+        | MapWindowError::NotMapped => Error::InvalidArgument,
+    }
+}
+
 pub(super) fn unmap(arguments: &Arguments) -> Outcome {
     let (address, length) = (arguments[0], arguments[1]);
-    let pages = length.div_ceil(PAGE_SIZE);
     crate::user::with_current_process(|process| {
-        let index = process
-            .mappings
-            .iter()
-            .position(|mapping| *mapping == (address, pages))
-            .ok_or(Error::InvalidArgument)?;
-        process.mappings.swap_remove(index);
-        for page in 0..pages {
-            let _ = process
-                .address_space
-                .unmap_user(page_of(address + page * PAGE_SIZE));
+        let window = process
+            .map_windows
+            .release(address, pages_for_bytes(length))
+            .map_err(map_window_error)?;
+        for page in window.page_addresses() {
+            let _ = process.address_space.unmap_user(page_of(page));
         }
-        process.mapped_pages -= pages;
         Ok(0)
     })
     .ok_or(Error::PermissionDenied)?

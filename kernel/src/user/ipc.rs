@@ -8,13 +8,14 @@
 //! endpoint (a further `send` gets `Exhausted` instead of blocking forever).
 //! When an agent exits, callers waiting for its reply get `PeerGone`.
 //!
-//! Waiting uses task events: one per endpoint for arrivals, one for every
-//! change of a sender's state; the generation of the event is read under the
-//! same lock as the state, so no wake-up is lost.
-
-use alloc::{collections::VecDeque, vec::Vec};
+//! The queues and the senders' states are [`IpcQueues`] from `kernel-core`
+//! (host-tested there); this module adds the blocking. Waiting uses task
+//! events: one per endpoint for arrivals, one for every change of a sender's
+//! state; the generation of the event is read under the same lock as the
+//! state, so no wake-up is lost.
 
 use agent_abi::{Error, MAX_ENDPOINTS, MAX_MESSAGE_BYTES};
+use kernel_core::ipc_queue::{IpcError, IpcQueues, MESSAGE_BYTES, SendOutcome};
 use spin::Mutex;
 
 use crate::{
@@ -22,63 +23,34 @@ use crate::{
     task::{self, EventId},
 };
 
-/// Messages that may wait on one endpoint.
-pub const MAX_QUEUED: usize = 16;
+pub use kernel_core::ipc_queue::{MAX_QUEUED, Message};
+
 const ENDPOINTS: usize = MAX_ENDPOINTS as usize;
-const MESSAGE_BYTES: usize = MAX_MESSAGE_BYTES as usize;
+const _: () = assert!(
+    MESSAGE_BYTES == MAX_MESSAGE_BYTES as usize,
+    "kernel-core's inline message size must be the ABI's"
+);
 
-/// An inline message.
-#[derive(Debug, Clone, Copy)]
-pub struct Message {
-    /// Payload; only the first `length` bytes count.
-    pub bytes: [u8; MESSAGE_BYTES],
-    /// Payload length.
-    pub length: usize,
-}
-
-impl Message {
-    /// Returns a message holding `payload` (at most [`MAX_MESSAGE_BYTES`]).
-    pub fn new(payload: &[u8]) -> Self {
-        let length = payload.len().min(MESSAGE_BYTES);
-        let mut bytes = [0; MESSAGE_BYTES];
-        bytes[..length].copy_from_slice(&payload[..length]);
-        Self { bytes, length }
+/// Returns the syscall error for an IPC refusal (a function, not `From`:
+/// both types are foreign to this crate).
+fn ipc_error(error: IpcError) -> Error {
+    match error {
+        IpcError::InvalidEndpoint => Error::InvalidArgument,
+        IpcError::QueueFull => Error::Exhausted,
+        IpcError::NotAwaited => Error::NotFound,
     }
-
-    /// Returns the payload.
-    pub fn payload(&self) -> &[u8] {
-        &self.bytes[..self.length]
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    sender: u64,
-    message: Message,
-    call: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SenderState {
-    Queued,
-    Taken,
-    AwaitingReply { receiver: u64, endpoint: usize },
-    Replied,
-    PeerGone,
 }
 
 struct Ipc {
-    queues: [VecDeque<Pending>; ENDPOINTS],
+    queues: IpcQueues<ENDPOINTS>,
     arrivals: [Option<EventId>; ENDPOINTS],
     changes: Option<EventId>,
-    senders: Vec<(u64, SenderState, Message)>,
 }
 
 static IPC: Mutex<Ipc> = Mutex::new(Ipc {
-    queues: [const { VecDeque::new() }; ENDPOINTS],
+    queues: IpcQueues::new(),
     arrivals: [None; ENDPOINTS],
     changes: None,
-    senders: Vec::new(),
 });
 
 impl Ipc {
@@ -99,10 +71,6 @@ impl Ipc {
         self.changes = Some(event);
         Ok(event)
     }
-
-    fn state_of(&mut self, sender: u64) -> Option<&mut (u64, SenderState, Message)> {
-        self.senders.iter_mut().find(|entry| entry.0 == sender)
-    }
 }
 
 fn with_ipc<R>(action: impl FnOnce(&mut Ipc) -> R) -> R {
@@ -110,10 +78,7 @@ fn with_ipc<R>(action: impl FnOnce(&mut Ipc) -> R) -> R {
 }
 
 fn check_endpoint(endpoint: u64) -> Result<usize, Error> {
-    usize::try_from(endpoint)
-        .ok()
-        .filter(|endpoint| *endpoint < ENDPOINTS)
-        .ok_or(Error::InvalidArgument)
+    IpcQueues::<ENDPOINTS>::endpoint_index(endpoint).map_err(ipc_error)
 }
 
 /// Sends `message` from agent `sender` to `endpoint`; with `call`, waits for
@@ -121,43 +86,29 @@ fn check_endpoint(endpoint: u64) -> Result<usize, Error> {
 pub fn send(sender: u64, endpoint: u64, message: Message, call: bool) -> Result<Message, Error> {
     let endpoint = check_endpoint(endpoint)?;
     with_ipc(|ipc| {
-        if ipc.queues[endpoint].len() >= MAX_QUEUED {
-            return Err(Error::Exhausted);
-        }
+        // The events come first; a full queue refuses after them with the
+        // same `Exhausted`, and its events exist already (made by the sends
+        // that filled it), so nothing differs from refusing first.
         let arrival = ipc.arrival_event(endpoint)?;
         ipc.change_event()?;
-        ipc.queues[endpoint].push_back(Pending {
-            sender,
-            message,
-            call,
-        });
-        ipc.senders.retain(|entry| entry.0 != sender);
-        ipc.senders
-            .push((sender, SenderState::Queued, Message::new(&[])));
+        ipc.queues
+            .enqueue(endpoint, sender, message, call)
+            .map_err(ipc_error)?;
         task::signal(arrival);
-        Ok(())
+        Ok::<_, Error>(())
     })?;
     loop {
         let outcome = with_ipc(|ipc| {
             let event = ipc.change_event()?;
             let generation = task::event_generation(event);
-            let Some(entry) = ipc.state_of(sender) else {
-                return Err(Error::PeerGone);
-            };
-            let (state, reply) = (entry.1, entry.2);
-            match state {
-                SenderState::Queued | SenderState::AwaitingReply { .. } => {
-                    Ok(Err((event, generation)))
-                }
-                SenderState::Taken | SenderState::Replied | SenderState::PeerGone => {
-                    ipc.senders.retain(|entry| entry.0 != sender);
-                    Ok(Ok((state, reply)))
-                }
+            match ipc.queues.sender_outcome(sender) {
+                SendOutcome::Waiting => Ok(Err((event, generation))),
+                SendOutcome::Delivered(reply) => Ok(Ok(reply)),
+                SendOutcome::PeerGone => Err(Error::PeerGone),
             }
         })?;
         match outcome {
-            Ok((SenderState::PeerGone, _)) => return Err(Error::PeerGone),
-            Ok((_, reply)) => return Ok(reply),
+            Ok(reply) => return Ok(reply),
             Err((event, generation)) => task::wait(event, generation),
         }
     }
@@ -172,18 +123,11 @@ pub fn receive(receiver: u64, endpoint: u64) -> Result<(u64, Message), Error> {
             let arrival = ipc.arrival_event(endpoint)?;
             let change = ipc.change_event()?;
             let generation = task::event_generation(arrival);
-            let Some(pending) = ipc.queues[endpoint].pop_front() else {
+            let Some(delivery) = ipc.queues.dequeue(endpoint, receiver) else {
                 return Ok::<_, Error>(Err((arrival, generation)));
             };
-            if let Some(entry) = ipc.state_of(pending.sender) {
-                entry.1 = if pending.call {
-                    SenderState::AwaitingReply { receiver, endpoint }
-                } else {
-                    SenderState::Taken
-                };
-            }
             task::signal(change);
-            Ok(Ok((pending.sender, pending.message)))
+            Ok(Ok(delivery))
         })?;
         match outcome {
             Ok(message) => return Ok(message),
@@ -195,31 +139,18 @@ pub fn receive(receiver: u64, endpoint: u64) -> Result<(u64, Message), Error> {
 /// Returns the endpoint through which `caller` waits for a reply from
 /// `receiver`, if it does.
 pub fn awaited_endpoint(receiver: u64, caller: u64) -> Option<usize> {
-    with_ipc(|ipc| match ipc.state_of(caller).map(|entry| entry.1) {
-        Some(SenderState::AwaitingReply {
-            receiver: waited,
-            endpoint,
-        }) if waited == receiver => Some(endpoint),
-        _ => None,
-    })
+    with_ipc(|ipc| ipc.queues.awaited_endpoint(receiver, caller))
 }
 
 /// Answers `caller`, which waits in `call` for a reply from `receiver`.
 pub fn reply(receiver: u64, caller: u64, message: Message) -> Result<(), Error> {
     with_ipc(|ipc| {
         let change = ipc.change_event()?;
-        let entry = ipc.state_of(caller).ok_or(Error::NotFound)?;
-        match entry.1 {
-            SenderState::AwaitingReply {
-                receiver: waited, ..
-            } if waited == receiver => {
-                entry.1 = SenderState::Replied;
-                entry.2 = message;
-                task::signal(change);
-                Ok(())
-            }
-            _ => Err(Error::NotFound),
-        }
+        ipc.queues
+            .reply(receiver, caller, message)
+            .map_err(ipc_error)?;
+        task::signal(change);
+        Ok(())
     })
 }
 
@@ -227,18 +158,9 @@ pub fn reply(receiver: u64, caller: u64, message: Message) -> Result<(), Error> 
 /// messages it queued are dropped.
 pub fn on_agent_exit(agent: u64) {
     with_ipc(|ipc| {
-        for queue in &mut ipc.queues {
-            queue.retain(|pending| pending.sender != agent);
-        }
-        ipc.senders.retain(|entry| entry.0 != agent);
-        let mut changed = false;
-        for entry in &mut ipc.senders {
-            if matches!(entry.1, SenderState::AwaitingReply { receiver, .. } if receiver == agent) {
-                entry.1 = SenderState::PeerGone;
-                changed = true;
-            }
-        }
-        if changed && let Some(event) = ipc.changes {
+        if ipc.queues.remove_agent(agent)
+            && let Some(event) = ipc.changes
+        {
             task::signal(event);
         }
     });

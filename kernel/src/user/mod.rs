@@ -29,8 +29,9 @@ use crate::{
 pub const FAULT_STATUS_BASE: i64 = -1000;
 /// Directory of agent programs inside the boot ramdisk.
 pub const PROGRAM_DIRECTORY: &str = "agents/";
-/// Most user pages one agent may have mapped through `map` (its quota).
-pub const MAP_QUOTA_PAGES: u64 = 4096;
+/// Most user pages one agent may have mapped through `map` (its quota),
+/// defined with the rest of the map-window bookkeeping in `kernel-core`.
+pub use kernel_core::map_window::{MAP_QUOTA_PAGES, MapWindows};
 
 /// The ring-3 side of an agent.
 pub struct UserProcess {
@@ -40,10 +41,8 @@ pub struct UserProcess {
     pub capabilities: CapabilitySet,
     /// Its page tables.
     pub address_space: AddressSpace,
-    /// Ranges given by `map`: (start, pages).
-    pub mappings: Vec<(u64, u64)>,
-    /// Pages mapped through `map` (counted against [`MAP_QUOTA_PAGES`]).
-    pub mapped_pages: u64,
+    /// Ranges given by `map`, and the pages they count against the quota.
+    pub map_windows: MapWindows,
     /// Syscalls made.
     pub syscalls: u64,
     /// Syscalls that returned an error.
@@ -147,8 +146,7 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
         program: String::from(name),
         capabilities,
         address_space: loaded.address_space,
-        mappings: Vec::new(),
-        mapped_pages: 0,
+        map_windows: MapWindows::new(),
         syscalls: 0,
         syscall_errors: 0,
         log_tokens: LOG_LINES_PER_SECOND,
@@ -174,4 +172,3 @@ pub fn fault(report: &ExceptionReport) -> ! {
     log::warn!("agent {id} ({name}) stopped: {report}");
     task::exit(FAULT_STATUS_BASE - i64::from(report.vector))
 }
-

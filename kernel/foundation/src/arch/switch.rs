@@ -67,7 +67,6 @@ pub struct SavedContext {
     pub ss: u64,
 }
 
-
 macro_rules! switching_entry {
     ($name:ident, $handler:path) => {
         /// Interrupt entry that saves all registers and may switch stacks.
@@ -116,7 +115,6 @@ extern "C" fn switch_handler(context: *mut SavedContext) -> *mut SavedContext {
         None => context,
     }
 }
-
 
 /// Asks the task manager to handle `request` with `argument` and possibly
 /// run another agent; returns when this agent runs again.

@@ -17,8 +17,8 @@ use x86_64::{
 };
 
 use super::{frame::FRAME_SIZE, layout, paging};
-use crate::io::IoMem;
 use crate::arch::cpu::without_interrupts;
+use crate::io::IoMem;
 
 /// Size of a large page.
 const LARGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;

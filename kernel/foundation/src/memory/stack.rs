@@ -70,7 +70,6 @@ impl KernelStack {
     pub fn top(&self) -> VirtAddr {
         self.bottom() + AGENT_STACK_PAGES * FRAME_SIZE
     }
-
 }
 
 impl Drop for KernelStack {

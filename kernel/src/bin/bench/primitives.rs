@@ -171,9 +171,7 @@ fn switches(rounds: usize) {
     while FINISHED.load(Ordering::Relaxed) == 0 {
         task::sleep_us(50 * POLL_US);
     }
-    let switch_cycles = task::scheduler()
-        .expect("task manager runs")
-        .switch_cycles;
+    let switch_cycles = task::scheduler().expect("task manager runs").switch_cycles;
     wait_for_others();
     report::print_histogram(
         "switch_in_handler",

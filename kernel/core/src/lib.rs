@@ -1,0 +1,33 @@
+//! Portable kernel logic: pure algorithms and bookkeeping, unit-tested on the host.
+//!
+//! Everything here is ordinary safe Rust without a hardware dependency, in the
+//! manner of Hubris's `kerncore`: the kernel links it for `x86_64-unknown-none`,
+//! and a plain `cargo test` runs its tests on the development machine. The
+//! kernel keeps what touches hardware (page tables, ports, task switching,
+//! events); this crate owns the decisions and the bookkeeping those parts use.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`histogram`] | the log-linear histogram of cycle counts and latencies |
+//! | [`line_editor`] | the shell's line editing, history and serial key decoding |
+//! | [`user_range`] | checking a user pointer and length, and splitting the range into pages |
+//! | [`map_window`] | which user ranges `map` gave out, the quota, and finding a free window |
+//! | [`ipc_queue`] | the per-endpoint FIFOs of senders and the state of each waiting sender |
+//! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
+//!
+//! The crate assumes 64-bit `usize` (as on `x86_64` and every host the
+//! workspace supports): offsets into a user range are `usize`.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod histogram;
+pub mod ipc_queue;
+pub mod line_editor;
+pub mod map_window;
+pub mod qemu_exit;
+pub mod user_range;
+
+/// Refuses to build where `usize` is narrower than `u64` (see the crate documentation).
+const _: () = assert!(usize::BITS >= u64::BITS);
