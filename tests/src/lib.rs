@@ -6,6 +6,10 @@
 #![forbid(unsafe_code)]
 #![no_std]
 
+extern crate alloc;
+
+pub mod hostile;
+
 use bootloader_api::BootInfo;
 
 /// Brings the kernel up in test mode and announces the scenario.
