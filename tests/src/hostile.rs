@@ -130,6 +130,13 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
     if task::wait_child(warm) != Some(0) {
         return Err("warm-up program failed");
     }
+    // The controller's own lists exist before the start counts are taken.
+    let count = attack.attackers.len();
+    let (mut attackers, mut killed, mut statuses) = (
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+    );
     let start = settled_counts(memory_counts());
     kernel::println!(
         "[hostile] {}: start heap {} B, frames {}",
@@ -145,7 +152,6 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
         kernel::user::spawn("worker", CapabilitySet::ALL, me).map_err(|_| "spawn worker")?;
 
     let began = time::now_us();
-    let mut attackers = Vec::new();
     for attacker in attack.attackers {
         let pid = kernel::user::spawn(attacker.program, attacker.capabilities, me)
             .map_err(|_| "spawn attacker")?;
@@ -153,7 +159,6 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
     }
 
     let mut probed = false;
-    let mut killed = Vec::new();
     loop {
         let elapsed = time::now_us() - began;
         if !probed && elapsed >= attack.probe_after_us {
@@ -191,7 +196,6 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
         task::sleep_us(5_000);
     }
 
-    let mut statuses = Vec::new();
     for (pid, attacker) in attackers.iter().zip(attack.attackers) {
         let status = task::wait_child(*pid).ok_or("lost an attacker")?;
         kernel::println!(
