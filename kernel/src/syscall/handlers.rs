@@ -302,7 +302,11 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
     let mut mapped = 0usize;
     let mut failure = None;
     while mapped < window.pages as usize && failure.is_none() {
-        let chunk = window.page_addresses().skip(mapped).take(MAP_CHUNK_PAGES);
+        // Computed here, not by skipping through the window's pages inside
+        // the interrupts-off visit (that would cost O(mapped) per chunk).
+        let first = window.start + mapped as u64 * PAGE_SIZE;
+        let count = (window.pages as usize - mapped).min(MAP_CHUNK_PAGES);
+        let chunk = (0..count as u64).map(move |index| first + index * PAGE_SIZE);
         let done = crate::user::with_current_process(|process| {
             let mut done = 0;
             for page in chunk {
@@ -338,10 +342,15 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
 fn unmap_pages(pages: impl Iterator<Item = u64>) {
     let mut pages = pages.peekable();
     while pages.peek().is_some() {
-        let chunk = pages.by_ref().take(MAP_CHUNK_PAGES);
+        let mut chunk = [0u64; MAP_CHUNK_PAGES];
+        let mut count = 0;
+        for (slot, page) in chunk.iter_mut().zip(pages.by_ref()) {
+            *slot = page;
+            count += 1;
+        }
         let visited = crate::user::with_current_process(|process| {
-            for page in chunk {
-                let _ = process.address_space.unmap_user(page_of(page));
+            for page in &chunk[..count] {
+                let _ = process.address_space.unmap_user(page_of(*page));
             }
         });
         if visited.is_none() {
