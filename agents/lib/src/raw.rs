@@ -67,6 +67,72 @@ pub fn syscall5(syscall: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64) -> i64
     raw6(syscall as u64, a, b, c, d, e, 0)
 }
 
+/// RFLAGS bits [`syscall_with_flags`] may set: TF, DF, AC and NT.
+pub const HOSTILE_FLAGS: u64 = (1 << 8) | (1 << 10) | (1 << 18) | (1 << 14);
+
+/// Issues syscall `number` with three arguments after setting the RFLAGS
+/// bits `flags` (only those in [`HOSTILE_FLAGS`] are used); clears them
+/// again afterwards. Returns `rax`.
+pub fn syscall_with_flags(number: u64, a: u64, b: u64, c: u64, flags: u64) -> i64 {
+    let result: i64;
+    // SAFETY: only TF, DF, AC and NT change, for the `syscall` alone (the
+    // instruction right after `popfq`), and are cleared before any Rust
+    // code runs again (DF must be clear at every call by the ABI). TF makes
+    // the CPU trap after the first instruction back in ring 3, which the
+    // kernel answers by clearing TF; AC has no effect while CR0.AM is
+    // clear. The kernel preserves every register but rax, rcx and r11.
+    unsafe {
+        core::arch::asm!(
+            "pushfq",
+            "or qword ptr [rsp], {flags}",
+            "popfq",
+            "syscall",
+            "pushfq",
+            "and qword ptr [rsp], {clear}",
+            "popfq",
+            flags = in(reg) flags & HOSTILE_FLAGS,
+            clear = in(reg) !HOSTILE_FLAGS,
+            inlateout("rax") number as i64 => result,
+            in("rdi") a,
+            in("rsi") b,
+            in("rdx") c,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    result
+}
+
+/// Issues syscall `number` with three arguments while RSP holds `stack`
+/// (any value: 0, a kernel or a non-canonical address); restores the real
+/// stack pointer right after the instruction. Returns `rax` if the kernel
+/// returns at all (it ends an agent whose RSP is no user address).
+pub fn syscall_with_stack(number: u64, a: u64, b: u64, c: u64, stack: u64) -> i64 {
+    let result: i64;
+    // SAFETY: nothing touches memory through RSP between the two moves: the
+    // kernel never uses the user stack (it switches to its own) and returns
+    // to the next instruction, which puts the saved stack pointer back; r12
+    // is declared clobbered. Interrupts and faults in ring 3 switch to the
+    // kernel stack, so they never push onto the bad one either.
+    unsafe {
+        core::arch::asm!(
+            "mov r12, rsp",
+            "mov rsp, {stack}",
+            "syscall",
+            "mov rsp, r12",
+            stack = in(reg) stack,
+            inlateout("rax") number as i64 => result,
+            in("rdi") a,
+            in("rsi") b,
+            in("rdx") c,
+            out("r12") _,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    result
+}
+
 /// Returns the time-stamp counter (`rdtsc` works in ring 3: the kernel
 /// leaves CR4.TSD clear).
 #[inline(always)]
@@ -255,5 +321,16 @@ pub mod fault {
         // SAFETY: `ud2` always raises #UD, and ending this agent is the
         // purpose.
         unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
+    }
+
+    /// Jumps to `address` (a non-canonical one raises general protection,
+    /// #GP, at the jump in ring 3; an unmapped one a page fault).
+    pub fn jump_to(address: u64) {
+        // SAFETY: a jump to a non-canonical or unmapped address faults in
+        // ring 3 before any instruction there runs, and ending this agent is
+        // the purpose.
+        unsafe {
+            core::arch::asm!("jmp {address}", address = in(reg) address, options(nomem, nostack))
+        };
     }
 }

@@ -95,7 +95,7 @@ pub fn run() -> ! {
 }
 
 /// The commands, with their one-line help.
-const COMMANDS: [(&str, &str); 11] = [
+const COMMANDS: [(&str, &str); 12] = [
     ("help", "list the commands"),
     ("agents", "the agents' status table"),
     (
@@ -119,6 +119,10 @@ const COMMANDS: [(&str, &str); 11] = [
     ),
     ("kill ID", "end agent ID"),
     ("shutdown", "stop the machine"),
+    (
+        "latency [reset]",
+        "interrupts-off stretches: p50/p99/max and the longest's site",
+    ),
 ];
 
 /// Runs one command line.
@@ -144,6 +148,7 @@ fn execute(line: &str, inputs: &mut Inputs) {
         "spawn" => spawn(&arguments),
         "kill" => kill(&arguments),
         "shutdown" => no_arguments(&arguments).map(|()| shutdown()),
+        "latency" => latency(&arguments),
         other => Err(format!("unknown command `{other}`; try `help`")),
     };
     if let Err(message) = result {
@@ -299,4 +304,38 @@ fn shutdown() {
     drivers::qemu_exit::exit_qemu(drivers::qemu_exit::QemuExitCode::Success);
     // Not under QEMU (or no exit device): stop here.
     crate::arch::cpu::halt_forever()
+}
+
+/// Returns the interrupts-off measurements as one line (µs).
+pub fn latency_summary() -> String {
+    let stats = crate::arch::interrupts_off::interrupts_off_stats();
+    let us = crate::time::cycles_to_us;
+    let site = match stats.longest_site {
+        Some((file, line)) => format!("{file}:{line}"),
+        None => String::from("none"),
+    };
+    format!(
+        "interrupts off: {} stretches, p50 {} us, p99 {} us, max {} us at {site}",
+        stats.cycles.count(),
+        us(stats.cycles.percentile(50)),
+        us(stats.cycles.percentile(99)),
+        us(stats.longest_cycles),
+    )
+}
+
+fn latency(arguments: &[&str]) -> Result<(), String> {
+    match arguments {
+        [] => {
+            say(&latency_summary());
+            Ok(())
+        }
+        ["reset"] => {
+            crate::arch::interrupts_off::reset_interrupts_off_stats();
+            say("interrupts-off statistics reset");
+            Ok(())
+        }
+        [other, ..] => Err(format!(
+            "unexpected argument `{other}`; try `latency reset`"
+        )),
+    }
 }

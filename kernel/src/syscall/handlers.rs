@@ -268,6 +268,11 @@ pub(super) fn reply(arguments: &Arguments) -> Outcome {
     Ok(0)
 }
 
+/// Pages `map` and `unmap` handle per visit to the process (one
+/// interrupts-off stretch): a 16 MiB mapping is 256 short visits with
+/// interrupts enabled between them instead of one long one.
+const MAP_CHUNK_PAGES: usize = 16;
+
 pub(super) fn map(arguments: &Arguments) -> Outcome {
     let (address, length, flags) = (arguments[0], arguments[1], arguments[2]);
     if length == 0 || length > MAX_MAP_BYTES || flags & !(MAP_WRITE | MAP_EXECUTE) != 0 {
@@ -284,26 +289,74 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
     if flags & MAP_EXECUTE == 0 {
         page_flags |= PageTableFlags::NO_EXECUTE;
     }
-    crate::user::with_current_process(|process| {
-        let window = process
+    // Reserve the window first: from here on no other `map` can be given
+    // these addresses (the agent is in this syscall, and only it maps).
+    let window = crate::user::with_current_process(|process| {
+        process
             .map_windows
             .reserve(address, pages)
-            .map_err(map_window_error)?;
-        for (index, page) in window.page_addresses().enumerate() {
-            if let Err(error) = process.address_space.map_user(page_of(page), page_flags) {
-                for undo in window.page_addresses().take(index) {
-                    let _ = process.address_space.unmap_user(page_of(undo));
-                }
-                let _ = process.map_windows.release(window.start, window.pages);
-                return Err(match error {
-                    crate::memory::address_space::MapError::OutOfMemory => Error::OutOfMemory,
-                    _ => Error::InvalidArgument,
-                });
-            }
-        }
-        Ok(window.start)
+            .map_err(map_window_error)
     })
-    .ok_or(Error::PermissionDenied)?
+    .ok_or(Error::PermissionDenied)??;
+    // Then fill it a chunk at a time.
+    let mut mapped = 0usize;
+    let mut failure = None;
+    while mapped < window.pages as usize && failure.is_none() {
+        // Computed here, not by skipping through the window's pages inside
+        // the interrupts-off visit (that would cost O(mapped) per chunk).
+        let first = window.start + mapped as u64 * PAGE_SIZE;
+        let count = (window.pages as usize - mapped).min(MAP_CHUNK_PAGES);
+        let chunk = (0..count as u64).map(move |index| first + index * PAGE_SIZE);
+        let done = crate::user::with_current_process(|process| {
+            let mut done = 0;
+            for page in chunk {
+                if let Err(error) = process.address_space.map_user(page_of(page), page_flags) {
+                    return (done, Some(error));
+                }
+                done += 1;
+            }
+            (done, None)
+        });
+        let Some((done, error)) = done else {
+            failure = Some(Error::PermissionDenied);
+            break;
+        };
+        mapped += done;
+        failure = error.map(|error| match error {
+            crate::memory::address_space::MapError::OutOfMemory => Error::OutOfMemory,
+            _ => Error::InvalidArgument,
+        });
+    }
+    let Some(error) = failure else {
+        return Ok(window.start);
+    };
+    // Undo what was mapped, in chunks too, then give the window back.
+    unmap_pages(window.page_addresses().take(mapped));
+    let _ = crate::user::with_current_process(|process| {
+        process.map_windows.release(window.start, window.pages)
+    });
+    Err(error)
+}
+
+/// Unmaps `pages` of the current process, [`MAP_CHUNK_PAGES`] per visit.
+fn unmap_pages(pages: impl Iterator<Item = u64>) {
+    let mut pages = pages.peekable();
+    while pages.peek().is_some() {
+        let mut chunk = [0u64; MAP_CHUNK_PAGES];
+        let mut count = 0;
+        for (slot, page) in chunk.iter_mut().zip(pages.by_ref()) {
+            *slot = page;
+            count += 1;
+        }
+        let visited = crate::user::with_current_process(|process| {
+            for page in &chunk[..count] {
+                let _ = process.address_space.unmap_user(page_of(*page));
+            }
+        });
+        if visited.is_none() {
+            return;
+        }
+    }
 }
 
 /// Returns the syscall error for a refused `map` window (a function: both
@@ -323,17 +376,18 @@ fn map_window_error(error: MapWindowError) -> Error {
 
 pub(super) fn unmap(arguments: &Arguments) -> Outcome {
     let (address, length) = (arguments[0], arguments[1]);
-    crate::user::with_current_process(|process| {
-        let window = process
+    // Forget the window first (only exactly a window `map` gave out is
+    // released), then unmap its pages a chunk at a time: the agent is in
+    // this syscall, so nothing maps into the range meanwhile.
+    let window = crate::user::with_current_process(|process| {
+        process
             .map_windows
             .release(address, pages_for_bytes(length))
-            .map_err(map_window_error)?;
-        for page in window.page_addresses() {
-            let _ = process.address_space.unmap_user(page_of(page));
-        }
-        Ok(0)
+            .map_err(map_window_error)
     })
-    .ok_or(Error::PermissionDenied)?
+    .ok_or(Error::PermissionDenied)??;
+    unmap_pages(window.page_addresses());
+    Ok(0)
 }
 
 pub(super) fn stats(arguments: &Arguments) -> Outcome {

@@ -4,6 +4,12 @@
 //! builds an [`ExceptionReport`] (vector name, error code, RIP, RSP, CR2 for page
 //! faults), gives it to the installed [`ExceptionHook`] if any, and then:
 //! - `#BP` (breakpoint) and `#OF` (overflow) are traps: log and continue;
+//! - `#DB` (debug) from ring 3 is an agent single-stepping itself (RFLAGS.TF
+//!   set before `syscall` comes back with `sysretq`): the handler clears TF
+//!   in the interrupted frame and the agent goes on; from ring 0 it is fatal;
+//! - NMI and machine check stop the machine, whichever ring they interrupt
+//!   (hardware trouble is never one agent's fault); they, `#DB` and double
+//!   fault run on their own interrupt stacks (see `gdt`);
 //! - every other exception is fatal: print the report and halt, or in a test
 //!   kernel exit QEMU with the failure code.
 
@@ -18,7 +24,7 @@ use x86_64::{
     structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode},
 };
 
-use super::gdt::DOUBLE_FAULT_IST_INDEX;
+use super::gdt::{DEBUG_IST_INDEX, DOUBLE_FAULT_IST_INDEX, MACHINE_CHECK_IST_INDEX, NMI_IST_INDEX};
 
 /// What the CPU reported when an exception was raised.
 #[derive(Debug, Clone, Copy)]
@@ -71,10 +77,17 @@ pub type ExceptionHook = fn(&ExceptionReport);
 
 static HOOK: Mutex<Option<ExceptionHook>> = Mutex::new(None);
 static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+static USER_SINGLE_STEPS: AtomicU64 = AtomicU64::new(0);
 
 /// Installs `hook`, replacing any earlier one.
 pub fn set_hook(hook: ExceptionHook) {
     super::cpu::without_interrupts(|| *HOOK.lock() = Some(hook));
+}
+
+/// Returns how many single-step traps from ring 3 were handled (and the
+/// agent's TF cleared) since boot.
+pub fn user_single_step_count() -> u64 {
+    USER_SINGLE_STEPS.load(Ordering::Relaxed)
 }
 
 /// Returns how many breakpoint exceptions were handled since boot.
@@ -89,6 +102,9 @@ fn report(
     error_code: Option<u64>,
     fault_address: Option<u64>,
 ) -> ExceptionReport {
+    // An exception from ring 3 keeps the user's AC flag: no kernel code
+    // runs with SMAP lifted.
+    super::cpu::clear_alignment_check();
     let report = ExceptionReport {
         vector,
         name,
@@ -133,8 +149,6 @@ macro_rules! fatal_handler_with_code {
 }
 
 fatal_handler!(divide_error, 0, "divide error");
-fatal_handler!(debug, 1, "debug");
-fatal_handler!(non_maskable_interrupt, 2, "non-maskable interrupt");
 fatal_handler!(bound_range_exceeded, 5, "bound range exceeded");
 fatal_handler!(invalid_opcode, 6, "invalid opcode");
 fatal_handler!(device_not_available, 7, "device not available");
@@ -180,15 +194,61 @@ extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, code: u64) ->
 }
 
 extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
-    fatal(&report(18, "machine check", &frame, None, None))
+    machine_fatal(report(18, "machine check", &frame, None, None))
+}
+
+extern "x86-interrupt" fn non_maskable_interrupt(frame: InterruptStackFrame) {
+    machine_fatal(report(2, "non-maskable interrupt", &frame, None, None))
+}
+
+/// Stops the machine for a hardware event: reported as if it came from
+/// ring 0, so the fatal hook never blames (and ends) the interrupted agent
+/// on this interrupt stack.
+fn machine_fatal(mut report: ExceptionReport) -> ! {
+    if report.from_user_mode() {
+        log::error!("{report} (interrupted ring 3)");
+        report.code_segment = super::gdt::KERNEL_CODE_SELECTOR;
+    }
+    fatal(&report)
+}
+
+extern "x86-interrupt" fn debug(mut frame: InterruptStackFrame) {
+    let report = report(1, "debug", &frame, None, None);
+    if !report.from_user_mode() {
+        fatal(&report);
+    }
+    USER_SINGLE_STEPS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: only TF is cleared in the ring-3 frame the CPU pushed; the
+    // return goes to the same user RIP, RSP and selectors, so nothing but
+    // single-stepping changes.
+    unsafe {
+        frame.as_mut().update(|value| {
+            value
+                .cpu_flags
+                .remove(x86_64::registers::rflags::RFlags::TRAP_FLAG)
+        });
+    }
+}
+
+/// Ends the running agent because its saved `context` would make the
+/// return to ring 3 fault in ring 0 (a non-canonical or kernel-half RIP or
+/// RSP), reported as a general protection fault from ring 3.
+pub(super) fn end_agent_on_bad_return(context: &super::switch::SavedContext) -> ! {
+    let report = ExceptionReport {
+        vector: 13,
+        name: "general protection fault (refused return to a non-user RIP/RSP)",
+        error_code: Some(0),
+        instruction_pointer: context.rip,
+        stack_pointer: context.rsp,
+        code_segment: super::gdt::USER_CODE_SELECTOR,
+        fault_address: None,
+    };
+    fatal(&report)
 }
 
 /// Installs a handler for every CPU exception vector into `idt`.
 pub fn install(idt: &mut InterruptDescriptorTable) {
     idt.divide_error.set_handler_fn(divide_error);
-    idt.debug.set_handler_fn(debug);
-    idt.non_maskable_interrupt
-        .set_handler_fn(non_maskable_interrupt);
     idt.breakpoint.set_handler_fn(breakpoint);
     idt.overflow.set_handler_fn(overflow);
     idt.bound_range_exceeded
@@ -204,7 +264,6 @@ pub fn install(idt: &mut InterruptDescriptorTable) {
     idt.page_fault.set_handler_fn(page_fault);
     idt.x87_floating_point.set_handler_fn(x87_floating_point);
     idt.alignment_check.set_handler_fn(alignment_check);
-    idt.machine_check.set_handler_fn(machine_check);
     idt.simd_floating_point.set_handler_fn(simd_floating_point);
     idt.virtualization.set_handler_fn(virtualization);
     idt.cp_protection_exception
@@ -214,11 +273,20 @@ pub fn install(idt: &mut InterruptDescriptorTable) {
     idt.vmm_communication_exception
         .set_handler_fn(vmm_communication);
     idt.security_exception.set_handler_fn(security_exception);
-    // SAFETY: DOUBLE_FAULT_IST_INDEX names the IST slot that `gdt::init`
-    // fills with a dedicated, otherwise unused stack before the IDT is loaded.
+    // SAFETY: each index names an IST slot that `gdt::init` fills with a
+    // dedicated stack, used by no other vector, before the IDT is loaded.
     unsafe {
         idt.double_fault
             .set_handler_fn(double_fault)
             .set_stack_index(DOUBLE_FAULT_IST_INDEX);
+        idt.non_maskable_interrupt
+            .set_handler_fn(non_maskable_interrupt)
+            .set_stack_index(NMI_IST_INDEX);
+        idt.machine_check
+            .set_handler_fn(machine_check)
+            .set_stack_index(MACHINE_CHECK_IST_INDEX);
+        idt.debug
+            .set_handler_fn(debug)
+            .set_stack_index(DEBUG_IST_INDEX);
     }
 }

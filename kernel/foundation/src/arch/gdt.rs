@@ -1,8 +1,10 @@
 //! Global descriptor table and task state segment.
 //!
-//! The TSS holds an interrupt stack table entry for double faults, so a kernel
-//! stack overflow (which faults again while pushing the page-fault frame)
-//! lands on a known-good stack instead of triple-faulting the machine.
+//! The TSS holds interrupt stack table entries for double faults (so a kernel
+//! stack overflow, which faults again while pushing the page-fault frame,
+//! lands on a known-good stack instead of triple-faulting the machine), and
+//! one each for NMI, machine check and debug: those can arrive at any
+//! instruction, also where the current stack cannot be trusted.
 
 use spin::Once;
 use x86_64::{
@@ -19,15 +21,24 @@ use x86_64::{
 
 /// Interrupt stack table slot used by the double-fault handler.
 pub const DOUBLE_FAULT_IST_INDEX: u16 = 0;
-/// Size of the double-fault stack.
-const DOUBLE_FAULT_STACK_SIZE: usize = 32 * 1024;
+/// Interrupt stack table slot used by the NMI handler.
+pub const NMI_IST_INDEX: u16 = 1;
+/// Interrupt stack table slot used by the machine-check handler.
+pub const MACHINE_CHECK_IST_INDEX: u16 = 2;
+/// Interrupt stack table slot used by the debug (`#DB`) handler.
+pub const DEBUG_IST_INDEX: u16 = 3;
+/// How many IST stacks [`init`] sets up (slots 0..IST_STACKS).
+const IST_STACKS: usize = 4;
+/// Size of each IST stack.
+const IST_STACK_SIZE: usize = 32 * 1024;
 
 /// A stack the CPU switches to; aligned as the ABI wants.
 #[repr(C, align(16))]
-struct Stack([u8; DOUBLE_FAULT_STACK_SIZE]);
+struct Stack([u8; IST_STACK_SIZE]);
 
-/// Mutable, so that it lands in writable memory; only the CPU writes to it.
-static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_SIZE]);
+/// Mutable, so that they land in writable memory; only the CPU writes to them.
+static mut IST_STACK_MEMORY: [Stack; IST_STACKS] =
+    [const { Stack([0; IST_STACK_SIZE]) }; IST_STACKS];
 
 /// Ring-0 code selector (GDT entry 1), as [`init`] lays the table out.
 pub const KERNEL_CODE_SELECTOR: u64 = 1 << 3;
@@ -62,13 +73,15 @@ static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 /// Builds and loads the GDT and TSS, then reloads every segment register.
 pub fn init() {
-    let stack_start = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK);
-    // SAFETY: `init` runs once at boot, before interrupts are enabled and
-    // before the TSS is loaded, so nothing else reads or writes it now.
-    unsafe {
-        // Stacks grow down: the IST entry is the end of the stack.
-        TSS.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST_INDEX)] =
-            stack_start + DOUBLE_FAULT_STACK_SIZE as u64;
+    for slot in 0..IST_STACKS {
+        // SAFETY: only the address of the static is taken, no reference.
+        let stack_start = VirtAddr::from_ptr(unsafe { &raw const IST_STACK_MEMORY[slot] });
+        // SAFETY: `init` runs once at boot, before interrupts are enabled and
+        // before the TSS is loaded, so nothing else reads or writes it now.
+        unsafe {
+            // Stacks grow down: the IST entry is the end of the stack.
+            TSS.interrupt_stack_table[slot] = stack_start + IST_STACK_SIZE as u64;
+        }
     }
     let (gdt, selectors) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();

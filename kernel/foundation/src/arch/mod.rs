@@ -6,6 +6,7 @@ pub mod device_interrupts;
 pub mod exceptions;
 pub mod gdt;
 pub mod interrupts;
+pub mod interrupts_off;
 pub mod pic;
 pub mod pit;
 pub mod switch;
@@ -17,6 +18,7 @@ pub fn init_cpu_tables() {
     interrupts::init_idt();
     syscall::init();
     cpu::disable_floating_point();
+    log::info!("{}", cpu::enable_protections());
 }
 
 /// Makes `top` the kernel stack of the agent about to run: the CPU switches

@@ -80,6 +80,11 @@ macro_rules! switching_entry {
                 // 15 more words leave it 16-byte aligned for the call.
                 "mov rdi, rsp",
                 "cld",
+                // An interrupt from ring 3 keeps the user's AC flag: clear
+                // it, so kernel code never runs with SMAP lifted.
+                "pushfq",
+                "and dword ptr [rsp], {no_ac}",
+                "popfq",
                 "call {handler}",
                 "mov rsp, rax",
                 "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10",
@@ -87,6 +92,7 @@ macro_rules! switching_entry {
                 "pop rcx", "pop rbx", "pop rax",
                 "iretq",
                 handler = sym $handler,
+                no_ac = const !(1u32 << 18),
             )
         }
     };
@@ -96,24 +102,37 @@ switching_entry!(timer_entry, timer_handler);
 switching_entry!(switch_entry, switch_handler);
 
 extern "C" fn timer_handler(context: *mut SavedContext) -> *mut SavedContext {
+    let start = super::cpu::read_timestamp_counter();
     crate::time::on_tick();
     super::pic::end_of_interrupt(super::pic::Irq::Timer.vector());
-    match crate::trap::timer_hook() {
+    let resume = match crate::trap::timer_hook() {
         // The hook returns a stack pointer the task manager saved from one
         // of these entries (or `context` itself).
         Some(hook) => hook(context as u64) as *mut SavedContext,
         None => context,
-    }
+    };
+    record_handler(start, core::panic::Location::caller());
+    resume
+}
+
+/// Counts the interrupts-off stretch of a switching handler that began at
+/// TSC `start`.
+fn record_handler(start: u64, site: &'static core::panic::Location<'static>) {
+    let cycles = super::cpu::read_timestamp_counter().wrapping_sub(start);
+    super::interrupts_off::record(cycles, site);
 }
 
 extern "C" fn switch_handler(context: *mut SavedContext) -> *mut SavedContext {
     // SAFETY: `context` points at the registers `switch_entry` just pushed
     // on the current stack; they stay valid until this handler returns.
     let (request, argument) = unsafe { ((*context).rdi, (*context).rsi) };
-    match crate::trap::switch_hook() {
+    let start = super::cpu::read_timestamp_counter();
+    let resume = match crate::trap::switch_hook() {
         Some(hook) => hook(context as u64, request, argument) as *mut SavedContext,
         None => context,
-    }
+    };
+    record_handler(start, core::panic::Location::caller());
+    resume
 }
 
 /// Asks the task manager to handle `request` with `argument` and possibly

@@ -8,8 +8,9 @@
 //! would. The Rust dispatcher gets that context: arguments in
 //! rdi/rsi/rdx/r10/r8/r9, the syscall number in rax, and the result goes back
 //! in rax. Blocking syscalls block in kernel mode on this stack, like kernel
-//! agents do, so the return path is always back to the same agent: `sysretq`
-//! when the return address is a canonical user address, `iretq` otherwise.
+//! agents do, so the return path is always back to the same agent, with
+//! `sysretq`; a return RIP or RSP outside the user half ends the agent
+//! instead (`sysretq` to a non-canonical RIP would fault in ring 0).
 
 use core::arch::naked_asm;
 
@@ -105,20 +106,17 @@ extern "C" fn syscall_entry() {
         "mov rdi, rsp",
         "cld",
         "call {dispatch}",
-        // rax = 1: return with sysretq; 0: with iretq.
-        "test rax, rax",
+        // `dispatch` returns only when the saved RIP and RSP are canonical
+        // user addresses, so `sysretq` cannot fault in ring 0.
         "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10",
         "pop r9", "pop r8", "pop rbp", "pop rdi", "pop rsi", "pop rdx",
         "pop rcx", "pop rbx", "pop rax",
-        "jz 2f",
         // sysretq: RIP from rcx, RFLAGS from r11, then the user stack.
         "pop rcx",
         "add rsp, 8",
         "pop r11",
         "pop rsp",
         "sysretq",
-        "2:",
-        "iretq",
         user_data = const USER_DATA_SELECTOR,
         user_code = const USER_CODE_SELECTOR,
         scratch = const GS_USER_STACK_SCRATCH,
@@ -127,8 +125,10 @@ extern "C" fn syscall_entry() {
     )
 }
 
-/// Runs the syscall named in `context` and says how to return (1 = sysret).
-extern "C" fn dispatch(context: *mut SavedContext) -> u64 {
+/// Runs the syscall named in `context`; returns only when `sysretq` to the
+/// saved RIP and RSP is safe, and otherwise ends the agent (status
+/// `FAULT_STATUS_BASE - 13`, as a general protection fault in ring 3).
+extern "C" fn dispatch(context: *mut SavedContext) {
     // SAFETY: `context` points at the registers `syscall_entry` just pushed
     // on this agent's kernel stack; nothing else refers to them until the
     // entry pops them after this function returns.
@@ -147,9 +147,12 @@ extern "C" fn dispatch(context: *mut SavedContext) -> u64 {
         None => crate::trap::NO_SYSCALL_HOOK,
     } as u64;
     super::cpu::disable_interrupts();
-    // sysret faults in ring 0 on a non-canonical RCX; only return that way
-    // to user addresses.
-    u64::from(context.rip < USER_HALF_END && context.rsp < USER_HALF_END)
+    // sysret faults in ring 0 on a non-canonical RCX (the classic hazard of
+    // a `syscall` in the last bytes of the user half), and a kernel-half or
+    // non-canonical user RSP is no stack to return to: end the agent.
+    if context.rip >= USER_HALF_END || context.rsp >= USER_HALF_END {
+        super::exceptions::end_agent_on_bad_return(context);
+    }
 }
 
 /// Leaves the kernel for ring 3 at `entry` with the stack at `user_stack`.
