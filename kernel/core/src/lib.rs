@@ -14,6 +14,7 @@
 //! | [`map_window`] | which user ranges `map` gave out, the quota, and finding a free window |
 //! | [`ipc_queue`] | the per-endpoint FIFOs of senders and the state of each waiting sender |
 //! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
+//! | [`factorial`] | factorials wrapping at 32 and 64 bits in constant time (the accelerator's CPU route) |
 //!
 //! The crate assumes 64-bit `usize` (as on `x86_64` and every host the
 //! workspace supports): offsets into a user range are `usize`.
@@ -22,6 +23,7 @@
 
 extern crate alloc;
 
+pub mod factorial;
 pub mod histogram;
 pub mod ipc_queue;
 pub mod line_editor;

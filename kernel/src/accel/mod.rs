@@ -15,7 +15,7 @@
 pub mod dispatch;
 pub mod pool;
 
-use alloc::{boxed::Box, vec};
+use alloc::boxed::Box;
 
 pub use dispatch::{Operation, Route};
 pub use pool::{DeviceInfo, DeviceState, MAX_DEVICES};
@@ -25,7 +25,7 @@ use crate::devices::pci::InterruptPreference;
 
 /// Default job timeout: a factorial or a 4 KiB DMA takes far less (the
 /// `edu` DMA engine completes 100 ms after it starts).
-pub const DEFAULT_TIMEOUT_US: u64 = 2_000_000;
+pub const DEFAULT_TIMEOUT_US: u64 = agent_abi::ACCEL_TIMEOUT_US;
 /// Largest buffer one copy moves (the `edu` device buffer less one byte,
 /// see [`drivers::edu::MAX_DMA_TRANSFER`]).
 pub const MAX_COPY_BYTES: usize = drivers::edu::MAX_DMA_TRANSFER;
@@ -48,6 +48,9 @@ pub enum AccelError {
     InvalidArgument,
     /// No memory for a buffer.
     OutOfMemory,
+    /// The calling agent already holds its share of the pool
+    /// ([`pool::MAX_JOBS_PER_AGENT`]).
+    Exhausted,
 }
 
 impl From<AccelError> for agent_abi::Error {
@@ -60,6 +63,7 @@ impl From<AccelError> for agent_abi::Error {
             AccelError::DeviceFault => Self::DeviceFault,
             AccelError::InvalidArgument => Self::InvalidArgument,
             AccelError::OutOfMemory => Self::OutOfMemory,
+            AccelError::Exhausted => Self::Exhausted,
         }
     }
 }
@@ -163,11 +167,7 @@ impl DeviceBuffer {
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
         if let Place::Device(index) = self.place {
-            pool::with_devices(|devices| {
-                if let Some(device) = devices.get_mut(index) {
-                    device.leased = false;
-                }
-            });
+            pool::end_lease(index);
         }
     }
 }
@@ -183,6 +183,9 @@ pub fn init() -> usize {
         pool::count()
     };
     dispatch::init(devices);
+    if crate::task::on_agent_exit(pool::release_agent).is_err() {
+        log::warn!("accel: no exit observer slot; a killed agent's device stays held");
+    }
     log::info!("accel: {devices} edu devices in the pool");
     devices
 }
@@ -202,6 +205,18 @@ pub fn devices() -> alloc::vec::Vec<DeviceInfo> {
 /// number of devices ready.
 pub fn recover() -> usize {
     pool::recover()
+}
+
+/// Starts the accelerator's agent-side service now rather than on the
+/// first interrupt job (see [`pool::start_service`]); call after
+/// `task::init`.
+pub fn start_service() {
+    pool::start_service();
+}
+
+/// Returns how many device jobs of killed agents were given back.
+pub fn reclaimed_jobs() -> u64 {
+    pool::reclaimed_jobs()
 }
 
 /// Returns the dispatch table's state as printable lines.
@@ -264,14 +279,34 @@ fn on_device<T>(
     result
 }
 
-/// Returns `input`! wrapping at 32 bits, as the `edu` device computes it.
+/// Returns `input`! wrapping at 32 bits, as the `edu` device computes it,
+/// in at most 33 multiplications ([`kernel_core::factorial`]).
 pub fn factorial_on_cpu(input: u32) -> u32 {
-    (1..=input).fold(1u32, |product, factor| product.wrapping_mul(factor))
+    kernel_core::factorial::wrapping_u32(input)
 }
 
+/// Inputs from this one on are answered by the kernel at once (their
+/// factorial wraps to 0 at 32 bits) and never sent to a device, which
+/// would loop `input` times: `0xFFFF_FFFF` keeps an `edu` busy for minutes.
+pub const FACTORIAL_ZERO_FROM: u32 = kernel_core::factorial::U32_ZERO_FROM;
+const _: () = assert!(FACTORIAL_ZERO_FROM as u64 == agent_abi::ACCEL_FACTORIAL_ZERO_FROM);
+const _: () = assert!(pool::MAX_JOBS_PER_AGENT as u64 == agent_abi::ACCEL_MAX_DEVICES_PER_AGENT);
+
 /// Computes `input`! (wrapping at 32 bits) on the route the options allow
-/// and the table picks.
+/// and the table picks. From [`FACTORIAL_ZERO_FROM`] on the answer (0) is
+/// given in constant time on every route, without a device (still
+/// `NoDevice` when there is none and the CPU path is not allowed).
 pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, AccelError> {
+    if input >= FACTORIAL_ZERO_FROM {
+        if !options.allow_cpu && pool::ready_mask() == 0 {
+            return Err(AccelError::NoDevice);
+        }
+        return Ok(Outcome {
+            value: 0,
+            route: Route::Cpu,
+            latency_us: 0,
+        });
+    }
     dispatched(
         Operation::Factorial,
         u64::from(input),
@@ -289,6 +324,42 @@ pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, Accel
     )
 }
 
+/// Returns the mask of devices whose buffer no `DeviceBuffer` holds.
+fn free_buffers() -> u32 {
+    pool::with_devices(|devices| {
+        devices
+            .iter()
+            .enumerate()
+            .filter(|(_, device)| !device.leased)
+            .fold(0u32, |mask, (index, _)| mask | (1 << index))
+    })
+}
+
+/// Waits (yielding) until a device the options allow has a free buffer,
+/// at most the options' timeout (then [`AccelError::Busy`]); returns the
+/// mask of free buffers. Returns at once when the CPU may serve or no
+/// allowed device is ready (the dispatch reports that).
+fn wait_for_free_buffer(options: &JobOptions) -> Result<u32, AccelError> {
+    let deadline = crate::time::now_us().saturating_add(options.timeout_us);
+    let wanted = options.device.map_or(u32::MAX, |device| {
+        u32::try_from(device)
+            .ok()
+            .and_then(|shift| 1u32.checked_shl(shift))
+            .unwrap_or(0)
+    });
+    loop {
+        let free = free_buffers();
+        let ready = pool::ready_mask() & wanted;
+        if options.allow_cpu || ready == 0 || free & ready != 0 {
+            return Ok(free);
+        }
+        if crate::time::now_us() >= deadline {
+            return Err(AccelError::Busy);
+        }
+        pool::pause();
+    }
+}
+
 /// Copies `data` (at most [`MAX_COPY_BYTES`]) into a device buffer (by
 /// DMA), or into a kernel-side buffer on the CPU route. Returns the handle
 /// to copy it back with.
@@ -299,13 +370,7 @@ pub fn copy_to_device(
     if data.is_empty() || data.len() > MAX_COPY_BYTES {
         return Err(AccelError::InvalidArgument);
     }
-    let free = pool::with_devices(|devices| {
-        devices
-            .iter()
-            .enumerate()
-            .filter(|(_, device)| !device.leased)
-            .fold(0u32, |mask, (index, _)| mask | (1 << index))
-    });
+    let free = wait_for_free_buffer(options)?;
     dispatched(
         Operation::CopyToDevice,
         data.len() as u64,
@@ -322,10 +387,7 @@ pub fn copy_to_device(
             }),
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
-                let leased = pool::with_devices(|devices| {
-                    core::mem::replace(&mut devices[device].leased, true)
-                });
-                if leased {
+                if !pool::lease(device) {
                     return Err(AccelError::Busy);
                 }
                 let buffer = DeviceBuffer {
@@ -375,21 +437,20 @@ pub fn copy_from_device(
                 },
                 ..*options
             };
-            let mut staging = vec![0u8; out.len()];
+            let length = out.len();
             let outcome = dispatched(
                 Operation::CopyFromDevice,
-                out.len() as u64,
+                length as u64,
                 &pinned,
                 |_| true,
                 |route, deadline| {
                     on_device(holder, deadline, || {
-                        pool::dma_from_device(holder, &mut staging, wait_of(route), deadline)
+                        pool::dma_from_device(holder, out, wait_of(route), deadline)
                     })
                 },
             )?;
-            out.copy_from_slice(&staging);
             Ok(Outcome {
-                value: out.len(),
+                value: length,
                 route: outcome.route,
                 latency_us: outcome.latency_us,
             })

@@ -15,7 +15,7 @@
 //! blocked caller wakes to report a timeout even when no interrupt comes.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use drivers::edu::{self, DmaDirection, Edu};
 use spin::Mutex;
@@ -28,6 +28,10 @@ use crate::task::{self, EventId};
 
 /// Most devices the pool holds.
 pub const MAX_DEVICES: usize = 4;
+/// Most devices one agent holds at once (a job or a buffer lease). The
+/// accelerator syscalls are synchronous, so an agent's copy holds one
+/// device for its lease and its two DMA jobs: one device in all.
+pub const MAX_JOBS_PER_AGENT: usize = 1;
 /// Watchdog period while interrupt jobs are pending.
 const WATCHDOG_PERIOD_US: u64 = 1_000;
 
@@ -73,10 +77,16 @@ pub(super) struct Device {
     deadline_us: Option<u64>,
     /// Whether a `DeviceBuffer` holds this device's buffer.
     pub(super) leased: bool,
+    /// The agent (pid) whose job runs on the device, if an agent's.
+    holder: Option<u64>,
+    /// The agent (pid) whose `DeviceBuffer` leases the device buffer.
+    lease_holder: Option<u64>,
 }
 
 static DEVICES: Mutex<Vec<Device>> = Mutex::new(Vec::new());
 static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
+/// Device jobs given back by [`release_agent`] for agents that ended.
+static RECLAIMED: AtomicU64 = AtomicU64::new(0);
 static WATCHDOG_STARTED: AtomicBool = AtomicBool::new(false);
 static WATCHDOG_EVENT: Mutex<Option<EventId>> = Mutex::new(None);
 
@@ -151,6 +161,8 @@ fn probe(
         pending: 0,
         deadline_us: None,
         leased: false,
+        holder: None,
+        lease_holder: None,
     })
 }
 
@@ -225,11 +237,23 @@ pub fn recover() -> usize {
     })
 }
 
+/// The calling agent's pid, `None` for kernel code outside agents.
+fn caller() -> Option<u64> {
+    task::current().map(|_| task::current_pid())
+}
+
 /// Takes device `index` for one job, waiting (yielding) while another job
-/// holds it, until `deadline_us`.
+/// holds it, until `deadline_us`. An agent holds at most
+/// [`MAX_JOBS_PER_AGENT`] devices at once (its lease's device counts):
+/// beyond that it gets [`AccelError::Exhausted`] at once, so one agent can
+/// never occupy every device of the pool.
 pub(super) fn acquire(index: usize, deadline_us: u64) -> Result<(), AccelError> {
+    let pid = caller();
     loop {
         let taken = with_devices(|devices| {
+            if pid.is_some() && held_by(devices, pid, Some(index)) >= MAX_JOBS_PER_AGENT {
+                return Err(AccelError::Exhausted);
+            }
             let device = devices.get_mut(index).ok_or(AccelError::NoDevice)?;
             if device.info.state != DeviceState::Ready {
                 return Err(AccelError::DeviceFault);
@@ -239,6 +263,7 @@ pub(super) fn acquire(index: usize, deadline_us: u64) -> Result<(), AccelError> 
             }
             device.busy = true;
             device.pending = 0;
+            device.holder = pid;
             Ok(true)
         })?;
         if taken {
@@ -257,6 +282,7 @@ pub(super) fn release(index: usize, timed_out: bool) {
     with_devices(|devices| {
         if let Some(device) = devices.get_mut(index) {
             device.busy = false;
+            device.holder = None;
             device.deadline_us = None;
             if timed_out {
                 device.info.timeouts += 1;
@@ -270,9 +296,81 @@ pub(super) fn release(index: usize, timed_out: bool) {
     IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Returns how many devices other than `except` agent `pid` holds (by a
+/// job or a lease).
+fn held_by(devices: &[Device], pid: Option<u64>, except: Option<usize>) -> usize {
+    devices
+        .iter()
+        .enumerate()
+        .filter(|(index, device)| {
+            Some(*index) != except && (device.holder == pid || device.lease_holder == pid)
+        })
+        .count()
+}
+
+/// Leases device `index`'s buffer for the caller; `false` if it is taken.
+pub(super) fn lease(index: usize) -> bool {
+    let pid = caller();
+    with_devices(|devices| match devices.get_mut(index) {
+        Some(device) if !device.leased => {
+            device.leased = true;
+            device.lease_holder = pid;
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Ends the lease of device `index`'s buffer.
+pub(super) fn end_lease(index: usize) {
+    with_devices(|devices| {
+        if let Some(device) = devices.get_mut(index) {
+            device.leased = false;
+            device.lease_holder = None;
+        }
+    });
+}
+
+/// The exit observer ([`task::on_agent_exit`]): gives back every lease
+/// and job agent `pid` held when it ended (killed while blocked on a
+/// completion, or preempted while holding a device). A device whose job
+/// was abandoned is quiesced and put in recovery; [`recover`] returns it
+/// to service as soon as the device is idle and passes its checks. The
+/// DMA bounce frame belongs to the device, so nothing else is left behind.
+pub fn release_agent(pid: u64) {
+    let mut abandoned: u32 = 0;
+    with_devices(|devices| {
+        for device in devices.iter_mut() {
+            if device.lease_holder == Some(pid) {
+                device.leased = false;
+                device.lease_holder = None;
+            }
+            if device.busy && device.holder == Some(pid) {
+                device.busy = false;
+                device.holder = None;
+                device.deadline_us = None;
+                device.info.state = DeviceState::Recovering;
+                device.edu.quiesce();
+                abandoned += 1;
+            }
+        }
+    });
+    if abandoned > 0 {
+        IN_FLIGHT.fetch_sub(abandoned, Ordering::Relaxed);
+        RECLAIMED.fetch_add(u64::from(abandoned), Ordering::Relaxed);
+        log::info!("accel: agent {pid} ended holding {abandoned} device job(s); reclaimed");
+    }
+}
+
+/// Returns how many device jobs of ended agents [`release_agent`] gave
+/// back since boot.
+pub fn reclaimed_jobs() -> u64 {
+    RECLAIMED.load(Ordering::Relaxed)
+}
+
 /// Lets others run while waiting: yield in an agent, halt until the next
 /// interrupt otherwise.
-fn pause() {
+pub(super) fn pause() {
     if task::current().is_some() {
         task::yield_now();
     } else {
@@ -426,6 +524,20 @@ fn complete(
             return Err(AccelError::Timeout);
         }
     }
+}
+
+/// Makes now what the first interrupt job would make: each routed
+/// device's event and the watchdog agent (after `task::init`). Tests that
+/// count memory call it before they take their starting counts.
+pub fn start_service() {
+    with_devices(|devices| {
+        for device in devices.iter_mut() {
+            if device.info.route.is_some() && device.event.is_none() {
+                device.event = task::new_event();
+            }
+        }
+    });
+    start_watchdog();
 }
 
 /// Starts the watchdog agent once; wakes it so it looks at the new deadline.

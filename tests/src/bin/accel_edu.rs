@@ -1,4 +1,8 @@
 //! One `edu` device: factorials, DMA round trips, an interrupt job beside another agent, a timeout.
+//!
+//! Factorials from 34 on wrap to 0 and are answered without the device in
+//! constant time; the timeout is a DMA job (the engine takes ~100 ms) with a
+//! timeout it cannot meet, after which the device must come back.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -14,9 +18,10 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 /// Loops the busy agent made while the interrupt jobs waited.
 static OTHER_LOOPS: AtomicU64 = AtomicU64::new(0);
-/// Input whose factorial keeps the device busy far beyond a tiny timeout
-/// (2^28 multiplications in the device thread).
-const LONG_FACTORIAL: u32 = 1 << 28;
+/// Inputs the device must never see: answered 0 by the kernel at once.
+const HUGE_FACTORIALS: [u32; 4] = [34, 1000, 1 << 28, u32::MAX];
+/// Longest a huge factorial may take (µs): no loop over the input.
+const HUGE_FACTORIAL_LIMIT_US: u64 = 1_000;
 /// A timeout no device job can meet.
 const TINY_TIMEOUT_US: u64 = 1;
 /// How long the device may take to come back after the timeout.
@@ -62,6 +67,26 @@ fn checker() {
         }
     }
     log::info!("factorials correct for polling and interrupt completion");
+    let jobs_before = accel::devices()[0].jobs;
+    for input in HUGE_FACTORIALS {
+        for completion in [
+            Completion::Poll,
+            Completion::Interrupt,
+            Completion::Adaptive,
+        ] {
+            let start = kernel::time::now_us();
+            let answer = accel::factorial(input, &pinned(completion));
+            let took = kernel::time::now_us() - start;
+            if answer.map(|outcome| outcome.value) != Ok(0) || took > HUGE_FACTORIAL_LIMIT_US {
+                log::error!("{input}! via {completion:?}: {answer:?} in {took} us");
+                testing::fail("a huge factorial was not answered 0 at once");
+            }
+        }
+    }
+    if accel::devices()[0].jobs != jobs_before {
+        testing::fail("a huge factorial reached the device");
+    }
+    log::info!("huge factorials answered 0 without the device");
     // An interrupt job blocks its caller; the spinner runs meanwhile (the
     // DMA engine takes ~100 ms per transfer).
     let before = OTHER_LOOPS.load(Ordering::Relaxed);
@@ -100,10 +125,10 @@ fn checker() {
         timeout_us: TINY_TIMEOUT_US,
         ..pinned(Completion::Interrupt)
     };
-    match accel::factorial(LONG_FACTORIAL, &options) {
+    match accel::copy_to_device(&[7u8; 64], &options) {
         Err(AccelError::Timeout) => {}
         other => {
-            log::error!("long factorial with a tiny timeout: {other:?}");
+            log::error!("DMA with a tiny timeout: {other:?}");
             testing::fail("timeout not reported");
         }
     }
@@ -131,6 +156,22 @@ fn checker() {
             testing::fail("device does not work after recovery");
         }
     }
+    let data = alloc_free::Pattern::new(accel::MAX_COPY_BYTES);
+    let bytes = &data.bytes[..accel::MAX_COPY_BYTES];
+    let mut back = [0u8; 4096];
+    let round_trip =
+        accel::copy_to_device(bytes, &pinned(Completion::Interrupt)).and_then(|buffer| {
+            accel::copy_from_device(
+                &buffer.value,
+                &mut back[..bytes.len()],
+                &pinned(Completion::Interrupt),
+            )
+        });
+    if round_trip.is_err() || back[..bytes.len()] != *bytes {
+        log::error!("DMA after recovery: {round_trip:?}");
+        testing::fail("device DMA does not work after recovery");
+    }
+    log::info!("factorial and DMA served after recovery");
     for line in accel::table_lines() {
         log::info!("{line}");
     }
