@@ -324,42 +324,6 @@ pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, Accel
     )
 }
 
-/// Returns the mask of devices whose buffer no `DeviceBuffer` holds.
-fn free_buffers() -> u32 {
-    pool::with_devices(|devices| {
-        devices
-            .iter()
-            .enumerate()
-            .filter(|(_, device)| !device.leased)
-            .fold(0u32, |mask, (index, _)| mask | (1 << index))
-    })
-}
-
-/// Waits (yielding) until a device the options allow has a free buffer,
-/// at most the options' timeout (then [`AccelError::Busy`]); returns the
-/// mask of free buffers. Returns at once when the CPU may serve or no
-/// allowed device is ready (the dispatch reports that).
-fn wait_for_free_buffer(options: &JobOptions) -> Result<u32, AccelError> {
-    let deadline = crate::time::now_us().saturating_add(options.timeout_us);
-    let wanted = options.device.map_or(u32::MAX, |device| {
-        u32::try_from(device)
-            .ok()
-            .and_then(|shift| 1u32.checked_shl(shift))
-            .unwrap_or(0)
-    });
-    loop {
-        let free = free_buffers();
-        let ready = pool::ready_mask() & wanted;
-        if options.allow_cpu || ready == 0 || free & ready != 0 {
-            return Ok(free);
-        }
-        if crate::time::now_us() >= deadline {
-            return Err(AccelError::Busy);
-        }
-        pool::pause();
-    }
-}
-
 /// Copies `data` (at most [`MAX_COPY_BYTES`]) into a device buffer (by
 /// DMA), or into a kernel-side buffer on the CPU route. Returns the handle
 /// to copy it back with.
@@ -370,7 +334,12 @@ pub fn copy_to_device(
     if data.is_empty() || data.len() > MAX_COPY_BYTES {
         return Err(AccelError::InvalidArgument);
     }
-    let free = wait_for_free_buffer(options)?;
+    let cpu_may_serve =
+        options.allow_cpu && matches!(options.completion, Completion::Adaptive | Completion::Cpu);
+    if !cpu_may_serve {
+        return copy_to_leased_device(data, options);
+    }
+    let free = pool::free_buffers();
     dispatched(
         Operation::CopyToDevice,
         data.len() as u64,
@@ -401,6 +370,44 @@ pub fn copy_to_device(
             }
         },
     )
+}
+
+/// The device-only copy: waits in turn for a free device buffer (see
+/// [`pool::wait_lease`]), then lets the table pick the completion mode on
+/// that device.
+fn copy_to_leased_device(
+    data: &[u8],
+    options: &JobOptions,
+) -> Result<Outcome<DeviceBuffer>, AccelError> {
+    let wanted = options.device.map_or(u32::MAX, |device| {
+        u32::try_from(device)
+            .ok()
+            .and_then(|shift| 1u32.checked_shl(shift))
+            .unwrap_or(0)
+    });
+    let deadline = crate::time::now_us().saturating_add(options.timeout_us);
+    let device = pool::wait_lease(wanted, deadline)?;
+    // Dropping the buffer on an error ends the lease.
+    let buffer = DeviceBuffer {
+        place: Place::Device(device),
+        len: data.len(),
+    };
+    let outcome = dispatched(
+        Operation::CopyToDevice,
+        data.len() as u64,
+        options,
+        |route| route.device().map(usize::from) == Some(device),
+        |route, deadline| {
+            on_device(device, deadline, || {
+                pool::dma_to_device(device, data, wait_of(route), deadline)
+            })
+        },
+    )?;
+    Ok(Outcome {
+        value: buffer,
+        route: outcome.route,
+        latency_us: outcome.latency_us,
+    })
 }
 
 /// Copies `buffer`'s bytes back into `out` (which must be exactly as long).

@@ -20,6 +20,8 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use drivers::edu::{self, DmaDirection, Edu};
 use spin::Mutex;
 
+use kernel_core::turn::{Turn, Waiter};
+
 use super::AccelError;
 use crate::arch::cpu;
 use crate::devices::pci::{self, InterruptPreference, InterruptRoute};
@@ -32,6 +34,9 @@ pub const MAX_DEVICES: usize = 4;
 /// accelerator syscalls are synchronous, so an agent's copy holds one
 /// device for its lease and its two DMA jobs: one device in all.
 pub const MAX_JOBS_PER_AGENT: usize = 1;
+/// A polling job spins this long (µs), then yields between polls, so a
+/// long job (a DMA takes ~100 ms) does not keep the CPU from the others.
+const POLL_SPIN_US: u64 = 50;
 /// Watchdog period while interrupt jobs are pending.
 const WATCHDOG_PERIOD_US: u64 = 1_000;
 
@@ -81,9 +86,14 @@ pub(super) struct Device {
     holder: Option<u64>,
     /// The agent (pid) whose `DeviceBuffer` leases the device buffer.
     lease_holder: Option<u64>,
+    /// The agent that has waited longest for the device.
+    turn: Turn,
 }
 
 static DEVICES: Mutex<Vec<Device>> = Mutex::new(Vec::new());
+/// The agent that has waited longest for a free device buffer (locked
+/// inside [`with_devices`]).
+static LEASE_TURN: Mutex<Turn> = Mutex::new(Turn::new());
 static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
 /// Device jobs given back by [`release_agent`] for agents that ended.
 static RECLAIMED: AtomicU64 = AtomicU64::new(0);
@@ -163,6 +173,7 @@ fn probe(
         leased: false,
         holder: None,
         lease_holder: None,
+        turn: Turn::new(),
     })
 }
 
@@ -249,6 +260,7 @@ fn caller() -> Option<u64> {
 /// never occupy every device of the pool.
 pub(super) fn acquire(index: usize, deadline_us: u64) -> Result<(), AccelError> {
     let pid = caller();
+    let me = waiter(pid);
     loop {
         let taken = with_devices(|devices| {
             if pid.is_some() && held_by(devices, pid, Some(index)) >= MAX_JOBS_PER_AGENT {
@@ -258,22 +270,90 @@ pub(super) fn acquire(index: usize, deadline_us: u64) -> Result<(), AccelError> 
             if device.info.state != DeviceState::Ready {
                 return Err(AccelError::DeviceFault);
             }
-            if device.busy {
+            let free = !device.busy;
+            if !me.map_or(free, |me| device.turn.claim(me, free)) {
                 return Ok(false);
             }
             device.busy = true;
             device.pending = 0;
             device.holder = pid;
             Ok(true)
-        })?;
-        if taken {
-            IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+        });
+        match taken {
+            Ok(true) => {
+                IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Ok(false) if crate::time::now_us() < deadline_us => pause(),
+            Ok(false) => return Err(give_up(pid, Some(index), AccelError::Busy)),
+            Err(error) => return Err(give_up(pid, Some(index), error)),
         }
-        if crate::time::now_us() >= deadline_us {
-            return Err(AccelError::Busy);
+    }
+}
+
+/// A waiter record for agent `pid` starting to wait now.
+fn waiter(pid: Option<u64>) -> Option<Waiter> {
+    pid.map(|id| Waiter {
+        id,
+        since: crate::time::now_us(),
+    })
+}
+
+/// `pid` stops waiting for device `index` (or for a buffer: `None`);
+/// returns `error`.
+fn give_up(pid: Option<u64>, index: Option<usize>, error: AccelError) -> AccelError {
+    if let Some(pid) = pid {
+        with_devices(|devices| match index {
+            Some(index) => {
+                if let Some(device) = devices.get_mut(index) {
+                    device.turn.forget(pid);
+                }
+            }
+            None => LEASE_TURN.lock().forget(pid),
+        });
+    }
+    error
+}
+
+/// Leases the buffer of a Ready device in `wanted` (a mask) for the
+/// caller, waiting (yielding, in turn with the other waiters) until one is
+/// free, at most until `deadline_us` (then [`AccelError::Busy`]). Returns
+/// the device. `NoDevice` if no wanted device is Ready; `Exhausted` if the
+/// caller already holds its share of the pool.
+pub(super) fn wait_lease(wanted: u32, deadline_us: u64) -> Result<usize, AccelError> {
+    let pid = caller();
+    let me = waiter(pid);
+    loop {
+        recover();
+        let leased = with_devices(|devices| {
+            if pid.is_some() && held_by(devices, pid, None) >= MAX_JOBS_PER_AGENT {
+                return Err(AccelError::Exhausted);
+            }
+            let usable = |index: usize, device: &Device| {
+                wanted & (1 << index) != 0 && device.info.state == DeviceState::Ready
+            };
+            if !devices.iter().enumerate().any(|(i, d)| usable(i, d)) {
+                return Err(AccelError::NoDevice);
+            }
+            let candidate = devices
+                .iter()
+                .enumerate()
+                .position(|(i, d)| usable(i, d) && !d.leased);
+            let free = candidate.is_some();
+            if !me.map_or(free, |me| LEASE_TURN.lock().claim(me, free)) {
+                return Ok(None);
+            }
+            Ok(candidate.inspect(|index| {
+                devices[*index].leased = true;
+                devices[*index].lease_holder = pid;
+            }))
+        });
+        match leased {
+            Ok(Some(index)) => return Ok(index),
+            Ok(None) if crate::time::now_us() < deadline_us => pause(),
+            Ok(None) => return Err(give_up(pid, None, AccelError::Busy)),
+            Err(error) => return Err(give_up(pid, None, error)),
         }
-        pause();
     }
 }
 
@@ -308,16 +388,46 @@ fn held_by(devices: &[Device], pid: Option<u64>, except: Option<usize>) -> usize
         .count()
 }
 
-/// Leases device `index`'s buffer for the caller; `false` if it is taken.
+/// Whether another agent than `pid` waits in turn for a device buffer.
+fn other_waits_for_buffer(pid: Option<u64>) -> bool {
+    LEASE_TURN
+        .lock()
+        .oldest()
+        .is_some_and(|waiter| Some(waiter.id) != pid)
+}
+
+/// Returns the mask of devices whose buffer the caller may lease now
+/// without waiting (none while another agent waits in turn for one).
+pub(super) fn free_buffers() -> u32 {
+    let pid = caller();
+    with_devices(|devices| {
+        if other_waits_for_buffer(pid) {
+            return 0;
+        }
+        devices
+            .iter()
+            .enumerate()
+            .filter(|(_, device)| !device.leased)
+            .fold(0u32, |mask, (index, _)| mask | (1 << index))
+    })
+}
+
+/// Leases device `index`'s buffer for the caller without waiting; `false`
+/// if it is taken or another agent waits in turn for a buffer.
 pub(super) fn lease(index: usize) -> bool {
     let pid = caller();
-    with_devices(|devices| match devices.get_mut(index) {
-        Some(device) if !device.leased => {
-            device.leased = true;
-            device.lease_holder = pid;
-            true
+    with_devices(|devices| {
+        if other_waits_for_buffer(pid) {
+            return false;
         }
-        _ => false,
+        match devices.get_mut(index) {
+            Some(device) if !device.leased => {
+                device.leased = true;
+                device.lease_holder = pid;
+                true
+            }
+            _ => false,
+        }
     })
 }
 
@@ -340,7 +450,9 @@ pub(super) fn end_lease(index: usize) {
 pub fn release_agent(pid: u64) {
     let mut abandoned: u32 = 0;
     with_devices(|devices| {
+        LEASE_TURN.lock().forget(pid);
         for device in devices.iter_mut() {
+            device.turn.forget(pid);
             if device.lease_holder == Some(pid) {
                 device.leased = false;
                 device.lease_holder = None;
@@ -490,13 +602,18 @@ fn complete(
     cause: u32,
     done: impl Fn(&Edu) -> bool,
 ) -> Result<(), AccelError> {
+    let spin_until = crate::time::now_us().saturating_add(POLL_SPIN_US);
     loop {
         match wait {
             Wait::Poll => {
                 if with_devices(|devices| done(&devices[index].edu)) {
                     return Ok(());
                 }
-                core::hint::spin_loop();
+                if crate::time::now_us() < spin_until {
+                    core::hint::spin_loop();
+                } else {
+                    pause();
+                }
             }
             Wait::Interrupt => {
                 let (arrived, event) = with_devices(|devices| {
