@@ -124,6 +124,12 @@ pub fn run(attack: &'static Attack) -> ! {
 
 fn controller(attack: &Attack) -> Result<(), &'static str> {
     let me = task::current_pid();
+    // The controller's own lists exist before the starting counts are
+    // taken (and never grow), so the end counts do not include them.
+    let count = attack.attackers.len();
+    let mut attackers = Vec::with_capacity(count);
+    let mut killed = Vec::with_capacity(count);
+    let mut statuses = Vec::with_capacity(count);
     // Warm up: one program start and end, so memory the kernel makes once
     // (events, tables) is not counted against the attack.
     let warm = kernel::user::spawn("hello", CapabilitySet::ALL, me).map_err(|_| "warm-up spawn")?;
@@ -145,7 +151,6 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
         kernel::user::spawn("worker", CapabilitySet::ALL, me).map_err(|_| "spawn worker")?;
 
     let began = time::now_us();
-    let mut attackers = Vec::new();
     for attacker in attack.attackers {
         let pid = kernel::user::spawn(attacker.program, attacker.capabilities, me)
             .map_err(|_| "spawn attacker")?;
@@ -153,7 +158,6 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
     }
 
     let mut probed = false;
-    let mut killed = Vec::new();
     loop {
         let elapsed = time::now_us() - began;
         if !probed && elapsed >= attack.probe_after_us {
@@ -191,7 +195,6 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
         task::sleep_us(5_000);
     }
 
-    let mut statuses = Vec::new();
     for (pid, attacker) in attackers.iter().zip(attack.attackers) {
         let status = task::wait_child(*pid).ok_or("lost an attacker")?;
         kernel::println!(
