@@ -26,7 +26,7 @@
 //! | 13 | stats | [`StatsKind`], buffer pointer, buffer length (`TooLarge` if shorter than the answer) | bytes written (see [`StatsReply`]) |
 //! | 14 | null | - | 0 (does nothing: for measuring the syscall path) |
 //! | 15 | accel_factorial | input (below 2^32; from [`ACCEL_FACTORIAL_ZERO_FROM`] answered at once, see below), [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] | input! wrapping at 32 bits |
-//! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags; each of its two DMA jobs ends within [`ACCEL_TIMEOUT_US`] | bytes copied |
+//! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags; returns within 3 × [`ACCEL_TIMEOUT_US`] | bytes copied |
 //!
 //! The accelerator calls need the [`DEVICE_ACCELERATOR`] device capability.
 //! Without flags the kernel's adaptive dispatch table picks the route (CPU,
@@ -40,9 +40,11 @@
 //! multiplications, because `n! mod 2^32 = 0` for every `n >=`
 //! [`ACCEL_FACTORIAL_ZERO_FROM`]; such inputs are answered (0) by the
 //! kernel on every route and never sent to a device (the `edu` device loops
-//! `n` times: `0xFFFF_FFFF` would keep it busy for minutes). Waiting for a
-//! busy device and waiting for a device job each end within
-//! [`ACCEL_TIMEOUT_US`] (then `Busy` or `TimedOut`); a job that times out is
+//! `n` times: `0xFFFF_FFFF` would keep it busy for minutes). A device
+//! factorial (waiting for the device and the job) ends within
+//! [`ACCEL_TIMEOUT_US`], a copy within three times that (waiting in turn for
+//! a free device buffer, then each of its two DMA jobs), else `Busy` or
+//! `TimedOut`; a job that times out is
 //! abandoned and its device reset, and the device serves again as soon as
 //! it is idle. An agent holds at most [`ACCEL_MAX_DEVICES_PER_AGENT`]
 //! device at once (a job or the buffer of its copy), else `Exhausted`, so

@@ -93,6 +93,9 @@ pub struct JobOptions {
     pub device: Option<usize>,
     /// Give up after this long (µs).
     pub timeout_us: u64,
+    /// The caller is held to [`pool::MAX_JOBS_PER_AGENT`] devices at once
+    /// (the syscalls set it for every ring-3 agent; kernel agents are not).
+    pub capped: bool,
 }
 
 impl Default for JobOptions {
@@ -102,6 +105,7 @@ impl Default for JobOptions {
             allow_cpu: true,
             device: None,
             timeout_us: DEFAULT_TIMEOUT_US,
+            capped: false,
         }
     }
 }
@@ -267,9 +271,10 @@ fn wait_of(route: Route) -> pool::Wait {
 fn on_device<T>(
     device: usize,
     deadline: u64,
+    capped: bool,
     serve: impl FnOnce() -> Result<T, AccelError>,
 ) -> Result<T, AccelError> {
-    pool::acquire(device, deadline)?;
+    pool::acquire(device, deadline, capped)?;
     let result = serve();
     let timed_out = matches!(result, Err(AccelError::Timeout));
     pool::release(device, timed_out);
@@ -316,7 +321,7 @@ pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, Accel
             Route::Cpu => Ok(factorial_on_cpu(input)),
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
-                on_device(device, deadline, || {
+                on_device(device, deadline, options.capped, || {
                     pool::factorial(device, input, wait_of(route), deadline)
                 })
             }
@@ -363,7 +368,7 @@ pub fn copy_to_device(
                     place: Place::Device(device),
                     len: data.len(),
                 };
-                on_device(device, deadline, || {
+                on_device(device, deadline, options.capped, || {
                     pool::dma_to_device(device, data, wait_of(route), deadline)
                 })?;
                 Ok(buffer)
@@ -386,7 +391,7 @@ fn copy_to_leased_device(
             .unwrap_or(0)
     });
     let deadline = crate::time::now_us().saturating_add(options.timeout_us);
-    let device = pool::wait_lease(wanted, deadline)?;
+    let device = pool::wait_lease(wanted, deadline, options.capped)?;
     // Dropping the buffer on an error ends the lease.
     let buffer = DeviceBuffer {
         place: Place::Device(device),
@@ -398,7 +403,7 @@ fn copy_to_leased_device(
         options,
         |route| route.device().map(usize::from) == Some(device),
         |route, deadline| {
-            on_device(device, deadline, || {
+            on_device(device, deadline, options.capped, || {
                 pool::dma_to_device(device, data, wait_of(route), deadline)
             })
         },
@@ -451,7 +456,7 @@ pub fn copy_from_device(
                 &pinned,
                 |_| true,
                 |route, deadline| {
-                    on_device(holder, deadline, || {
+                    on_device(holder, deadline, options.capped, || {
                         pool::dma_from_device(holder, out, wait_of(route), deadline)
                     })
                 },

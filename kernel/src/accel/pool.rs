@@ -254,16 +254,16 @@ fn caller() -> Option<u64> {
 }
 
 /// Takes device `index` for one job, waiting (yielding) while another job
-/// holds it, until `deadline_us`. An agent holds at most
+/// holds it, until `deadline_us`. A `capped` agent holds at most
 /// [`MAX_JOBS_PER_AGENT`] devices at once (its lease's device counts):
 /// beyond that it gets [`AccelError::Exhausted`] at once, so one agent can
 /// never occupy every device of the pool.
-pub(super) fn acquire(index: usize, deadline_us: u64) -> Result<(), AccelError> {
+pub(super) fn acquire(index: usize, deadline_us: u64, capped: bool) -> Result<(), AccelError> {
     let pid = caller();
     let me = waiter(pid);
     loop {
         let taken = with_devices(|devices| {
-            if pid.is_some() && held_by(devices, pid, Some(index)) >= MAX_JOBS_PER_AGENT {
+            if capped && pid.is_some() && held_by(devices, pid, Some(index)) >= MAX_JOBS_PER_AGENT {
                 return Err(AccelError::Exhausted);
             }
             let device = devices.get_mut(index).ok_or(AccelError::NoDevice)?;
@@ -319,14 +319,14 @@ fn give_up(pid: Option<u64>, index: Option<usize>, error: AccelError) -> AccelEr
 /// caller, waiting (yielding, in turn with the other waiters) until one is
 /// free, at most until `deadline_us` (then [`AccelError::Busy`]). Returns
 /// the device. `NoDevice` if no wanted device is Ready; `Exhausted` if the
-/// caller already holds its share of the pool.
-pub(super) fn wait_lease(wanted: u32, deadline_us: u64) -> Result<usize, AccelError> {
+/// `capped` caller already holds its share of the pool.
+pub(super) fn wait_lease(wanted: u32, deadline_us: u64, capped: bool) -> Result<usize, AccelError> {
     let pid = caller();
     let me = waiter(pid);
     loop {
         recover();
         let leased = with_devices(|devices| {
-            if pid.is_some() && held_by(devices, pid, None) >= MAX_JOBS_PER_AGENT {
+            if capped && pid.is_some() && held_by(devices, pid, None) >= MAX_JOBS_PER_AGENT {
                 return Err(AccelError::Exhausted);
             }
             let usable = |index: usize, device: &Device| {

@@ -111,6 +111,7 @@ fn accel_options(flags: u64) -> Result<JobOptions, Error> {
     Ok(JobOptions {
         completion,
         allow_cpu: flags & ACCEL_ALLOW_CPU != 0,
+        capped: true,
         ..JobOptions::default()
     })
 }

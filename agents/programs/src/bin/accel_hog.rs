@@ -22,9 +22,9 @@ const RUN_US: u64 = 4_000_000;
 /// Longest a factorial of 34 or more may take: the kernel answers it at
 /// once (µs; generous for preemption by the other agents under TCG).
 const INSTANT_LIMIT_US: u64 = 100_000;
-/// Longest a device call may take: a wait for the device plus the job,
-/// twice for a copy, each bounded by the accelerator timeout, plus slack.
-const DEVICE_LIMIT_US: u64 = 4 * abi::ACCEL_TIMEOUT_US + 1_000_000;
+/// Longest a device call may take: the ABI's bound for a copy (three
+/// accelerator timeouts), plus slack for preemption.
+const DEVICE_LIMIT_US: u64 = 3 * abi::ACCEL_TIMEOUT_US + 1_000_000;
 /// Every flag combination the kernel accepts.
 const FLAGS: [u64; 6] = [
     0,
