@@ -25,8 +25,8 @@
 //! | 12 | unmap | address, length (a range given by `map`) | 0 |
 //! | 13 | stats | [`StatsKind`], buffer pointer, buffer length (`TooLarge` if shorter than the answer) | bytes written (see [`StatsReply`]) |
 //! | 14 | null | - | 0 (does nothing: for measuring the syscall path) |
-//! | 15 | accel_factorial | input, [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] | input! wrapping at 32 bits |
-//! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags | bytes copied |
+//! | 15 | accel_factorial | input (below 2^32; from [`ACCEL_FACTORIAL_ZERO_FROM`] answered at once, see below), [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] | input! wrapping at 32 bits |
+//! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags; returns within 3 × [`ACCEL_TIMEOUT_US`] | bytes copied |
 //!
 //! The accelerator calls need the [`DEVICE_ACCELERATOR`] device capability.
 //! Without flags the kernel's adaptive dispatch table picks the route (CPU,
@@ -35,6 +35,21 @@
 //! Without a device they fail with `NoDevice` unless [`ACCEL_ALLOW_CPU`] is
 //! set. `accel_copy` moves the source to a device buffer and back into the
 //! destination (a DMA round trip).
+//!
+//! Their cost is bounded: a factorial on the CPU takes at most 33
+//! multiplications, because `n! mod 2^32 = 0` for every `n >=`
+//! [`ACCEL_FACTORIAL_ZERO_FROM`]; such inputs are answered (0) by the
+//! kernel on every route and never sent to a device (the `edu` device loops
+//! `n` times: `0xFFFF_FFFF` would keep it busy for minutes). A device
+//! factorial (waiting for the device and the job) ends within
+//! [`ACCEL_TIMEOUT_US`], a copy within three times that (waiting in turn for
+//! a free device buffer, then each of its two DMA jobs), else `Busy` or
+//! `TimedOut`; a job that times out is
+//! abandoned and its device reset, and the device serves again as soon as
+//! it is idle. An agent holds at most [`ACCEL_MAX_DEVICES_PER_AGENT`]
+//! device at once (a job or the buffer of its copy), else `Exhausted`, so
+//! one agent cannot occupy the whole pool; a killed agent's job and buffer
+//! go back to the pool. `stats` writes a fixed-size reply.
 //!
 //! Agent ids are unique for the whole boot (never reused). Endpoints are
 //! numbered `0..MAX_ENDPOINTS`. A message is delivered synchronously: `send`
@@ -349,3 +364,11 @@ pub const ACCEL_POLL: u64 = 1 << 1;
 pub const ACCEL_INTERRUPT: u64 = 1 << 2;
 /// Largest `accel_copy` (the device buffer less one byte).
 pub const MAX_ACCEL_COPY_BYTES: u64 = 4095;
+/// `accel_factorial` inputs from this one on have `n! mod 2^32 = 0` (34!
+/// has 32 factors of two): the kernel answers them at once.
+pub const ACCEL_FACTORIAL_ZERO_FROM: u64 = 34;
+/// Longest an accelerator call waits for a device, and for each device job
+/// (µs).
+pub const ACCEL_TIMEOUT_US: u64 = 2_000_000;
+/// Most devices one agent holds at once.
+pub const ACCEL_MAX_DEVICES_PER_AGENT: u64 = 1;

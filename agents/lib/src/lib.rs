@@ -207,6 +207,29 @@ impl Write for LineBuffer {
     }
 }
 
+/// Computes `input`! wrapping at 32 bits on an accelerator route
+/// (`flags`: [`abi::ACCEL_ALLOW_CPU`], [`abi::ACCEL_POLL`], [`abi::ACCEL_INTERRUPT`]).
+pub fn accel_factorial(input: u64, flags: u64) -> Result<u64, Error> {
+    check(raw::syscall2(Syscall::AccelFactorial, input, flags))
+}
+
+/// Copies `source` to a device buffer and back into `destination` (as long
+/// as `source`) on an accelerator route; returns the bytes copied.
+pub fn accel_copy(source: &[u8], destination: &mut [u8], flags: u64) -> Result<u64, Error> {
+    if destination.len() < source.len() {
+        return Err(Error::InvalidArgument);
+    }
+    check(raw::raw6(
+        Syscall::AccelCopy as u64,
+        source.as_ptr() as u64,
+        source.len() as u64,
+        destination.as_mut_ptr() as u64,
+        flags,
+        0,
+        0,
+    ))
+}
+
 /// Formats and logs one line (cut at `abi::MAX_LOG_BYTES`).
 pub fn print(arguments: fmt::Arguments<'_>) {
     let mut line = LineBuffer::new();

@@ -14,6 +14,8 @@
 //! | [`map_window`] | which user ranges `map` gave out, the quota, and finding a free window |
 //! | [`ipc_queue`] | the per-endpoint FIFOs of senders and the state of each waiting sender |
 //! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
+//! | [`turn`] | whose turn it is at a shared resource (the longest waiter first) |
+//! | [`factorial`] | factorials wrapping at 32 and 64 bits in constant time (the accelerator's CPU route) |
 //!
 //! The crate assumes 64-bit `usize` (as on `x86_64` and every host the
 //! workspace supports): offsets into a user range are `usize`.
@@ -22,11 +24,13 @@
 
 extern crate alloc;
 
+pub mod factorial;
 pub mod histogram;
 pub mod ipc_queue;
 pub mod line_editor;
 pub mod map_window;
 pub mod qemu_exit;
+pub mod turn;
 pub mod user_range;
 
 /// Refuses to build where `usize` is narrower than `u64` (see the crate documentation).

@@ -15,7 +15,7 @@
 pub mod dispatch;
 pub mod pool;
 
-use alloc::{boxed::Box, vec};
+use alloc::boxed::Box;
 
 pub use dispatch::{Operation, Route};
 pub use pool::{DeviceInfo, DeviceState, MAX_DEVICES};
@@ -25,7 +25,7 @@ use crate::devices::pci::InterruptPreference;
 
 /// Default job timeout: a factorial or a 4 KiB DMA takes far less (the
 /// `edu` DMA engine completes 100 ms after it starts).
-pub const DEFAULT_TIMEOUT_US: u64 = 2_000_000;
+pub const DEFAULT_TIMEOUT_US: u64 = agent_abi::ACCEL_TIMEOUT_US;
 /// Largest buffer one copy moves (the `edu` device buffer less one byte,
 /// see [`drivers::edu::MAX_DMA_TRANSFER`]).
 pub const MAX_COPY_BYTES: usize = drivers::edu::MAX_DMA_TRANSFER;
@@ -48,6 +48,9 @@ pub enum AccelError {
     InvalidArgument,
     /// No memory for a buffer.
     OutOfMemory,
+    /// The calling agent already holds its share of the pool
+    /// ([`pool::MAX_JOBS_PER_AGENT`]).
+    Exhausted,
 }
 
 impl From<AccelError> for agent_abi::Error {
@@ -60,6 +63,7 @@ impl From<AccelError> for agent_abi::Error {
             AccelError::DeviceFault => Self::DeviceFault,
             AccelError::InvalidArgument => Self::InvalidArgument,
             AccelError::OutOfMemory => Self::OutOfMemory,
+            AccelError::Exhausted => Self::Exhausted,
         }
     }
 }
@@ -89,6 +93,9 @@ pub struct JobOptions {
     pub device: Option<usize>,
     /// Give up after this long (µs).
     pub timeout_us: u64,
+    /// The caller is held to [`pool::MAX_JOBS_PER_AGENT`] devices at once
+    /// (the syscalls set it for every ring-3 agent; kernel agents are not).
+    pub capped: bool,
 }
 
 impl Default for JobOptions {
@@ -98,6 +105,7 @@ impl Default for JobOptions {
             allow_cpu: true,
             device: None,
             timeout_us: DEFAULT_TIMEOUT_US,
+            capped: false,
         }
     }
 }
@@ -163,11 +171,7 @@ impl DeviceBuffer {
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
         if let Place::Device(index) = self.place {
-            pool::with_devices(|devices| {
-                if let Some(device) = devices.get_mut(index) {
-                    device.leased = false;
-                }
-            });
+            pool::end_lease(index);
         }
     }
 }
@@ -183,6 +187,9 @@ pub fn init() -> usize {
         pool::count()
     };
     dispatch::init(devices);
+    if crate::task::on_agent_exit(pool::release_agent).is_err() {
+        log::warn!("accel: no exit observer slot; a killed agent's device stays held");
+    }
     log::info!("accel: {devices} edu devices in the pool");
     devices
 }
@@ -202,6 +209,18 @@ pub fn devices() -> alloc::vec::Vec<DeviceInfo> {
 /// number of devices ready.
 pub fn recover() -> usize {
     pool::recover()
+}
+
+/// Starts the accelerator's agent-side service now rather than on the
+/// first interrupt job (see [`pool::start_service`]); call after
+/// `task::init`.
+pub fn start_service() {
+    pool::start_service();
+}
+
+/// Returns how many device jobs of killed agents were given back.
+pub fn reclaimed_jobs() -> u64 {
+    pool::reclaimed_jobs()
 }
 
 /// Returns the dispatch table's state as printable lines.
@@ -252,9 +271,10 @@ fn wait_of(route: Route) -> pool::Wait {
 fn on_device<T>(
     device: usize,
     deadline: u64,
+    capped: bool,
     serve: impl FnOnce() -> Result<T, AccelError>,
 ) -> Result<T, AccelError> {
-    pool::acquire(device, deadline)?;
+    pool::acquire(device, deadline, capped)?;
     let result = serve();
     let timed_out = matches!(result, Err(AccelError::Timeout));
     pool::release(device, timed_out);
@@ -264,14 +284,34 @@ fn on_device<T>(
     result
 }
 
-/// Returns `input`! wrapping at 32 bits, as the `edu` device computes it.
+/// Returns `input`! wrapping at 32 bits, as the `edu` device computes it,
+/// in at most 33 multiplications ([`kernel_core::factorial`]).
 pub fn factorial_on_cpu(input: u32) -> u32 {
-    (1..=input).fold(1u32, |product, factor| product.wrapping_mul(factor))
+    kernel_core::factorial::wrapping_u32(input)
 }
 
+/// Inputs from this one on are answered by the kernel at once (their
+/// factorial wraps to 0 at 32 bits) and never sent to a device, which
+/// would loop `input` times: `0xFFFF_FFFF` keeps an `edu` busy for minutes.
+pub const FACTORIAL_ZERO_FROM: u32 = kernel_core::factorial::U32_ZERO_FROM;
+const _: () = assert!(FACTORIAL_ZERO_FROM as u64 == agent_abi::ACCEL_FACTORIAL_ZERO_FROM);
+const _: () = assert!(pool::MAX_JOBS_PER_AGENT as u64 == agent_abi::ACCEL_MAX_DEVICES_PER_AGENT);
+
 /// Computes `input`! (wrapping at 32 bits) on the route the options allow
-/// and the table picks.
+/// and the table picks. From [`FACTORIAL_ZERO_FROM`] on the answer (0) is
+/// given in constant time on every route, without a device (still
+/// `NoDevice` when there is none and the CPU path is not allowed).
 pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, AccelError> {
+    if input >= FACTORIAL_ZERO_FROM {
+        if !options.allow_cpu && pool::ready_mask() == 0 {
+            return Err(AccelError::NoDevice);
+        }
+        return Ok(Outcome {
+            value: 0,
+            route: Route::Cpu,
+            latency_us: 0,
+        });
+    }
     dispatched(
         Operation::Factorial,
         u64::from(input),
@@ -281,7 +321,7 @@ pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, Accel
             Route::Cpu => Ok(factorial_on_cpu(input)),
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
-                on_device(device, deadline, || {
+                on_device(device, deadline, options.capped, || {
                     pool::factorial(device, input, wait_of(route), deadline)
                 })
             }
@@ -299,13 +339,12 @@ pub fn copy_to_device(
     if data.is_empty() || data.len() > MAX_COPY_BYTES {
         return Err(AccelError::InvalidArgument);
     }
-    let free = pool::with_devices(|devices| {
-        devices
-            .iter()
-            .enumerate()
-            .filter(|(_, device)| !device.leased)
-            .fold(0u32, |mask, (index, _)| mask | (1 << index))
-    });
+    let cpu_may_serve =
+        options.allow_cpu && matches!(options.completion, Completion::Adaptive | Completion::Cpu);
+    if !cpu_may_serve {
+        return copy_to_leased_device(data, options);
+    }
+    let free = pool::free_buffers();
     dispatched(
         Operation::CopyToDevice,
         data.len() as u64,
@@ -322,23 +361,58 @@ pub fn copy_to_device(
             }),
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
-                let leased = pool::with_devices(|devices| {
-                    core::mem::replace(&mut devices[device].leased, true)
-                });
-                if leased {
+                if !pool::lease(device) {
                     return Err(AccelError::Busy);
                 }
                 let buffer = DeviceBuffer {
                     place: Place::Device(device),
                     len: data.len(),
                 };
-                on_device(device, deadline, || {
+                on_device(device, deadline, options.capped, || {
                     pool::dma_to_device(device, data, wait_of(route), deadline)
                 })?;
                 Ok(buffer)
             }
         },
     )
+}
+
+/// The device-only copy: waits in turn for a free device buffer (see
+/// [`pool::wait_lease`]), then lets the table pick the completion mode on
+/// that device.
+fn copy_to_leased_device(
+    data: &[u8],
+    options: &JobOptions,
+) -> Result<Outcome<DeviceBuffer>, AccelError> {
+    let wanted = options.device.map_or(u32::MAX, |device| {
+        u32::try_from(device)
+            .ok()
+            .and_then(|shift| 1u32.checked_shl(shift))
+            .unwrap_or(0)
+    });
+    let deadline = crate::time::now_us().saturating_add(options.timeout_us);
+    let device = pool::wait_lease(wanted, deadline, options.capped)?;
+    // Dropping the buffer on an error ends the lease.
+    let buffer = DeviceBuffer {
+        place: Place::Device(device),
+        len: data.len(),
+    };
+    let outcome = dispatched(
+        Operation::CopyToDevice,
+        data.len() as u64,
+        options,
+        |route| route.device().map(usize::from) == Some(device),
+        |route, deadline| {
+            on_device(device, deadline, options.capped, || {
+                pool::dma_to_device(device, data, wait_of(route), deadline)
+            })
+        },
+    )?;
+    Ok(Outcome {
+        value: buffer,
+        route: outcome.route,
+        latency_us: outcome.latency_us,
+    })
 }
 
 /// Copies `buffer`'s bytes back into `out` (which must be exactly as long).
@@ -375,21 +449,20 @@ pub fn copy_from_device(
                 },
                 ..*options
             };
-            let mut staging = vec![0u8; out.len()];
+            let length = out.len();
             let outcome = dispatched(
                 Operation::CopyFromDevice,
-                out.len() as u64,
+                length as u64,
                 &pinned,
                 |_| true,
                 |route, deadline| {
-                    on_device(holder, deadline, || {
-                        pool::dma_from_device(holder, &mut staging, wait_of(route), deadline)
+                    on_device(holder, deadline, options.capped, || {
+                        pool::dma_from_device(holder, out, wait_of(route), deadline)
                     })
                 },
             )?;
-            out.copy_from_slice(&staging);
             Ok(Outcome {
-                value: out.len(),
+                value: length,
                 route: outcome.route,
                 latency_us: outcome.latency_us,
             })

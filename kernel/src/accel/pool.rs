@@ -15,10 +15,12 @@
 //! blocked caller wakes to report a timeout even when no interrupt comes.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use drivers::edu::{self, DmaDirection, Edu};
 use spin::Mutex;
+
+use kernel_core::turn::{Turn, Waiter};
 
 use super::AccelError;
 use crate::arch::cpu;
@@ -28,6 +30,13 @@ use crate::task::{self, EventId};
 
 /// Most devices the pool holds.
 pub const MAX_DEVICES: usize = 4;
+/// Most devices one agent holds at once (a job or a buffer lease). The
+/// accelerator syscalls are synchronous, so an agent's copy holds one
+/// device for its lease and its two DMA jobs: one device in all.
+pub const MAX_JOBS_PER_AGENT: usize = 1;
+/// A polling job spins this long (µs), then yields between polls, so a
+/// long job (a DMA takes ~100 ms) does not keep the CPU from the others.
+const POLL_SPIN_US: u64 = 50;
 /// Watchdog period while interrupt jobs are pending.
 const WATCHDOG_PERIOD_US: u64 = 1_000;
 
@@ -73,10 +82,21 @@ pub(super) struct Device {
     deadline_us: Option<u64>,
     /// Whether a `DeviceBuffer` holds this device's buffer.
     pub(super) leased: bool,
+    /// The agent (pid) whose job runs on the device, if an agent's.
+    holder: Option<u64>,
+    /// The agent (pid) whose `DeviceBuffer` leases the device buffer.
+    lease_holder: Option<u64>,
+    /// The agent that has waited longest for the device.
+    turn: Turn,
 }
 
 static DEVICES: Mutex<Vec<Device>> = Mutex::new(Vec::new());
+/// The agent that has waited longest for a free device buffer (locked
+/// inside [`with_devices`]).
+static LEASE_TURN: Mutex<Turn> = Mutex::new(Turn::new());
 static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
+/// Device jobs given back by [`release_agent`] for agents that ended.
+static RECLAIMED: AtomicU64 = AtomicU64::new(0);
 static WATCHDOG_STARTED: AtomicBool = AtomicBool::new(false);
 static WATCHDOG_EVENT: Mutex<Option<EventId>> = Mutex::new(None);
 
@@ -151,6 +171,9 @@ fn probe(
         pending: 0,
         deadline_us: None,
         leased: false,
+        holder: None,
+        lease_holder: None,
+        turn: Turn::new(),
     })
 }
 
@@ -225,30 +248,112 @@ pub fn recover() -> usize {
     })
 }
 
+/// The calling agent's pid, `None` for kernel code outside agents.
+fn caller() -> Option<u64> {
+    task::current().map(|_| task::current_pid())
+}
+
 /// Takes device `index` for one job, waiting (yielding) while another job
-/// holds it, until `deadline_us`.
-pub(super) fn acquire(index: usize, deadline_us: u64) -> Result<(), AccelError> {
+/// holds it, until `deadline_us`. A `capped` agent holds at most
+/// [`MAX_JOBS_PER_AGENT`] devices at once (its lease's device counts):
+/// beyond that it gets [`AccelError::Exhausted`] at once, so one agent can
+/// never occupy every device of the pool.
+pub(super) fn acquire(index: usize, deadline_us: u64, capped: bool) -> Result<(), AccelError> {
+    let pid = caller();
+    let me = waiter(pid);
     loop {
         let taken = with_devices(|devices| {
+            if capped && pid.is_some() && held_by(devices, pid, Some(index)) >= MAX_JOBS_PER_AGENT {
+                return Err(AccelError::Exhausted);
+            }
             let device = devices.get_mut(index).ok_or(AccelError::NoDevice)?;
             if device.info.state != DeviceState::Ready {
                 return Err(AccelError::DeviceFault);
             }
-            if device.busy {
+            let free = !device.busy;
+            if !me.map_or(free, |me| device.turn.claim(me, free)) {
                 return Ok(false);
             }
             device.busy = true;
             device.pending = 0;
+            device.holder = pid;
             Ok(true)
-        })?;
-        if taken {
-            IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+        });
+        match taken {
+            Ok(true) => {
+                IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Ok(false) if crate::time::now_us() < deadline_us => pause(),
+            Ok(false) => return Err(give_up(pid, Some(index), AccelError::Busy)),
+            Err(error) => return Err(give_up(pid, Some(index), error)),
         }
-        if crate::time::now_us() >= deadline_us {
-            return Err(AccelError::Busy);
+    }
+}
+
+/// A waiter record for agent `pid` starting to wait now.
+fn waiter(pid: Option<u64>) -> Option<Waiter> {
+    pid.map(|id| Waiter {
+        id,
+        since: crate::time::now_us(),
+    })
+}
+
+/// `pid` stops waiting for device `index` (or for a buffer: `None`);
+/// returns `error`.
+fn give_up(pid: Option<u64>, index: Option<usize>, error: AccelError) -> AccelError {
+    if let Some(pid) = pid {
+        with_devices(|devices| match index {
+            Some(index) => {
+                if let Some(device) = devices.get_mut(index) {
+                    device.turn.forget(pid);
+                }
+            }
+            None => LEASE_TURN.lock().forget(pid),
+        });
+    }
+    error
+}
+
+/// Leases the buffer of a Ready device in `wanted` (a mask) for the
+/// caller, waiting (yielding, in turn with the other waiters) until one is
+/// free, at most until `deadline_us` (then [`AccelError::Busy`]). Returns
+/// the device. `NoDevice` if no wanted device is Ready; `Exhausted` if the
+/// `capped` caller already holds its share of the pool.
+pub(super) fn wait_lease(wanted: u32, deadline_us: u64, capped: bool) -> Result<usize, AccelError> {
+    let pid = caller();
+    let me = waiter(pid);
+    loop {
+        recover();
+        let leased = with_devices(|devices| {
+            if capped && pid.is_some() && held_by(devices, pid, None) >= MAX_JOBS_PER_AGENT {
+                return Err(AccelError::Exhausted);
+            }
+            let usable = |index: usize, device: &Device| {
+                wanted & (1 << index) != 0 && device.info.state == DeviceState::Ready
+            };
+            if !devices.iter().enumerate().any(|(i, d)| usable(i, d)) {
+                return Err(AccelError::NoDevice);
+            }
+            let candidate = devices
+                .iter()
+                .enumerate()
+                .position(|(i, d)| usable(i, d) && !d.leased);
+            let free = candidate.is_some();
+            if !me.map_or(free, |me| LEASE_TURN.lock().claim(me, free)) {
+                return Ok(None);
+            }
+            Ok(candidate.inspect(|index| {
+                devices[*index].leased = true;
+                devices[*index].lease_holder = pid;
+            }))
+        });
+        match leased {
+            Ok(Some(index)) => return Ok(index),
+            Ok(None) if crate::time::now_us() < deadline_us => pause(),
+            Ok(None) => return Err(give_up(pid, None, AccelError::Busy)),
+            Err(error) => return Err(give_up(pid, None, error)),
         }
-        pause();
     }
 }
 
@@ -257,6 +362,7 @@ pub(super) fn release(index: usize, timed_out: bool) {
     with_devices(|devices| {
         if let Some(device) = devices.get_mut(index) {
             device.busy = false;
+            device.holder = None;
             device.deadline_us = None;
             if timed_out {
                 device.info.timeouts += 1;
@@ -270,9 +376,113 @@ pub(super) fn release(index: usize, timed_out: bool) {
     IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Returns how many devices other than `except` agent `pid` holds (by a
+/// job or a lease).
+fn held_by(devices: &[Device], pid: Option<u64>, except: Option<usize>) -> usize {
+    devices
+        .iter()
+        .enumerate()
+        .filter(|(index, device)| {
+            Some(*index) != except && (device.holder == pid || device.lease_holder == pid)
+        })
+        .count()
+}
+
+/// Whether another agent than `pid` waits in turn for a device buffer.
+fn other_waits_for_buffer(pid: Option<u64>) -> bool {
+    LEASE_TURN
+        .lock()
+        .oldest()
+        .is_some_and(|waiter| Some(waiter.id) != pid)
+}
+
+/// Returns the mask of devices whose buffer the caller may lease now
+/// without waiting (none while another agent waits in turn for one).
+pub(super) fn free_buffers() -> u32 {
+    let pid = caller();
+    with_devices(|devices| {
+        if other_waits_for_buffer(pid) {
+            return 0;
+        }
+        devices
+            .iter()
+            .enumerate()
+            .filter(|(_, device)| !device.leased)
+            .fold(0u32, |mask, (index, _)| mask | (1 << index))
+    })
+}
+
+/// Leases device `index`'s buffer for the caller without waiting; `false`
+/// if it is taken or another agent waits in turn for a buffer.
+pub(super) fn lease(index: usize) -> bool {
+    let pid = caller();
+    with_devices(|devices| {
+        if other_waits_for_buffer(pid) {
+            return false;
+        }
+        match devices.get_mut(index) {
+            Some(device) if !device.leased => {
+                device.leased = true;
+                device.lease_holder = pid;
+                true
+            }
+            _ => false,
+        }
+    })
+}
+
+/// Ends the lease of device `index`'s buffer.
+pub(super) fn end_lease(index: usize) {
+    with_devices(|devices| {
+        if let Some(device) = devices.get_mut(index) {
+            device.leased = false;
+            device.lease_holder = None;
+        }
+    });
+}
+
+/// The exit observer ([`task::on_agent_exit`]): gives back every lease
+/// and job agent `pid` held when it ended (killed while blocked on a
+/// completion, or preempted while holding a device). A device whose job
+/// was abandoned is quiesced and put in recovery; [`recover`] returns it
+/// to service as soon as the device is idle and passes its checks. The
+/// DMA bounce frame belongs to the device, so nothing else is left behind.
+pub fn release_agent(pid: u64) {
+    let mut abandoned: u32 = 0;
+    with_devices(|devices| {
+        LEASE_TURN.lock().forget(pid);
+        for device in devices.iter_mut() {
+            device.turn.forget(pid);
+            if device.lease_holder == Some(pid) {
+                device.leased = false;
+                device.lease_holder = None;
+            }
+            if device.busy && device.holder == Some(pid) {
+                device.busy = false;
+                device.holder = None;
+                device.deadline_us = None;
+                device.info.state = DeviceState::Recovering;
+                device.edu.quiesce();
+                abandoned += 1;
+            }
+        }
+    });
+    if abandoned > 0 {
+        IN_FLIGHT.fetch_sub(abandoned, Ordering::Relaxed);
+        RECLAIMED.fetch_add(u64::from(abandoned), Ordering::Relaxed);
+        log::info!("accel: agent {pid} ended holding {abandoned} device job(s); reclaimed");
+    }
+}
+
+/// Returns how many device jobs of ended agents [`release_agent`] gave
+/// back since boot.
+pub fn reclaimed_jobs() -> u64 {
+    RECLAIMED.load(Ordering::Relaxed)
+}
+
 /// Lets others run while waiting: yield in an agent, halt until the next
 /// interrupt otherwise.
-fn pause() {
+pub(super) fn pause() {
     if task::current().is_some() {
         task::yield_now();
     } else {
@@ -392,13 +602,18 @@ fn complete(
     cause: u32,
     done: impl Fn(&Edu) -> bool,
 ) -> Result<(), AccelError> {
+    let spin_until = crate::time::now_us().saturating_add(POLL_SPIN_US);
     loop {
         match wait {
             Wait::Poll => {
                 if with_devices(|devices| done(&devices[index].edu)) {
                     return Ok(());
                 }
-                core::hint::spin_loop();
+                if crate::time::now_us() < spin_until {
+                    core::hint::spin_loop();
+                } else {
+                    pause();
+                }
             }
             Wait::Interrupt => {
                 let (arrived, event) = with_devices(|devices| {
@@ -426,6 +641,20 @@ fn complete(
             return Err(AccelError::Timeout);
         }
     }
+}
+
+/// Makes now what the first interrupt job would make: each routed
+/// device's event and the watchdog agent (after `task::init`). Tests that
+/// count memory call it before they take their starting counts.
+pub fn start_service() {
+    with_devices(|devices| {
+        for device in devices.iter_mut() {
+            if device.info.route.is_some() && device.event.is_none() {
+                device.event = task::new_event();
+            }
+        }
+    });
+    start_watchdog();
 }
 
 /// Starts the watchdog agent once; wakes it so it looks at the new deadline.

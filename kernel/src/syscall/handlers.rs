@@ -111,6 +111,7 @@ fn accel_options(flags: u64) -> Result<JobOptions, Error> {
     Ok(JobOptions {
         completion,
         allow_cpu: flags & ACCEL_ALLOW_CPU != 0,
+        capped: true,
         ..JobOptions::default()
     })
 }
@@ -128,14 +129,19 @@ pub(super) fn accel_copy(arguments: &Arguments) -> Outcome {
     if length == 0 {
         return Err(Error::InvalidArgument);
     }
-    let mut data = vec![0u8; length.min(MAX_ACCEL_COPY_BYTES) as usize];
-    read_user(source, length, MAX_ACCEL_COPY_BYTES, &mut data)?;
+    // On the agent's kernel stack, not the heap: an agent killed while it
+    // waits for the DMA leaves nothing behind (its stack is freed).
+    let mut data = [0u8; MAX_ACCEL_COPY_BYTES as usize];
+    // `read_user` refuses a length above the limit.
+    let length = read_user(source, length, MAX_ACCEL_COPY_BYTES, &mut data)? as u64;
+    let data = &data[..length as usize];
     check_writable(destination, length)?;
-    let buffer = accel::copy_to_device(&data, &options)?.value;
-    let mut back = vec![0u8; data.len()];
-    accel::copy_from_device(&buffer, &mut back, &options)?;
+    let buffer = accel::copy_to_device(data, &options)?.value;
+    let mut back = [0u8; MAX_ACCEL_COPY_BYTES as usize];
+    let back = &mut back[..length as usize];
+    accel::copy_from_device(&buffer, back, &options)?;
     drop(buffer);
-    write_user(destination, &back)?;
+    write_user(destination, back)?;
     Ok(length)
 }
 

@@ -1,4 +1,8 @@
 //! One `edu` device: factorials, DMA round trips, an interrupt job beside another agent, a timeout.
+//!
+//! Factorials from 34 on wrap to 0 and are answered without the device in
+//! constant time; the timeout is a DMA job (the engine takes ~100 ms) with a
+//! timeout it cannot meet, after which the device must come back.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -14,9 +18,14 @@ entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 /// Loops the busy agent made while the interrupt jobs waited.
 static OTHER_LOOPS: AtomicU64 = AtomicU64::new(0);
-/// Input whose factorial keeps the device busy far beyond a tiny timeout
-/// (2^28 multiplications in the device thread).
-const LONG_FACTORIAL: u32 = 1 << 28;
+/// Inputs the device must never see: answered 0 by the kernel at once.
+const HUGE_FACTORIALS: [u32; 4] = [34, 1000, 1 << 28, u32::MAX];
+/// Longest a huge factorial may take (µs): no loop over the input (the
+/// device would take minutes for `u32::MAX`); the slack is for preemption
+/// by the spinner under TCG.
+const HUGE_FACTORIAL_LIMIT_US: u64 = 50_000;
+/// The `edu` DMA engine finishes a transfer this long (µs) after it starts.
+const DMA_TIME_US: u64 = 100_000;
 /// A timeout no device job can meet.
 const TINY_TIMEOUT_US: u64 = 1;
 /// How long the device may take to come back after the timeout.
@@ -62,6 +71,26 @@ fn checker() {
         }
     }
     log::info!("factorials correct for polling and interrupt completion");
+    let jobs_before = accel::devices()[0].jobs;
+    for input in HUGE_FACTORIALS {
+        for completion in [
+            Completion::Poll,
+            Completion::Interrupt,
+            Completion::Adaptive,
+        ] {
+            let start = kernel::time::now_us();
+            let answer = accel::factorial(input, &pinned(completion));
+            let took = kernel::time::now_us() - start;
+            if answer.map(|outcome| outcome.value) != Ok(0) || took > HUGE_FACTORIAL_LIMIT_US {
+                log::error!("{input}! via {completion:?}: {answer:?} in {took} us");
+                testing::fail("a huge factorial was not answered 0 at once");
+            }
+        }
+    }
+    if accel::devices()[0].jobs != jobs_before {
+        testing::fail("a huge factorial reached the device");
+    }
+    log::info!("huge factorials answered 0 without the device");
     // An interrupt job blocks its caller; the spinner runs meanwhile (the
     // DMA engine takes ~100 ms per transfer).
     let before = OTHER_LOOPS.load(Ordering::Relaxed);
@@ -100,17 +129,24 @@ fn checker() {
         timeout_us: TINY_TIMEOUT_US,
         ..pinned(Completion::Interrupt)
     };
-    match accel::factorial(LONG_FACTORIAL, &options) {
+    let started = kernel::time::now_us();
+    match accel::copy_to_device(&[7u8; 64], &options) {
         Err(AccelError::Timeout) => {}
         other => {
-            log::error!("long factorial with a tiny timeout: {other:?}");
+            log::error!("DMA with a tiny timeout: {other:?}");
             testing::fail("timeout not reported");
         }
     }
     if accel::devices()[0].state != DeviceState::Recovering || accel::devices()[0].timeouts != 1 {
         testing::fail("timed-out device not put in recovery");
     }
-    if accel::factorial(5, &pinned(Completion::Poll)) != Err(AccelError::NoDevice) {
+    // While its abandoned DMA still runs the device must not serve; once
+    // that DMA is over (under a loaded host the checker may be preempted
+    // that long) it may already be back.
+    let answer = accel::factorial(5, &pinned(Completion::Poll));
+    let since = kernel::time::now_us() - started;
+    if answer != Err(AccelError::NoDevice) && since < DMA_TIME_US * 9 / 10 {
+        log::error!("{since} us after the timed-out DMA began: {answer:?}");
         testing::fail("a recovering device served a job");
     }
     let start = kernel::time::now_us();
@@ -131,6 +167,22 @@ fn checker() {
             testing::fail("device does not work after recovery");
         }
     }
+    let data = alloc_free::Pattern::new(accel::MAX_COPY_BYTES);
+    let bytes = &data.bytes[..accel::MAX_COPY_BYTES];
+    let mut back = [0u8; 4096];
+    let round_trip =
+        accel::copy_to_device(bytes, &pinned(Completion::Interrupt)).and_then(|buffer| {
+            accel::copy_from_device(
+                &buffer.value,
+                &mut back[..bytes.len()],
+                &pinned(Completion::Interrupt),
+            )
+        });
+    if round_trip.is_err() || back[..bytes.len()] != *bytes {
+        log::error!("DMA after recovery: {round_trip:?}");
+        testing::fail("device DMA does not work after recovery");
+    }
+    log::info!("factorial and DMA served after recovery");
     for line in accel::table_lines() {
         log::info!("{line}");
     }
