@@ -88,7 +88,7 @@ fn alive(pid: u64) -> bool {
 
 /// Ends `pid` and everything it started.
 fn kill_tree(pid: u64) {
-    let _ = task::kill(pid);
+    let _ = task::kill_tree(pid);
 }
 
 /// Sleeps, yielding to the others, until the counts settle (reaping of the

@@ -25,6 +25,7 @@
 extern crate alloc;
 
 pub mod factorial;
+pub mod frame_reserve;
 pub mod histogram;
 pub mod ipc_queue;
 pub mod line_editor;

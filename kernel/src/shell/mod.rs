@@ -117,7 +117,7 @@ const COMMANDS: [(&str, &str); 12] = [
         "spawn NAME",
         "start a demo agent (inference|training|periodic) or a ramdisk program",
     ),
-    ("kill ID", "end agent ID"),
+    ("kill [-t] ID", "end agent ID (-t: and all its descendants)"),
     ("shutdown", "stop the machine"),
     (
         "latency [reset]",
@@ -287,12 +287,22 @@ fn spawn(arguments: &[&str]) -> Result<(), String> {
 }
 
 fn kill(arguments: &[&str]) -> Result<(), String> {
+    let (tree, arguments) = match arguments {
+        ["-t", rest @ ..] => (true, rest),
+        _ => (false, arguments),
+    };
     let text = one_argument(arguments, "agent id")?;
     let pid: u64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not an agent id"))?;
     if pid == task::current_pid() {
         return Err(String::from("the shell does not kill itself"));
+    }
+    if tree {
+        let ended =
+            task::kill_tree(pid).map_err(|error| format!("cannot kill {pid}: {error:?}"))?;
+        say(&format!("killed agent {pid} and its tree ({ended} agents)"));
+        return Ok(());
     }
     task::kill(pid).map_err(|error| format!("cannot kill {pid}: {error:?}"))?;
     say(&format!("killed agent {pid}"));

@@ -75,8 +75,13 @@ pub struct Manager {
     started: bool,
     /// Next boot-unique agent id.
     next_pid: u64,
-    /// Exits not yet collected by `wait` (bounded, oldest dropped first).
+    /// Exits not yet collected by `wait`: at most [`MAX_EXIT_NOTES_PER_PARENT`]
+    /// per parent (a parent's oldest is dropped for its own newest only), and
+    /// only for parents that are alive (or the kernel, 0).
     exit_notes: Vec<ExitNote>,
+    /// Agents taken out of the table whose memory (stack, address space) is
+    /// not freed yet: [`super::bury_the_dead`] drops them outside the lock.
+    graveyard: Vec<Agent>,
     /// Signalled on every exit, for agents waiting for a child.
     exit_event: EventId,
     /// Whether the running agent was dispatched by the current policy (false
@@ -102,8 +107,22 @@ pub enum KillError {
     NotStarted,
 }
 
-/// Exits remembered until a parent waits for them.
-const MAX_EXIT_NOTES: usize = 64;
+/// Exits remembered per parent until it waits for them: one parent's
+/// notes are never evicted by another's exits.
+pub const MAX_EXIT_NOTES_PER_PARENT: usize = MAX_CHILDREN;
+/// Exit notes the kernel keeps at most: [`MAX_EXIT_NOTES_PER_PARENT`] for
+/// each live agent and for the kernel (parent 0).
+const MAX_EXIT_NOTES: usize = (MAX_AGENTS + 1) * MAX_EXIT_NOTES_PER_PARENT;
+/// Live children one user agent may have.
+pub const MAX_CHILDREN: usize = 8;
+/// Live agents one user tree (a top-level user agent and all its
+/// descendants) may have.
+pub const MAX_DESCENDANTS: usize = 24;
+/// Agent slots only kernel agents and kernel-parented spawns (the shell's)
+/// may take: a user tree cannot fill the table.
+pub const RESERVED_SLOTS: usize = 8;
+/// Most dead agents waiting to be freed; beyond this they are freed at once.
+const GRAVEYARD_CAPACITY: usize = MAX_AGENTS;
 
 /// An exited agent's status, kept for its parent's `wait`.
 #[derive(Debug, Clone, Copy)]
@@ -165,7 +184,9 @@ impl Manager {
             next_failure: 0,
             started: false,
             next_pid: 1,
+            // Preallocated: notes never allocate with the lock held.
             exit_notes: Vec::with_capacity(MAX_EXIT_NOTES),
+            graveyard: Vec::with_capacity(GRAVEYARD_CAPACITY),
             exit_event: EventId(0),
             current_from_policy: true,
         };
@@ -218,6 +239,7 @@ impl Manager {
         data: Option<alloc::boxed::Box<dyn TaskData>>,
         parent: u64,
     ) -> Result<(AgentId, u64), SpawnError> {
+        self.check_slot_budget(parent)?;
         let slot = self
             .agents
             .iter()
@@ -254,6 +276,131 @@ impl Manager {
         self.policy.arrive(id, class, now);
         self.counters.spawned += 1;
         Ok((id, pid))
+    }
+
+    /// Returns the live agent with id `pid`.
+    fn live(&self, pid: u64) -> Option<&Agent> {
+        self.agents()
+            .find(|agent| agent.pid == pid && !matches!(agent.state, AgentState::Exited { .. }))
+    }
+
+    /// Returns whether a spawn with parent `parent` is the kernel's: parent
+    /// 0 (the shell, boot code) or a kernel agent (one without task data).
+    fn kernel_parent(&self, parent: u64) -> bool {
+        parent == 0 || self.live(parent).is_some_and(|agent| agent.data.is_none())
+    }
+
+    /// Returns the top-level user agent of `pid`'s tree (`pid` itself when
+    /// its parent is the kernel's), or `None` for kernel agents.
+    pub fn tree_root(&self, pid: u64) -> Option<u64> {
+        if self.kernel_parent(pid) {
+            return None;
+        }
+        let mut at = pid;
+        // The parent chain is at most MAX_AGENTS long (ids only grow).
+        for _ in 0..MAX_AGENTS {
+            let parent = self.live(at).map_or(0, |agent| agent.parent);
+            if self.kernel_parent(parent) {
+                return Some(at);
+            }
+            at = parent;
+        }
+        Some(at)
+    }
+
+    /// Returns whether live agent `pid` descends from (or is) `root`.
+    fn in_tree(&self, pid: u64, root: u64) -> bool {
+        let mut at = pid;
+        for _ in 0..MAX_AGENTS {
+            if at == root {
+                return true;
+            }
+            match self.live(at) {
+                Some(agent) if agent.parent != 0 => at = agent.parent,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Returns the live agents of the tree rooted at user agent `root`.
+    pub fn tree_size(&self, root: u64) -> usize {
+        self.agents()
+            .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
+            .filter(|agent| self.in_tree(agent.pid, root))
+            .count()
+    }
+
+    /// Refuses a user spawn over the children, tree or free-slot budget.
+    fn check_slot_budget(&self, parent: u64) -> Result<(), SpawnError> {
+        if self.kernel_parent(parent) {
+            return Ok(());
+        }
+        let free = self.agents.iter().filter(|slot| slot.is_none()).count();
+        if free <= RESERVED_SLOTS {
+            return Err(SpawnError::OverBudget);
+        }
+        let children = self
+            .agents()
+            .filter(|agent| {
+                agent.parent == parent && !matches!(agent.state, AgentState::Exited { .. })
+            })
+            .count();
+        if children >= MAX_CHILDREN {
+            return Err(SpawnError::OverBudget);
+        }
+        if let Some(root) = self.tree_root(parent)
+            && self.tree_size(root) >= MAX_DESCENDANTS
+        {
+            return Err(SpawnError::OverBudget);
+        }
+        Ok(())
+    }
+
+    /// Returns the live descendants of `pid` (children before their own
+    /// children), not `pid` itself.
+    pub fn descendants(&self, pid: u64) -> Vec<u64> {
+        let mut found: Vec<u64> = Vec::new();
+        let mut next = 0;
+        let mut parent = pid;
+        loop {
+            for agent in self.agents() {
+                if agent.parent == parent
+                    && agent.pid != pid
+                    && !matches!(agent.state, AgentState::Exited { .. })
+                    && !found.contains(&agent.pid)
+                {
+                    found.push(agent.pid);
+                }
+            }
+            match found.get(next) {
+                Some(&child) => parent = child,
+                None => return found,
+            }
+            next += 1;
+        }
+    }
+
+    /// Takes one dead agent to free (outside the lock).
+    pub fn take_dead(&mut self) -> Option<Agent> {
+        self.graveyard.pop()
+    }
+
+    /// Returns how many dead agents wait to be freed.
+    pub fn dead_waiting(&self) -> usize {
+        self.graveyard.len()
+    }
+
+    /// Moves the agent in `slot` out of the table into the graveyard (freed
+    /// later, outside the lock), or frees it now when the graveyard is full.
+    fn bury(&mut self, slot: usize) {
+        if let Some(agent) = self.agents[slot].take() {
+            if self.graveyard.len() < GRAVEYARD_CAPACITY {
+                self.graveyard.push(agent);
+            } else {
+                drop(agent);
+            }
+        }
     }
 
     /// Takes the code the running agent should start with.
@@ -367,10 +514,10 @@ impl Manager {
     fn reap(&mut self) {
         if let Some(id) = self.pending_reap.take()
             && Some(id) != self.current
-            && let Some(agent) = self.agents[id.index()].take()
         {
-            // Dropping the agent frees its stack, name and statistics.
-            drop(agent);
+            // Its stack, name, statistics and data are freed outside the
+            // lock by `bury_the_dead`.
+            self.bury(id.index());
         }
     }
 
@@ -629,10 +776,25 @@ impl Manager {
                 parent: agent.parent,
                 status,
             };
-            if self.exit_notes.len() == MAX_EXIT_NOTES {
-                self.exit_notes.remove(0);
+            let pid = agent.pid;
+            // Its own children's notes go with it: nobody can wait for them.
+            self.exit_notes.retain(|kept| kept.parent != pid);
+            if note.parent == 0 || self.live(note.parent).is_some() {
+                let siblings = self
+                    .exit_notes
+                    .iter()
+                    .filter(|kept| kept.parent == note.parent)
+                    .count();
+                if siblings >= MAX_EXIT_NOTES_PER_PARENT
+                    && let Some(oldest) = self
+                        .exit_notes
+                        .iter()
+                        .position(|kept| kept.parent == note.parent)
+                {
+                    self.exit_notes.remove(oldest);
+                }
+                self.exit_notes.push(note);
             }
-            self.exit_notes.push(note);
         }
         self.set_state(id, AgentState::Exited { status });
         self.counters.exited += 1;
@@ -642,9 +804,10 @@ impl Manager {
     /// Ends agent `pid`, which is not the running agent, with `status`.
     ///
     /// The policy is told with `remove` (whatever state it knows the agent
-    /// in), and the agent is freed at once: its stack is not in use (only
-    /// the running agent's is), and its data (a user agent's process) is
-    /// dropped with it.
+    /// in), and the agent leaves the table at once: its stack is not in use
+    /// (only the running agent's is). Its memory (stack, a user agent's
+    /// process) goes to the graveyard, freed by [`super::bury_the_dead`]
+    /// with interrupts enabled.
     pub fn kill(&mut self, pid: u64, status: i64) -> Result<KillOutcome, KillError> {
         let id = self.slot_of(pid).ok_or(KillError::NoSuchAgent)?;
         if Some(id) == self.current {
@@ -658,7 +821,7 @@ impl Manager {
         if !needs_arrival {
             self.policy.remove(id);
         }
-        drop(self.agents[id.index()].take());
+        self.bury(id.index());
         Ok(KillOutcome::Killed)
     }
 

@@ -52,6 +52,10 @@ pub enum SpawnError {
     TooManyAgents,
     /// No stack could be made.
     Stack(StackError),
+    /// A user parent is over its children or tree budget, or only the
+    /// reserved slots are free ([`manager::MAX_CHILDREN`],
+    /// [`manager::MAX_DESCENDANTS`], [`manager::RESERVED_SLOTS`]).
+    OverBudget,
 }
 
 static MANAGER: Mutex<Option<Manager>> = Mutex::new(None);
@@ -79,6 +83,7 @@ pub fn init(policy: KernelPolicy) {
 pub fn run() -> ! {
     switch::request_switch(REQUEST_YIELD, 0);
     loop {
+        bury_the_dead();
         cpu::enable_interrupts_and_halt();
     }
 }
@@ -113,6 +118,7 @@ fn spawn_inner<F: FnOnce() + Send + 'static>(
     data: Option<Box<dyn TaskData>>,
     parent: u64,
 ) -> Result<(AgentId, u64), SpawnError> {
+    bury_the_dead();
     let stack = KernelStack::new().map_err(SpawnError::Stack)?;
     let (stack, stack_pointer) = switch::prepare_stack(stack, agent_start::<F>);
     with_manager(|manager| {
@@ -202,6 +208,7 @@ fn notify_exit(pid: u64) {
 pub fn wait_child(child: u64) -> Option<i64> {
     let caller = current_pid();
     loop {
+        bury_the_dead();
         match with_manager(|manager| manager.child_state(caller, child))? {
             manager::ChildState::Exited(status) => return Some(status),
             manager::ChildState::NotChild => return None,
@@ -240,10 +247,66 @@ pub fn kill(pid: u64) -> Result<(), manager::KillError> {
     match outcome {
         manager::KillOutcome::Killed => {
             notify_exit(pid);
+            bury_the_dead();
             Ok(())
         }
         manager::KillOutcome::IsCurrent => exit(KILLED_STATUS),
     }
+}
+
+/// Ends agent `pid` and every live descendant with [`KILLED_STATUS`]
+/// (descendants first, so none is re-parented or survives); the exit
+/// observers hear of each. The caller itself, if in the tree, ends last
+/// (then this does not return). Returns how many agents were ended.
+pub fn kill_tree(pid: u64) -> Result<usize, manager::KillError> {
+    let descendants = with_manager(|manager| {
+        manager
+            .slot_of(pid)
+            .map(|_| manager.descendants(pid))
+            .ok_or(manager::KillError::NoSuchAgent)
+    })
+    .unwrap_or(Err(manager::KillError::NotStarted))?;
+    let me = current_pid();
+    let mut ended = 0;
+    // Deepest first; agents that ended on their own meanwhile are skipped.
+    for &child in descendants.iter().rev() {
+        if child != me && kill(child).is_ok() {
+            ended += 1;
+        }
+    }
+    if pid != me {
+        kill(pid)?;
+        ended += 1;
+    }
+    if pid == me || descendants.contains(&me) {
+        exit(KILLED_STATUS);
+    }
+    Ok(ended)
+}
+
+/// Frees the memory (kernel stacks, address spaces) of agents that left the
+/// table, one agent per lock hold, with interrupts enabled while it is freed
+/// (frames are returned one lock hold each). Called from the killer, from
+/// spawn, wait and exit paths and from the idle loop; never from an
+/// interrupt handler. Returns how many agents were freed.
+pub fn bury_the_dead() -> usize {
+    let mut freed = 0;
+    while let Some(agent) = with_manager(Manager::take_dead).flatten() {
+        drop(agent);
+        freed += 1;
+    }
+    freed
+}
+
+/// Returns how many dead agents wait for [`bury_the_dead`].
+pub fn dead_waiting() -> usize {
+    with_manager(|manager| manager.dead_waiting()).unwrap_or(0)
+}
+
+/// Returns the top-level user agent of `pid`'s tree (`None` for kernel
+/// agents and unknown ids).
+pub fn tree_root(pid: u64) -> Option<u64> {
+    with_manager(|manager| manager.slot_of(pid).and_then(|_| manager.tree_root(pid))).flatten()
 }
 
 /// Gives up the CPU; the policy decides who runs next (possibly the caller).
@@ -265,6 +328,7 @@ pub fn sleep_us(duration_us: u64) {
 /// leak-free way to end with status 0.
 pub fn exit(status: i64) -> ! {
     notify_exit(current_pid());
+    bury_the_dead();
     switch::request_switch(REQUEST_EXIT, status as u64);
     unreachable!("an exited agent was resumed")
 }

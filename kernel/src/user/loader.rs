@@ -106,8 +106,10 @@ impl From<MapError> for LoadError {
     }
 }
 
-/// Loads `image` into a new address space.
-pub fn load(image: &[u8]) -> Result<LoadedImage, LoadError> {
+/// Loads `image` into a new address space; `limited`: the image is user
+/// memory that must leave the kernel's frame reserve alone (a program a
+/// user agent starts), see [`AddressSpace::limit_to_user_memory`].
+pub fn load(image: &[u8], limited: bool) -> Result<LoadedImage, LoadError> {
     if image.len() > MAX_IMAGE_BYTES {
         return Err(LoadError::BadLayout("image too large"));
     }
@@ -116,10 +118,10 @@ pub fn load(image: &[u8]) -> Result<LoadedImage, LoadError> {
     if image.as_ptr().align_offset(8) != 0 {
         return Err(LoadError::BadHeader("image is not 8-byte aligned"));
     }
-    load_aligned(image)
+    load_aligned(image, limited)
 }
 
-fn load_aligned(image: &[u8]) -> Result<LoadedImage, LoadError> {
+fn load_aligned(image: &[u8], limited: bool) -> Result<LoadedImage, LoadError> {
     let elf = ElfFile::new(image).map_err(LoadError::BadHeader)?;
     let header = &elf.header;
     if header.pt1.class() != Class::SixtyFour || header.pt1.data() != Data::LittleEndian {
@@ -210,6 +212,9 @@ fn load_aligned(image: &[u8]) -> Result<LoadedImage, LoadError> {
     }
 
     let mut space = AddressSpace::new()?;
+    if limited {
+        space.limit_to_user_memory();
+    }
     for segment in &segments {
         map_segment(&mut space, image, segment)?;
     }

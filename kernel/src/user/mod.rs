@@ -140,12 +140,18 @@ pub fn program_names() -> Vec<String> {
 /// Returns the new agent's id.
 pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64, SpawnUserError> {
     let image = program_image(name).ok_or(SpawnUserError::NotFound)?;
-    let loaded = loader::load(image).map_err(SpawnUserError::BadImage)?;
+    // A program a user agent starts is that tree's memory: it may not take
+    // the kernel's reserve. The kernel's own spawns (the shell) may.
+    let by_user = task::tree_root(parent).is_some();
+    let loaded = loader::load(image, by_user).map_err(SpawnUserError::BadImage)?;
     let (entry, stack_pointer) = (loaded.entry, loaded.stack_pointer);
+    let mut address_space = loaded.address_space;
+    // Pages it maps itself are user memory in every case.
+    address_space.limit_to_user_memory();
     let process = Box::new(UserProcess {
         program: String::from(name),
         capabilities,
-        address_space: loaded.address_space,
+        address_space,
         map_windows: MapWindows::new(),
         syscalls: 0,
         syscall_errors: 0,

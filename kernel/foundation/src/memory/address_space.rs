@@ -5,12 +5,16 @@
 //! bit; the upper half is a copy of the kernel's level-4 entries (all of them
 //! exist from boot, see `paging::init`), so kernel mappings made later are
 //! visible in every address space. Dropping an address space frees every
-//! user page and every lower-half page table.
+//! user page and every lower-half page table; [`AddressSpace::unmap_user`]
+//! frees the level-1, -2 and -3 tables its page leaves empty, so page-table
+//! frames stay bounded by the pages mapped (at most 3 per page, plus the
+//! root), counted in [`AddressSpace::table_frames`].
 
 use x86_64::{
     PhysAddr, VirtAddr,
     structures::paging::{
-        Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB, Translate,
+        FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame,
+        Size4KiB, Translate,
         mapper::{MapToError, TranslateResult, UnmapError},
     },
 };
@@ -38,6 +42,24 @@ pub enum MapError {
 pub struct AddressSpace {
     root: PhysFrame,
     user_pages: u64,
+    /// Lower-half page tables (levels 1 to 3) this space holds.
+    tables: u64,
+    /// Whether its pages are user memory that must leave the kernel's
+    /// reserve alone (see [`kernel_core::frame_reserve`]).
+    limited: bool,
+}
+
+/// The global allocator, counting the page tables it hands out.
+struct CountingAllocator<'a>(&'a mut u64);
+
+// SAFETY: frames come from the global allocator, which never hands a frame
+// out twice until it is freed.
+unsafe impl FrameAllocator<Size4KiB> for CountingAllocator<'_> {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let frame = GlobalFrameAllocator.allocate_frame()?;
+        *self.0 += 1;
+        Some(frame)
+    }
 }
 
 fn table_at(frame: PhysFrame) -> *mut PageTable {
@@ -55,6 +77,8 @@ impl AddressSpace {
         Ok(Self {
             root,
             user_pages: 0,
+            tables: 0,
+            limited: false,
         })
     }
 
@@ -66,6 +90,18 @@ impl AddressSpace {
     /// Returns how many user pages are mapped.
     pub fn user_pages(&self) -> u64 {
         self.user_pages
+    }
+
+    /// Makes later [`Self::map_user`] calls refuse (`OutOfMemory`) pages that
+    /// would dip into the kernel's frame reserve.
+    pub fn limit_to_user_memory(&mut self) {
+        self.limited = true;
+    }
+
+    /// Returns how many frames this space's page tables take (the root
+    /// included).
+    pub fn table_frames(&self) -> u64 {
+        self.tables + 1
     }
 
     fn with_table<R>(&mut self, action: impl FnOnce(&mut OffsetPageTable<'_>) -> R) -> R {
@@ -83,14 +119,23 @@ impl AddressSpace {
         if page.start_address().as_u64() >= USER_HALF_END {
             return Err(MapError::NotUserAddress);
         }
+        if self.limited {
+            let stats = frame::stats();
+            let usable = stats.free_frames + stats.allocated_frames;
+            if !kernel_core::frame_reserve::user_page_allowed(stats.free_frames, usable) {
+                return Err(MapError::OutOfMemory);
+            }
+        }
         let frame = frame::allocate_zeroed().ok_or(MapError::OutOfMemory)?;
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
         // SAFETY: the frame is fresh and zeroed, so the new mapping aliases
         // nothing; the page is in the user half, which only this address
         // space maps.
+        let mut tables = self.tables;
         let result = self.with_table(|table| unsafe {
-            table.map_to(page, frame, flags, &mut GlobalFrameAllocator)
+            table.map_to(page, frame, flags, &mut CountingAllocator(&mut tables))
         });
+        self.tables = tables;
         match result {
             // The address space may not be active; a stale TLB entry for a
             // page that was unmapped before is flushed by `unmap_user`.
@@ -124,7 +169,49 @@ impl AddressSpace {
         // mapping is gone; the kernel never keeps references into them.
         unsafe { frame::deallocate(frame) };
         self.user_pages -= 1;
+        self.prune(page);
         Ok(())
+    }
+
+    /// Frees the level-1, -2 and -3 tables on `page`'s path that hold no
+    /// entry any more (at most 3 scans of 512 entries).
+    fn prune(&mut self, page: Page) {
+        let indexes = [
+            usize::from(page.p4_index()),
+            usize::from(page.p3_index()),
+            usize::from(page.p2_index()),
+        ];
+        // path[n]: the table at level 4 - n on the page's path.
+        let mut path = [self.root; 4];
+        for level in 0..3 {
+            // SAFETY: `path[level]` is a table of this space, which `&mut
+            // self` borrows exclusively; the window maps it.
+            let table = unsafe { &*table_at(path[level]) };
+            let entry = &table[indexes[level]];
+            if entry.is_unused()
+                || !entry.flags().contains(PageTableFlags::PRESENT)
+                || entry.flags().contains(PageTableFlags::HUGE_PAGE)
+            {
+                return;
+            }
+            path[level + 1] = PhysFrame::containing_address(entry.addr());
+        }
+        for level in (1..4).rev() {
+            // SAFETY: as above; the child table is ours alone.
+            let child = unsafe { &*table_at(path[level]) };
+            if child.iter().any(|entry| !entry.is_unused()) {
+                return;
+            }
+            // SAFETY: as above.
+            let parent = unsafe { &mut *table_at(path[level - 1]) };
+            parent[indexes[level - 1]].set_unused();
+            // The table may still be cached by this CPU's paging-structure
+            // caches: flush the page's translation after unlinking.
+            x86_64::instructions::tlb::flush(page.start_address());
+            // SAFETY: the table is empty and no entry refers to it any more.
+            unsafe { frame::deallocate(path[level]) };
+            self.tables -= 1;
+        }
     }
 
     /// Returns the frame and flags of the user page holding `address`.
