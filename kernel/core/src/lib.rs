@@ -13,6 +13,7 @@
 //! | [`user_range`] | checking a user pointer and length, and splitting the range into pages |
 //! | [`map_window`] | which user ranges `map` gave out, the quota, and finding a free window |
 //! | [`ipc_queue`] | the per-endpoint FIFOs of senders and the state of each waiting sender |
+//! | [`log_line`] | agent log hygiene: one `log` call is one escaped line with the agent prefix |
 //! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
 //! | [`turn`] | whose turn it is at a shared resource (the longest waiter first) |
 //! | [`factorial`] | factorials wrapping at 32 and 64 bits in constant time (the accelerator's CPU route) |
@@ -29,6 +30,7 @@ pub mod frame_reserve;
 pub mod histogram;
 pub mod ipc_queue;
 pub mod line_editor;
+pub mod log_line;
 pub mod map_window;
 pub mod qemu_exit;
 pub mod turn;

@@ -170,15 +170,16 @@ pub(super) fn log(arguments: &Arguments) -> Outcome {
     if crate::user::with_current_process(|process| process.take_log_token(now)) != Some(true) {
         return Err(Error::Exhausted);
     }
-    let text: String = buffer[..length]
-        .iter()
-        .map(|byte| match byte {
-            b'\n' | b'\t' | 0x20..=0x7E => char::from(*byte),
-            _ => '?',
-        })
-        .collect();
+    // One call is one line: kernel-core escapes newlines, CR, ESC and every
+    // other control byte, so the line always starts with the agent prefix.
     let (pid, name) = task::current_identity();
-    crate::println!("[agent {pid} {name}] {}", text.trim_end_matches('\n'));
+    let line = kernel_core::log_line::format_agent_line(
+        pid,
+        &name,
+        &buffer[..length],
+        MAX_LOG_BYTES as usize,
+    );
+    crate::println!("{line}");
     Ok(length as u64)
 }
 
