@@ -105,8 +105,8 @@ fn config_server() {
             u64::from(!top_level),
         ];
         let mut bytes = [0u8; 40];
-        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
-            chunk.copy_from_slice(&word.to_le_bytes());
+        for (index, word) in words.iter().enumerate() {
+            bytes[index * 8..index * 8 + 8].copy_from_slice(&word.to_le_bytes());
         }
         // A plain `send` has nobody waiting for a reply: that error is fine.
         let _ = ipc::reply(me, sender, ipc::Message::new(&bytes));

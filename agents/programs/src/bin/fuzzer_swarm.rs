@@ -522,7 +522,7 @@ impl Swarm {
         };
         let mut message = [0u8; 16];
         message[..8].copy_from_slice(&sequence.to_le_bytes());
-        let call = sequence % 2 == 0;
+        let call = sequence.is_multiple_of(2);
         message[8] = u8::from(call);
         if call {
             let mut reply = [0u8; abi::MAX_MESSAGE_BYTES as usize];
@@ -548,19 +548,18 @@ impl Swarm {
             }
             self.random_call();
         }
-        for slot in 0..MAX_CHILDREN {
-            let pid = self.children[slot];
-            if pid != 0 {
-                if agent_lib::wait(pid).is_ok() {
+        for pid in &mut self.children {
+            if *pid != 0 {
+                if agent_lib::wait(*pid).is_ok() {
                     self.reaped += 1;
                 }
-                self.children[slot] = 0;
+                *pid = 0;
             }
         }
-        for slot in 0..MAX_MAPPINGS {
-            let (address, length) = self.mappings[slot];
-            if address != 0 {
-                let _ = raw::syscall2(abi::Syscall::Unmap, address, length);
+        for (address, length) in &mut self.mappings {
+            if *address != 0 {
+                let _ = raw::syscall2(abi::Syscall::Unmap, *address, *length);
+                *address = 0;
             }
         }
     }
