@@ -5,7 +5,9 @@
 //! keep agent programs beside it. Known keys:
 //! - `sched=NAME`: scheduling policy (`q-learning`, `round-robin`, `mlfq`, `fair`, `fifo`);
 //! - `log=LEVEL`: most verbose log level (`error`, `warn`, `info`, `debug`, `trace`);
-//! - `bench=NAME`, `quick=1`: what the benchmark kernel (`src/bin/bench/`) measures.
+//! - `bench=NAME`, `quick=1`: what the benchmark kernel (`src/bin/bench/`) measures;
+//! - `fuzz_calls=N`, `fuzz_seed=S`, `fuzz_agents=K`: the swarm fuzzer's test kernel
+//!   (`tests/src/bin/user_fuzz_swarm.rs`, run by `cargo xtask fuzz`).
 //!
 //! Everything read from the ramdisk is untrusted input: a malformed archive
 //! or word is reported and ignored, never fatal.
@@ -18,7 +20,15 @@ pub const CMDLINE_FILE: &str = "cmdline";
 /// Longest command line kept, in bytes.
 const MAX_CMDLINE_BYTES: usize = 1024;
 /// Keys the kernel understands.
-const KNOWN_KEYS: [&str; 4] = ["sched", "log", "bench", "quick"];
+const KNOWN_KEYS: [&str; 7] = [
+    "sched",
+    "log",
+    "bench",
+    "quick",
+    "fuzz_calls",
+    "fuzz_seed",
+    "fuzz_agents",
+];
 
 static CMDLINE: Once<&'static str> = Once::new();
 

@@ -14,6 +14,7 @@ mod bench_qemu;
 mod bench_sched;
 mod boot_options;
 mod cargo;
+mod fuzz;
 mod guest;
 mod host_tests;
 mod image;
@@ -58,6 +59,9 @@ enum Command {
     /// Run host unit tests, clippy, rustfmt, the source checks, then every QEMU test kernel
     /// under BIOS and UEFI.
     Test(test::TestArgs),
+    /// Run the swarm fuzzer (tests/src/bin/user_fuzz_swarm.rs) for N calls with seed S; prints
+    /// the answers by error code and the heap and frame counts before and after.
+    Fuzz(fuzz::FuzzArgs),
     /// Run a benchmark; prints the baselines beside the contender measured in the same run.
     Bench {
         /// Which benchmark to run.
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
             screenshot::screenshot(&root, &args).map(|()| ExitCode::SUCCESS)
         }
         Command::Test(args) => test::test(&root, &args),
+        Command::Fuzz(args) => fuzz::fuzz(&root, &args),
         Command::Bench { what } => bench(&root, what).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|error| {

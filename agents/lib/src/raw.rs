@@ -334,3 +334,50 @@ pub mod fault {
         };
     }
 }
+
+/// Issues syscall `number` with six arguments while the stack pointer is
+/// `stack_pointer` and RFLAGS is `flags` (for fuzzing what the kernel may
+/// trust at `syscall`); returns `rax`. The helper saves the real stack
+/// pointer and flags before and restores both right after `syscall`, so the
+/// caller never runs on the given stack or with the given flags. The flags
+/// take effect as `popfq` allows in ring 3 (IF and IOPL stay as they are).
+/// With the trap flag set the CPU single-steps the instruction after
+/// `syscall` and raises a debug exception, which ends the agent: only
+/// programs meant to die should pass it.
+#[inline(never)]
+pub fn raw6_with_frame(number: u64, arguments: [u64; 6], stack_pointer: u64, flags: u64) -> i64 {
+    let result: i64;
+    // SAFETY: the block saves RFLAGS on the real stack and the real RSP in
+    // r14 (declared clobbered), loads the given flags and stack pointer,
+    // issues `syscall` (which uses no stack in ring 3; interrupts switch to
+    // the kernel stack through the TSS), and restores RSP from r14 and the
+    // flags with `popfq` before any other instruction touches memory. The
+    // kernel preserves every register except rax, rcx and r11 (declared),
+    // validates every argument and touches user memory only through checked
+    // copies. No Rust code runs while RSP is the given value.
+    unsafe {
+        core::arch::asm!(
+            "pushfq",
+            "mov r14, rsp",
+            "push r13",
+            "popfq",
+            "mov rsp, r12",
+            "syscall",
+            "mov rsp, r14",
+            "popfq",
+            inlateout("rax") number as i64 => result,
+            in("rdi") arguments[0],
+            in("rsi") arguments[1],
+            in("rdx") arguments[2],
+            in("r10") arguments[3],
+            in("r8") arguments[4],
+            in("r9") arguments[5],
+            in("r12") stack_pointer,
+            in("r13") flags,
+            out("r14") _,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    result
+}
