@@ -43,10 +43,11 @@ static mut STATS: InterruptsOffStats = InterruptsOffStats::new();
 /// Call with interrupts disabled.
 pub(crate) fn record(cycles: u64, site: &'static Location<'static>) {
     debug_assert!(!super::cpu::interrupts_enabled());
+    let stats = &raw mut STATS;
     // SAFETY: interrupts are disabled and the kernel runs on one CPU, so
     // this is the only access to STATS until it returns (readers and
     // other writers disable interrupts too); no reference escapes.
-    let stats = unsafe { &mut *(&raw mut STATS) };
+    let stats = unsafe { &mut *stats };
     stats.cycles.record(cycles);
     if cycles > stats.longest_cycles {
         stats.longest_cycles = cycles;
@@ -57,15 +58,17 @@ pub(crate) fn record(cycles: u64, site: &'static Location<'static>) {
 /// Returns a copy of the interrupts-off measurements.
 pub fn interrupts_off_stats() -> InterruptsOffStats {
     x86_64::instructions::interrupts::without_interrupts(|| {
+        let stats = &raw const STATS;
         // SAFETY: as in `record`: interrupts are off on the only CPU.
-        unsafe { (*(&raw const STATS)).clone() }
+        unsafe { (*stats).clone() }
     })
 }
 
 /// Forgets every measurement (the shell's `latency reset`, tests).
 pub fn reset_interrupts_off_stats() {
     x86_64::instructions::interrupts::without_interrupts(|| {
+        let stats = &raw mut STATS;
         // SAFETY: as in `record`: interrupts are off on the only CPU.
-        unsafe { *(&raw mut STATS) = InterruptsOffStats::new() }
+        unsafe { stats.write(InterruptsOffStats::new()) }
     })
 }
