@@ -77,7 +77,7 @@ struct Summary {
     end: Option<(u64, u64)>,
     /// The kernel's own count of syscalls served during the run.
     served: Option<String>,
-    /// Lines that say a check failed.
+    /// Lines that say a check failed, and agents still alive at the end.
     failures: Vec<String>,
 }
 
@@ -119,7 +119,10 @@ fn summarize(output: &str) -> Summary {
             summary.end = counts(line);
         } else if line.contains("[fuzz] syscalls served") {
             summary.served = line.split_once("] ").map(|(_, rest)| rest.to_owned());
-        } else if line.contains("FAILED") || line.contains("[test failed]") {
+        } else if line.contains("FAILED")
+            || line.contains("[test failed]")
+            || line.contains("[fuzz] still alive")
+        {
             summary.failures.push(line.to_owned());
         }
     }

@@ -122,6 +122,15 @@ fn check(statuses: &[i64]) -> Result<(), &'static str> {
     for line in kernel::syscall::table_lines() {
         kernel::println!("[fuzz] {line}");
     }
+    for agent in task::agents() {
+        kernel::println!(
+            "[fuzz] still alive: agent {} ({}) of {}, {}",
+            agent.pid,
+            agent.name,
+            agent.parent,
+            agent.state
+        );
+    }
     if statuses.iter().any(|status| *status != 0) {
         return Err("a swarm agent did not finish its calls with status 0");
     }
