@@ -249,6 +249,12 @@ fn mem() {
         frames.usable_bytes / (1024 * 1024),
         frames.regions
     ));
+    let usable = frames.free_frames + frames.allocated_frames;
+    say(&format!(
+        "reserve {} frames kept from user memory; {} dead agents waiting to be freed",
+        kernel_core::frame_reserve::reserve_frames(usable),
+        task::dead_waiting()
+    ));
 }
 
 fn log_level(arguments: &[&str]) -> Result<(), String> {

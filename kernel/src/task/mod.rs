@@ -311,11 +311,14 @@ pub fn tree_root(pid: u64) -> Option<u64> {
 
 /// Gives up the CPU; the policy decides who runs next (possibly the caller).
 pub fn yield_now() {
+    bury_the_dead();
     switch::request_switch(REQUEST_YIELD, 0);
 }
 
 /// Sleeps for at least `duration_us` microseconds.
 pub fn sleep_us(duration_us: u64) {
+    // Agents that sleep free the dead meanwhile (interrupts enabled here).
+    bury_the_dead();
     let until = crate::time::now_us().saturating_add(duration_us);
     switch::request_switch(REQUEST_SLEEP_UNTIL, until);
 }

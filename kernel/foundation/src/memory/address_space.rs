@@ -128,10 +128,10 @@ impl AddressSpace {
         }
         let frame = frame::allocate_zeroed().ok_or(MapError::OutOfMemory)?;
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        let mut tables = self.tables;
         // SAFETY: the frame is fresh and zeroed, so the new mapping aliases
         // nothing; the page is in the user half, which only this address
         // space maps.
-        let mut tables = self.tables;
         let result = self.with_table(|table| unsafe {
             table.map_to(page, frame, flags, &mut CountingAllocator(&mut tables))
         });
