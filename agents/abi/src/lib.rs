@@ -55,6 +55,14 @@
 //! numbered `0..MAX_ENDPOINTS`. A message is delivered synchronously: `send`
 //! returns once a receiver took it; `call` returns with the reply.
 //!
+//! Receive rights are exclusive: the first agent to `receive` on an
+//! endpoint (it needs the endpoint in its capability set) owns it until it
+//! exits; another live agent's `receive` there gets `PermissionDenied`. When
+//! the owner exits, senders queued on the endpoint get `PeerGone` at once, and
+//! later `send`/`call`s get `PeerGone` until a new agent receives on it.
+//! A `call` that would close a cycle of agents each blocked in `call` on the
+//! next gets `WouldDeadlock` instead of blocking.
+//!
 //! # Capabilities
 //! Every agent holds a [`CapabilitySet`]; every syscall checks it (`exit` is
 //! always allowed). A spawned agent gets the intersection of what its parent
@@ -207,11 +215,13 @@ pub enum Error {
     DeviceFault = -18,
     /// Every device that could serve stayed busy.
     Busy = -19,
+    /// The IPC `call` would close a cycle of agents each blocked calling the next.
+    WouldDeadlock = -20,
 }
 
 impl Error {
     /// Every error code.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::NoSuchSyscall,
         Self::NullPointer,
         Self::NotCanonical,
@@ -231,6 +241,7 @@ impl Error {
         Self::PeerGone,
         Self::DeviceFault,
         Self::Busy,
+        Self::WouldDeadlock,
     ];
 
     /// Returns the error a negative syscall result stands for.
@@ -263,6 +274,7 @@ impl Error {
             Self::PeerGone => "peer-gone",
             Self::DeviceFault => "device-fault",
             Self::Busy => "busy",
+            Self::WouldDeadlock => "would-deadlock",
         }
     }
 }

@@ -16,7 +16,17 @@
 //! When an agent exits, [`IpcQueues::remove_agent`] drops every message it
 //! queued and its own sender state, and every caller awaiting its reply gets
 //! [`SendOutcome::PeerGone`]. A sender whose message is still queued keeps
-//! waiting: no receiver had taken it yet.
+//! waiting while nobody owns the endpoint yet.
+//!
+//! Receive rights: the first agent to receive on an endpoint
+//! ([`IpcQueues::claim`]) owns it until it exits; other agents are refused
+//! ([`IpcError::NotOwner`]). When the owner exits the endpoint is *dead*:
+//! senders queued on it get [`SendOutcome::PeerGone`] at once and later
+//! sends [`IpcError::PeerGone`], until a new agent claims it.
+//!
+//! Deadlocks: a `call` whose endpoint's owner is (transitively) blocked in a
+//! `call` back to the caller is refused with [`IpcError::WouldDeadlock`]
+//! ([`IpcQueues::would_deadlock`], at most [`MAX_CHAIN`] links).
 
 use alloc::{collections::VecDeque, vec::Vec};
 
@@ -64,7 +74,17 @@ pub enum IpcError {
     QueueFull,
     /// The caller does not wait for a reply from this receiver.
     NotAwaited,
+    /// The endpoint's owner exited and no new owner received on it yet.
+    PeerGone,
+    /// Another live agent owns the endpoint's receive right.
+    NotOwner,
+    /// The `call` would close a cycle of agents each blocked calling the next.
+    WouldDeadlock,
 }
+
+/// Longest chain of blocked callers the deadlock check follows (at least the
+/// number of agents, so every cycle is found).
+pub const MAX_CHAIN: usize = 64;
 
 /// What a blocked sender learns when it looks at its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +121,20 @@ enum SenderState {
 struct Sender {
     agent: u64,
     state: SenderState,
+    /// The endpoint of the sender's `call`, or `None` for a plain `send`.
+    calling: Option<usize>,
+}
+
+/// Who may receive on an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Nobody received on it yet: senders queue and wait.
+    Free,
+    /// Agent `0` owns the receive right.
+    Agent(u64),
+    /// The owner exited: senders get [`IpcError::PeerGone`] until a new
+    /// agent receives on it.
+    Dead,
 }
 
 /// The queues of `ENDPOINTS` endpoints and the state of every blocked sender.
@@ -108,6 +142,7 @@ struct Sender {
 pub struct IpcQueues<const ENDPOINTS: usize> {
     queues: [VecDeque<Pending>; ENDPOINTS],
     senders: Vec<Sender>,
+    owners: [Owner; ENDPOINTS],
 }
 
 impl<const ENDPOINTS: usize> Default for IpcQueues<ENDPOINTS> {
@@ -122,6 +157,7 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
         Self {
             queues: [const { VecDeque::new() }; ENDPOINTS],
             senders: Vec::new(),
+            owners: [Owner::Free; ENDPOINTS],
         }
     }
 
@@ -148,10 +184,16 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
         message: Message,
         call: bool,
     ) -> Result<(), IpcError> {
-        let queue = self
-            .queues
-            .get_mut(endpoint)
-            .ok_or(IpcError::InvalidEndpoint)?;
+        if endpoint >= ENDPOINTS {
+            return Err(IpcError::InvalidEndpoint);
+        }
+        if self.owners[endpoint] == Owner::Dead {
+            return Err(IpcError::PeerGone);
+        }
+        if call && self.would_deadlock(endpoint, sender) {
+            return Err(IpcError::WouldDeadlock);
+        }
+        let queue = &mut self.queues[endpoint];
         if queue.len() >= MAX_QUEUED {
             return Err(IpcError::QueueFull);
         }
@@ -164,8 +206,56 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
         self.senders.push(Sender {
             agent: sender,
             state: SenderState::Queued,
+            calling: call.then_some(endpoint),
         });
         Ok(())
+    }
+
+    /// Makes `receiver` the owner of `endpoint` if it is free or dead (the
+    /// first agent to receive on it takes the receive right); refuses with
+    /// [`IpcError::NotOwner`] while another agent owns it.
+    pub fn claim(&mut self, endpoint: usize, receiver: u64) -> Result<(), IpcError> {
+        let owner = self
+            .owners
+            .get_mut(endpoint)
+            .ok_or(IpcError::InvalidEndpoint)?;
+        match *owner {
+            Owner::Agent(agent) if agent != receiver => Err(IpcError::NotOwner),
+            _ => {
+                *owner = Owner::Agent(receiver);
+                Ok(())
+            }
+        }
+    }
+
+    /// Returns the live owner of `endpoint`, if it has one.
+    pub fn owner(&self, endpoint: usize) -> Option<u64> {
+        match self.owners.get(endpoint)? {
+            Owner::Agent(agent) => Some(*agent),
+            Owner::Free | Owner::Dead => None,
+        }
+    }
+
+    /// Returns whether a `call` by `caller` on `endpoint` would close a cycle:
+    /// the endpoint's owner is blocked calling an endpoint whose owner is
+    /// blocked calling ... back to `caller`. Follows at most [`MAX_CHAIN`]
+    /// links.
+    pub fn would_deadlock(&self, endpoint: usize, caller: u64) -> bool {
+        let mut next = self.owner(endpoint);
+        for _ in 0..MAX_CHAIN {
+            let Some(agent) = next else {
+                return false;
+            };
+            if agent == caller {
+                return true;
+            }
+            next = self.sender(agent).and_then(|entry| match entry.state {
+                SenderState::AwaitingReply { receiver, .. } => Some(receiver),
+                SenderState::Queued => entry.calling.and_then(|called| self.owner(called)),
+                _ => None,
+            });
+        }
+        false
     }
 
     /// Takes the oldest message on `endpoint` for `receiver`; returns its
@@ -235,6 +325,18 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
         }
         self.senders.retain(|entry| entry.agent != agent);
         let mut changed = false;
+        for endpoint in 0..ENDPOINTS {
+            if self.owners[endpoint] != Owner::Agent(agent) {
+                continue;
+            }
+            self.owners[endpoint] = Owner::Dead;
+            for pending in core::mem::take(&mut self.queues[endpoint]) {
+                if let Some(entry) = self.sender_mut(pending.sender) {
+                    entry.state = SenderState::PeerGone;
+                    changed = true;
+                }
+            }
+        }
         for entry in &mut self.senders {
             if matches!(entry.state, SenderState::AwaitingReply { receiver, .. } if receiver == agent)
             {
@@ -500,5 +602,96 @@ mod tests {
         queues.senders.clear();
         assert_eq!(queues.dequeue(0, SERVER), Some((10, Message::new(b"x"))));
         assert_eq!(queues.sender_outcome(10), SendOutcome::PeerGone);
+    }
+
+    #[test]
+    fn the_first_receiver_owns_the_endpoint() {
+        let mut queues = Queues::new();
+        assert_eq!(queues.owner(5), None);
+        assert_eq!(queues.claim(5, SERVER), Ok(()));
+        assert_eq!(queues.claim(5, SERVER), Ok(()));
+        assert_eq!(queues.claim(5, OTHER_SERVER), Err(IpcError::NotOwner));
+        assert_eq!(queues.owner(5), Some(SERVER));
+        assert_eq!(
+            queues.claim(ENDPOINTS, SERVER),
+            Err(IpcError::InvalidEndpoint)
+        );
+    }
+
+    #[test]
+    fn a_dead_owner_releases_queued_and_refuses_later_senders() {
+        let mut queues = Queues::new();
+        queues.claim(2, SERVER).unwrap();
+        queues.enqueue(2, 10, Message::new(b"a"), true).unwrap();
+        queues.enqueue(2, 11, Message::new(b"b"), false).unwrap();
+        assert_eq!(queues.dequeue(2, SERVER), Some((10, Message::new(b"a"))));
+        assert!(queues.remove_agent(SERVER));
+        // The caller it had taken, and the sender still queued, both learn.
+        assert_eq!(queues.sender_outcome(10), SendOutcome::PeerGone);
+        assert_eq!(queues.sender_outcome(11), SendOutcome::PeerGone);
+        assert_eq!(queues.queued(2), 0);
+        assert_eq!(
+            queues.enqueue(2, 12, Message::EMPTY, true),
+            Err(IpcError::PeerGone)
+        );
+        // A new owner revives it.
+        queues.claim(2, OTHER_SERVER).unwrap();
+        queues.enqueue(2, 12, Message::EMPTY, false).unwrap();
+        assert_eq!(queues.dequeue(2, OTHER_SERVER), Some((12, Message::EMPTY)));
+        assert_eq!(
+            queues.sender_outcome(12),
+            SendOutcome::Delivered(Message::EMPTY)
+        );
+    }
+
+    #[test]
+    fn a_two_agent_call_cycle_is_refused_to_the_closer() {
+        let mut queues = Queues::new();
+        let (a, b) = (30, 31);
+        queues.claim(0, a).unwrap();
+        queues.claim(1, b).unwrap();
+        // A calls B's endpoint (queued); B calling A's endpoint closes the cycle.
+        queues.enqueue(1, a, Message::EMPTY, true).unwrap();
+        assert_eq!(
+            queues.enqueue(0, b, Message::EMPTY, true),
+            Err(IpcError::WouldDeadlock)
+        );
+        // A plain send is not a wait for a reply: no cycle.
+        assert!(!queues.would_deadlock(0, 99));
+    }
+
+    #[test]
+    fn a_three_agent_cycle_through_a_taken_call_is_found() {
+        let mut queues = Queues::new();
+        let (a, b, c) = (40, 41, 42);
+        for (endpoint, agent) in [(0, a), (1, b), (2, c)] {
+            queues.claim(endpoint, agent).unwrap();
+        }
+        queues.enqueue(1, a, Message::EMPTY, true).unwrap();
+        // B takes A's call and, before replying, calls C.
+        assert_eq!(queues.dequeue(1, b), Some((a, Message::EMPTY)));
+        queues.enqueue(2, b, Message::EMPTY, true).unwrap();
+        assert!(queues.would_deadlock(0, c));
+        assert_eq!(
+            queues.enqueue(0, c, Message::EMPTY, true),
+            Err(IpcError::WouldDeadlock)
+        );
+        // Another agent calling A is fine: the chain does not reach it.
+        assert_eq!(queues.enqueue(0, 50, Message::EMPTY, true), Ok(()));
+    }
+
+    #[test]
+    fn a_chain_longer_than_the_bound_ends() {
+        let mut queues = IpcQueues::<128>::new();
+        for agent in 0..128_u64 {
+            queues.claim(agent as usize, 1000 + agent).unwrap();
+        }
+        for agent in 0..127_u64 {
+            queues
+                .enqueue(agent as usize + 1, 1000 + agent, Message::EMPTY, true)
+                .unwrap();
+        }
+        // The chain from endpoint 0 is 127 links long: the check stops.
+        assert!(!queues.would_deadlock(0, 1127));
     }
 }

@@ -1,6 +1,6 @@
 //! The syscall implementations (see `agent-abi` for the ABI).
 
-use alloc::{string::String, vec, vec::Vec};
+use alloc::{vec, vec::Vec};
 
 use agent_abi::{
     ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AgentStats, CAPABILITY_SET_BYTES, CapabilitySet,

@@ -8,6 +8,13 @@
 //! endpoint (a further `send` gets `Exhausted` instead of blocking forever).
 //! When an agent exits, callers waiting for its reply get `PeerGone`.
 //!
+//! The first agent to `receive` on an endpoint owns its receive right until
+//! it exits (another agent's `receive` there gets `PermissionDenied`); then
+//! the endpoint is dead: its queued senders are woken with `PeerGone`, and
+//! later `send`/`call`s get `PeerGone` until a new agent receives on it. A
+//! `call` that would close a cycle of agents each blocked calling the next
+//! gets `WouldDeadlock` (checked in `kernel-core`).
+//!
 //! The queues and the senders' states are [`IpcQueues`] from `kernel-core`
 //! (host-tested there); this module adds the blocking. Waiting uses task
 //! events: one per endpoint for arrivals, one for every change of a sender's
@@ -38,6 +45,9 @@ fn ipc_error(error: IpcError) -> Error {
         IpcError::InvalidEndpoint => Error::InvalidArgument,
         IpcError::QueueFull => Error::Exhausted,
         IpcError::NotAwaited => Error::NotFound,
+        IpcError::PeerGone => Error::PeerGone,
+        IpcError::NotOwner => Error::PermissionDenied,
+        IpcError::WouldDeadlock => Error::WouldDeadlock,
     }
 }
 
@@ -118,6 +128,7 @@ pub fn send(sender: u64, endpoint: u64, message: Message, call: bool) -> Result<
 /// until there is one. Returns the sender and the message.
 pub fn receive(receiver: u64, endpoint: u64) -> Result<(u64, Message), Error> {
     let endpoint = check_endpoint(endpoint)?;
+    with_ipc(|ipc| ipc.queues.claim(endpoint, receiver)).map_err(ipc_error)?;
     loop {
         let outcome = with_ipc(|ipc| {
             let arrival = ipc.arrival_event(endpoint)?;
