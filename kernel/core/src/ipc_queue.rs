@@ -344,6 +344,17 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
                 changed = true;
             }
         }
+        // Storage an exit left unused goes back to the heap, so the queues
+        // never keep the high-water mark of a flood that has ended (steady
+        // traffic between live agents keeps its buffers).
+        for queue in &mut self.queues {
+            if queue.is_empty() {
+                queue.shrink_to_fit();
+            }
+        }
+        if self.senders.is_empty() {
+            self.senders.shrink_to_fit();
+        }
         changed
     }
 

@@ -662,7 +662,11 @@ fn start_watchdog() {
     if !WATCHDOG_STARTED.swap(true, Ordering::AcqRel) {
         let event = task::new_event();
         cpu::without_interrupts(|| *WATCHDOG_EVENT.lock() = event);
-        if task::spawn("accel-watchdog", sched_rl::ClassHint::Interactive, watchdog).is_err() {
+        // A kernel service: started by the first job's caller (maybe a user
+        // agent), but not that agent's child.
+        if task::spawn_service("accel-watchdog", sched_rl::ClassHint::Interactive, watchdog)
+            .is_err()
+        {
             WATCHDOG_STARTED.store(false, Ordering::Release);
         }
     }

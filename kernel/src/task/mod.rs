@@ -98,6 +98,17 @@ pub fn spawn<F: FnOnce() + Send + 'static>(
     spawn_inner(name, class, entry, None, parent).map(|(id, _)| id)
 }
 
+/// Spawns a kernel service agent called `name`: like [`spawn`], but its
+/// parent is the kernel (id 0) whoever starts it, so it never counts against
+/// a user tree's budgets and a tree kill never ends it.
+pub fn spawn_service<F: FnOnce() + Send + 'static>(
+    name: &str,
+    class: ClassHint,
+    entry: F,
+) -> Result<AgentId, SpawnError> {
+    spawn_inner(name, class, entry, None, 0).map(|(id, _)| id)
+}
+
 /// Spawns an agent that carries `data` (a user agent's process): `entry`
 /// runs on its kernel stack with the data's address space active. Returns
 /// its boot-unique id.
