@@ -9,6 +9,7 @@
 //! timeout_secs = 60              # optional, overrides `--timeout`
 //! firmware = ["bios"]            # optional, default both
 //! cmdline = "sched=fifo"         # optional kernel command line (boot ramdisk)
+//! known_failure = "why"          # optional: skipped (and listed) unless --filter names it
 //! ```
 //!
 //! A missing file means every test kernel runs with the defaults. Unknown keys, an empty
@@ -69,6 +70,7 @@ struct RawScenario {
     timeout_secs: Option<u64>,
     firmware: Option<Vec<FirmwareName>>,
     cmdline: Option<String>,
+    known_failure: Option<String>,
 }
 
 /// The options of one test kernel, validated.
@@ -84,6 +86,9 @@ pub struct Scenario {
     pub firmware: BTreeSet<Firmware>,
     /// Kernel command line words (empty: no ramdisk).
     pub cmdline: Vec<String>,
+    /// Why the test is known to fail: a full run skips it and says so; a
+    /// `--filter` that matches its name runs it.
+    pub known_failure: Option<String>,
 }
 
 impl Default for Scenario {
@@ -94,6 +99,7 @@ impl Default for Scenario {
             timeout: None,
             firmware: Firmware::ALL.into_iter().collect(),
             cmdline: Vec::new(),
+            known_failure: None,
         }
     }
 }
@@ -123,6 +129,7 @@ impl Scenario {
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
+            known_failure: raw.known_failure,
         })
     }
 }
