@@ -545,10 +545,11 @@ fn qemu_tests(
         .iter()
         .flat_map(|bin| {
             let scenario = manifest.scenario(bin);
-            let skipped = scenario
-                .known_failure
-                .as_ref()
-                .filter(|_| args.filter.as_deref().is_none_or(|filter| !bin.contains(filter)));
+            let skipped = scenario.known_failure.as_ref().filter(|_| {
+                args.filter
+                    .as_deref()
+                    .is_none_or(|filter| !bin.contains(filter))
+            });
             if let Some(reason) = skipped {
                 println!("skip qemu::{bin}: known failure: {reason}");
                 return Vec::new();
