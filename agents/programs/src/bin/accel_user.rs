@@ -7,25 +7,9 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use agent_lib::{Error, Syscall, abi, check, println, raw};
+use agent_lib::{Error, abi, accel_copy as copy, accel_factorial as factorial, println};
 
 agent_lib::agent_main!(main);
-
-fn factorial(input: u64, flags: u64) -> Result<u64, Error> {
-    check(raw::syscall2(Syscall::AccelFactorial, input, flags))
-}
-
-fn copy(source: &[u8], destination: &mut [u8], flags: u64) -> Result<u64, Error> {
-    check(raw::raw6(
-        Syscall::AccelCopy as u64,
-        source.as_ptr() as u64,
-        source.len() as u64,
-        destination.as_mut_ptr() as u64,
-        flags,
-        0,
-        0,
-    ))
-}
 
 fn expected_factorial(input: u64) -> u64 {
     u64::from((1..=input as u32).fold(1u32, |product, factor| product.wrapping_mul(factor)))
