@@ -113,6 +113,11 @@ pub fn run(attack: &'static Attack) -> ! {
         move || match controller(attack) {
             Ok(()) => testing::pass(),
             Err(reason) => {
+                kernel::println!(
+                    "[hostile] {}: since the start: {}",
+                    attack.name,
+                    kernel::shell::latency_summary()
+                );
                 kernel::println!("[hostile] {}: FAILED: {reason}", attack.name);
                 testing::fail(reason)
             }
@@ -149,6 +154,7 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
     );
 
     let fallbacks = task::counters().fallbacks;
+    kernel::arch::interrupts_off::reset_interrupts_off_stats();
     SLEEPER_STOP.store(false, Ordering::Release);
     task::spawn("sleeper", ClassHint::Interactive, sleeper).map_err(|_| "spawn sleeper")?;
     let worker =

@@ -1,7 +1,10 @@
-//! Text written while the console was busy, kept until a writer can print it.
+//! Text kept until a writer can print it: [`BUSY`] holds text written while
+//! the console was busy (for both sinks), [`SCREEN`] text that went to the
+//! serial line with interrupts off and still has to be drawn.
 //!
-//! A fixed buffer of [`DEFERRED_CAPACITY`] bytes; when it is full, further
-//! text is dropped and the number of dropped bytes is printed with the rest.
+//! Each is a fixed buffer of [`DEFERRED_CAPACITY`] bytes; when it is full,
+//! further text is dropped and the number of dropped bytes is printed with
+//! the rest.
 
 use core::fmt::{self, Write};
 
@@ -12,7 +15,7 @@ use crate::arch::cpu::without_interrupts;
 /// Bytes of deferred text kept at most.
 const DEFERRED_CAPACITY: usize = 4096;
 
-struct Deferred {
+pub struct Deferred {
     bytes: [u8; DEFERRED_CAPACITY],
     length: usize,
     dropped: usize,
@@ -29,53 +32,65 @@ impl Write for Deferred {
     }
 }
 
-static DEFERRED: Mutex<Deferred> = Mutex::new(Deferred {
+/// An empty buffer.
+const EMPTY: Deferred = Deferred {
     bytes: [0; DEFERRED_CAPACITY],
     length: 0,
     dropped: 0,
-});
+};
 
-/// Keeps `arguments` for the next writer.
-pub fn push(arguments: fmt::Arguments<'_>) {
+/// Text written while the console was busy, for both sinks.
+pub static BUSY: Mutex<Deferred> = Mutex::new(EMPTY);
+
+/// Text printed on the serial line with interrupts off, for the screen:
+/// drawing glyphs costs far more than sending bytes, so it waits until a
+/// writer with interrupts enabled draws it.
+pub static SCREEN: Mutex<Deferred> = Mutex::new(EMPTY);
+
+/// Keeps `arguments` in `buffer` for the next writer.
+pub fn push(buffer: &Mutex<Deferred>, arguments: fmt::Arguments<'_>) {
     without_interrupts(|| {
-        if let Some(mut deferred) = DEFERRED.try_lock() {
+        if let Some(mut deferred) = buffer.try_lock() {
             let _ = deferred.write_fmt(arguments);
         }
     });
 }
 
-/// Hands the kept text to `write` and empties the buffer.
-pub fn drain(mut write: impl FnMut(&str)) {
-    without_interrupts(|| {
-        let Some(mut deferred) = DEFERRED.try_lock() else {
-            return;
-        };
+/// Hands the text kept in `buffer` to `write` and empties it.
+///
+/// The text is taken out with interrupts off and written with them as the
+/// caller had them: writing it (drawing, above all) may take long.
+pub fn drain(buffer: &Mutex<Deferred>, mut write: impl FnMut(&str)) {
+    let mut taken = [0u8; DEFERRED_CAPACITY];
+    let Some((length, dropped)) = without_interrupts(|| {
+        let mut deferred = buffer.try_lock()?;
         if deferred.length == 0 && deferred.dropped == 0 {
-            return;
+            return None;
         }
-        let text =
-            core::str::from_utf8(&deferred.bytes[..deferred.length]).unwrap_or_else(|error| {
-                // A cut in the middle of a character: print up to the cut.
-                core::str::from_utf8(&deferred.bytes[..error.valid_up_to()]).unwrap_or("")
-            });
-        write(text);
-        if deferred.dropped > 0 {
-            let mut line = [0u8; 64];
-            let mut cursor = LineBuffer {
-                bytes: &mut line,
-                length: 0,
-            };
-            let _ = writeln!(
-                cursor,
-                "[console: {} deferred bytes dropped]",
-                deferred.dropped
-            );
-            let length = cursor.length;
-            write(core::str::from_utf8(&line[..length]).unwrap_or(""));
-        }
+        let length = deferred.length;
+        taken[..length].copy_from_slice(&deferred.bytes[..length]);
+        let dropped = deferred.dropped;
         deferred.length = 0;
         deferred.dropped = 0;
+        Some((length, dropped))
+    }) else {
+        return;
+    };
+    let text = core::str::from_utf8(&taken[..length]).unwrap_or_else(|error| {
+        // A cut in the middle of a character: print up to the cut.
+        core::str::from_utf8(&taken[..error.valid_up_to()]).unwrap_or("")
     });
+    write(text);
+    if dropped > 0 {
+        let mut line = [0u8; 64];
+        let mut cursor = LineBuffer {
+            bytes: &mut line,
+            length: 0,
+        };
+        let _ = writeln!(cursor, "[console: {dropped} deferred bytes dropped]");
+        let length = cursor.length;
+        write(core::str::from_utf8(&line[..length]).unwrap_or(""));
+    }
 }
 
 struct LineBuffer<'a> {

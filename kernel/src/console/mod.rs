@@ -9,6 +9,11 @@
 //! (interrupt handlers) never waits: if the lock is busy, its text goes into a
 //! small deferred buffer that the next normal writer prints first. So no
 //! handler can deadlock on the console, and no tick is lost to it.
+//!
+//! Drawing is the slow part (each glyph is a hundred pixels), so code with
+//! interrupts off (a fault report, a watchdog warning) sends its text to the
+//! serial line at once and leaves the drawing to the next writer with
+//! interrupts on; a fatal path draws everything before the machine stops.
 
 mod deferred;
 mod framebuffer;
@@ -31,13 +36,44 @@ struct Sinks {
 }
 
 impl Sinks {
+    /// Writes to both sinks. With interrupts off the screen's part waits in
+    /// [`deferred::SCREEN`]: drawing a line of glyphs costs milliseconds
+    /// (tens of them in a debug kernel), far too long to hold interrupts
+    /// off, while the serial line takes the bytes at once.
     fn write(&mut self, arguments: fmt::Arguments<'_>) {
         if let Some(serial) = self.serial.as_mut() {
             // A console write cannot fail in a way worth reporting.
             let _ = serial.write_fmt(arguments);
         }
+        if self.screen.is_none() {
+            return;
+        }
+        if cpu::interrupts_enabled() {
+            self.draw_backlog();
+            if let Some(screen) = self.screen.as_mut() {
+                let _ = screen.write_fmt(arguments);
+            }
+        } else {
+            deferred::push(&deferred::SCREEN, arguments);
+        }
+    }
+
+    /// Writes to both sinks now, whatever the interrupt state (fatal paths).
+    fn write_everywhere(&mut self, arguments: fmt::Arguments<'_>) {
+        if let Some(serial) = self.serial.as_mut() {
+            let _ = serial.write_fmt(arguments);
+        }
         if let Some(screen) = self.screen.as_mut() {
             let _ = screen.write_fmt(arguments);
+        }
+    }
+
+    /// Draws the text the screen has not shown yet.
+    fn draw_backlog(&mut self) {
+        if let Some(screen) = self.screen.as_mut() {
+            deferred::drain(&deferred::SCREEN, |text| {
+                let _ = screen.write_str(text);
+            });
         }
     }
 }
@@ -95,11 +131,11 @@ fn with_console<R>(action: impl FnOnce(&mut Sinks) -> R) -> Option<R> {
 /// Writes formatted text to every console sink.
 pub fn print(arguments: fmt::Arguments<'_>) {
     let printed = with_console(|sinks| {
-        deferred::drain(|text| sinks.write(format_args!("{text}")));
+        deferred::drain(&deferred::BUSY, |text| sinks.write(format_args!("{text}")));
         sinks.write(arguments);
     });
     if printed.is_none() {
-        deferred::push(arguments);
+        deferred::push(&deferred::BUSY, arguments);
     }
 }
 
@@ -107,13 +143,13 @@ pub fn print(arguments: fmt::Arguments<'_>) {
 /// the shell's line redraws, which the screen console would show as junk).
 pub fn print_serial(arguments: fmt::Arguments<'_>) {
     let printed = with_console(|sinks| {
-        deferred::drain(|text| sinks.write(format_args!("{text}")));
+        deferred::drain(&deferred::BUSY, |text| sinks.write(format_args!("{text}")));
         if let Some(serial) = sinks.serial.as_mut() {
             let _ = serial.write_fmt(arguments);
         }
     });
     if printed.is_none() {
-        deferred::push(arguments);
+        deferred::push(&deferred::BUSY, arguments);
     }
 }
 
@@ -126,8 +162,12 @@ pub fn emergency_print(arguments: fmt::Arguments<'_>) {
     cpu::disable_interrupts();
     cpu::break_lock_on_fatal_path(&CONSOLE);
     let mut sinks = CONSOLE.lock();
-    deferred::drain(|text| sinks.write(format_args!("{text}")));
-    sinks.write(arguments);
+    // The machine stops after this: draw everything, however long it takes.
+    sinks.draw_backlog();
+    deferred::drain(&deferred::BUSY, |text| {
+        sinks.write_everywhere(format_args!("{text}"))
+    });
+    sinks.write_everywhere(arguments);
 }
 
 /// Reads one byte from the serial port, if one is waiting.

@@ -68,6 +68,7 @@ const REQUEST_EXIT: u64 = 3;
 /// Bits of a block request's argument that carry the event index.
 const BLOCK_EVENT_BITS: u32 = 16;
 
+#[track_caller]
 fn with_manager<R>(action: impl FnOnce(&mut Manager) -> R) -> Option<R> {
     cpu::without_interrupts(|| MANAGER.lock().as_mut().map(action))
 }

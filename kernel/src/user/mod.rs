@@ -174,7 +174,10 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
 
 /// Ends the running user agent after a CPU exception in ring 3.
 pub fn fault(report: &ExceptionReport) -> ! {
-    let (id, name) = task::current_identity();
-    log::warn!("agent {id} ({name}) stopped: {report}");
+    {
+        // Dropped before `exit`, which never returns (nor drops it).
+        let (id, name) = task::current_identity();
+        log::warn!("agent {id} ({name}) stopped: {report}");
+    }
     task::exit(FAULT_STATUS_BASE - i64::from(report.vector))
 }
