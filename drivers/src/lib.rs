@@ -1,4 +1,5 @@
-//! Device drivers in safe Rust: PCI, the `edu` accelerator, virtio-gpu, PS/2, QEMU's exit device.
+//! Device drivers in safe Rust: PCI, the `edu` accelerator, virtio-gpu, PS/2, QEMU's exit device,
+//! and the text console on the boot framebuffer.
 //!
 //! Every driver reaches its device through the foundation's safe types: a
 //! claimed [`foundation::io::IoPort`], a bounds-checked
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod edu;
+pub mod framebuffer_console;
 pub mod pci;
 pub mod ps2_keyboard;
 pub mod qemu_exit;

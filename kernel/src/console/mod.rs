@@ -16,7 +16,6 @@
 //! interrupts on; a fatal path draws everything before the machine stops.
 
 mod deferred;
-mod framebuffer;
 mod logger;
 
 use core::fmt::{self, Write};
@@ -26,7 +25,7 @@ use foundation::serial::SerialPort;
 use spin::Mutex;
 
 use crate::arch::cpu;
-pub use framebuffer::FramebufferConsole;
+pub use drivers::framebuffer_console::FramebufferConsole;
 pub use logger::init as init_logger;
 
 /// Both output sinks; either may be missing.

@@ -49,6 +49,8 @@ const PAGE: u64 = 4096;
 const FLAGS_MASK: u64 = 0x0025_7ED5;
 /// The trap flag.
 const TRAP_FLAG: u64 = 0x100;
+/// Keeps an address in the user half (below 2^47).
+const USER_HALF_MASK: u64 = 0x0000_7FFF_FFFF_FFFF;
 /// RFLAGS bit 1, always set.
 const FLAGS_RESERVED: u64 = 0x2;
 /// Short programs a child may be (plus copies of this one).
@@ -150,11 +152,20 @@ impl Swarm {
     }
 
     /// A stack pointer for `syscall`: the real one is never used.
+    ///
+    /// A kernel-half or non-canonical one is no stack to return to, so the
+    /// kernel ends the agent there (FAULT_STATUS_BASE - 13): only children
+    /// get those, top-level agents keep to the user half.
     fn stack_pointer(&mut self) -> u64 {
-        match self.below(4) {
+        let stack_pointer = match self.below(4) {
             0 => self.pointer(),
             1 => self.scratch + self.below(SCRATCH_BYTES as u64),
             _ => self.random.next_u64(),
+        };
+        if self.config.child {
+            stack_pointer
+        } else {
+            stack_pointer & USER_HALF_MASK
         }
     }
 
