@@ -12,6 +12,7 @@
 //! | [`line_editor`] | the shell's line editing, history and serial key decoding |
 //! | [`user_range`] | checking a user pointer and length, and splitting the range into pages |
 //! | [`map_window`] | which user ranges `map` gave out, the quota, and finding a free window |
+//! | [`memory_budget`] | each agent tree's memory budget: charges checked and released up the chain of ancestors |
 //! | [`ipc_queue`] | the per-endpoint FIFOs of senders and the state of each waiting sender |
 //! | [`log_line`] | agent log hygiene: one `log` call is one escaped line with the agent prefix |
 //! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
@@ -32,6 +33,7 @@ pub mod ipc_queue;
 pub mod line_editor;
 pub mod log_line;
 pub mod map_window;
+pub mod memory_budget;
 pub mod qemu_exit;
 pub mod turn;
 pub mod user_range;
