@@ -363,6 +363,13 @@ pub const MAX_MESSAGE_BYTES: u64 = 64;
 pub const MAX_ENDPOINTS: u64 = 16;
 /// Most bytes one `map` call maps.
 pub const MAX_MAP_BYTES: u64 = 16 * 1024 * 1024;
+/// Memory budget of every agent and of its whole tree (its children count
+/// against it, and against their ancestors' budgets): everything the agent
+/// causes is charged, its user pages and their page tables, its kernel stack,
+/// its messages queued in the kernel and the device buffers of its jobs.
+/// `map`, `spawn`, `send`, `call` and `accel_copy` get `OutOfMemory` when
+/// they would pass it. 32 MiB: two full `map` quotas.
+pub const AGENT_MEMORY_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
 /// `map` flag: writable.
 pub const MAP_WRITE: u64 = 1 << 0;
 /// `map` flag: executable (not together with [`MAP_WRITE`]: W^X).

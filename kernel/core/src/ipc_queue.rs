@@ -34,6 +34,10 @@ use alloc::{collections::VecDeque, vec::Vec};
 pub const MESSAGE_BYTES: usize = 64;
 /// Messages that may wait on one endpoint.
 pub const MAX_QUEUED: usize = 16;
+/// Heap bytes the queues hold for one blocked sender at most: its queued
+/// message and its state (which holds the reply of a `call`). What the
+/// kernel charges the sender's memory budget while its `send` lasts.
+pub const BYTES_PER_SENDER: usize = size_of::<Pending>() + size_of::<Sender>();
 
 /// An inline message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

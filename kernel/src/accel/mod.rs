@@ -29,6 +29,11 @@ pub const DEFAULT_TIMEOUT_US: u64 = agent_abi::ACCEL_TIMEOUT_US;
 /// Largest buffer one copy moves (the `edu` device buffer less one byte,
 /// see [`drivers::edu::MAX_DMA_TRANSFER`]).
 pub const MAX_COPY_BYTES: usize = drivers::edu::MAX_DMA_TRANSFER;
+/// What a ring-3 caller's memory budget is charged while its copy's buffer
+/// lives: a frame, the device's DMA bounce frame it leases or (CPU route)
+/// the kernel-side buffer of at most [`MAX_COPY_BYTES`].
+pub const COPY_BUFFER_BYTES: u64 = crate::memory::frame::FRAME_SIZE;
+const _: () = assert!(MAX_COPY_BYTES as u64 <= COPY_BUFFER_BYTES);
 
 /// Why an accelerator operation failed. A syscall returns it as the
 /// [`agent_abi::Error`] its `From` conversion gives.
@@ -145,11 +150,14 @@ pub struct Outcome<T> {
 }
 
 /// Data copied "to the device": where it lives. Dropping it frees the
-/// device buffer for the next copy.
+/// device buffer for the next copy (and gives its charge back to the
+/// caller's memory budget).
 #[derive(Debug)]
 pub struct DeviceBuffer {
     place: Place,
     len: usize,
+    /// [`COPY_BUFFER_BYTES`] charged to a ring-3 caller while it lives.
+    charge: Option<crate::user::budget::Charge>,
 }
 
 #[derive(Debug)]
@@ -331,7 +339,9 @@ pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, Accel
 
 /// Copies `data` (at most [`MAX_COPY_BYTES`]) into a device buffer (by
 /// DMA), or into a kernel-side buffer on the CPU route. Returns the handle
-/// to copy it back with.
+/// to copy it back with. A `capped` (ring-3) caller's memory budget is
+/// charged [`COPY_BUFFER_BYTES`] while the handle lives: `OutOfMemory`
+/// when that would pass its tree's budget.
 pub fn copy_to_device(
     data: &[u8],
     options: &JobOptions,
@@ -339,6 +349,22 @@ pub fn copy_to_device(
     if data.is_empty() || data.len() > MAX_COPY_BYTES {
         return Err(AccelError::InvalidArgument);
     }
+    let charge = if options.capped {
+        crate::user::budget::charge_current(COPY_BUFFER_BYTES)
+            .map_err(|_| AccelError::OutOfMemory)?
+    } else {
+        None
+    };
+    let mut outcome = copy_into_buffer(data, options)?;
+    outcome.value.charge = charge;
+    Ok(outcome)
+}
+
+/// [`copy_to_device`] without the charge.
+fn copy_into_buffer(
+    data: &[u8],
+    options: &JobOptions,
+) -> Result<Outcome<DeviceBuffer>, AccelError> {
     let cpu_may_serve =
         options.allow_cpu && matches!(options.completion, Completion::Adaptive | Completion::Cpu);
     if !cpu_may_serve {
@@ -358,6 +384,7 @@ pub fn copy_to_device(
             Route::Cpu => Ok(DeviceBuffer {
                 place: Place::Host(data.into()),
                 len: data.len(),
+                charge: None,
             }),
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
@@ -367,6 +394,7 @@ pub fn copy_to_device(
                 let buffer = DeviceBuffer {
                     place: Place::Device(device),
                     len: data.len(),
+                    charge: None,
                 };
                 on_device(device, deadline, options.capped, || {
                     pool::dma_to_device(device, data, wait_of(route), deadline)
@@ -396,6 +424,7 @@ fn copy_to_leased_device(
     let buffer = DeviceBuffer {
         place: Place::Device(device),
         len: data.len(),
+        charge: None,
     };
     let outcome = dispatched(
         Operation::CopyToDevice,

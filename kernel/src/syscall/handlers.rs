@@ -14,7 +14,7 @@ use super::{Arguments, Outcome};
 use crate::{
     accel::{self, Completion, JobOptions},
     memory::{
-        address_space::{PAGE_SIZE, page_of},
+        address_space::PAGE_SIZE,
         user::{self, UserMemoryError, UserRange},
     },
     task, time,
@@ -314,10 +314,12 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
         let first = window.start + mapped as u64 * PAGE_SIZE;
         let count = (window.pages as usize - mapped).min(MAP_CHUNK_PAGES);
         let chunk = (0..count as u64).map(move |index| first + index * PAGE_SIZE);
+        // Each page is charged to the agent's memory budget with the page
+        // tables it took (`OutOfMemory` over the budget of its tree).
         let done = crate::user::with_current_process(|process| {
             let mut done = 0;
             for page in chunk {
-                if let Err(error) = process.address_space.map_user(page_of(page), page_flags) {
+                if let Err(error) = process.map_page(page, page_flags) {
                     return (done, Some(error));
                 }
                 done += 1;
@@ -329,10 +331,7 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
             break;
         };
         mapped += done;
-        failure = error.map(|error| match error {
-            crate::memory::address_space::MapError::OutOfMemory => Error::OutOfMemory,
-            _ => Error::InvalidArgument,
-        });
+        failure = error;
     }
     let Some(error) = failure else {
         return Ok(window.start);
@@ -357,7 +356,7 @@ fn unmap_pages(pages: impl Iterator<Item = u64>) {
         }
         let visited = crate::user::with_current_process(|process| {
             for page in &chunk[..count] {
-                let _ = process.address_space.unmap_user(page_of(*page));
+                process.unmap_page(*page);
             }
         });
         if visited.is_none() {

@@ -6,7 +6,10 @@
 //! so every endpoint delivers in order. Messages are at most
 //! [`MAX_MESSAGE_BYTES`] and copied inline; at most [`MAX_QUEUED`] wait on one
 //! endpoint (a further `send` gets `Exhausted` instead of blocking forever).
-//! When an agent exits, callers waiting for its reply get `PeerGone`.
+//! When an agent exits, callers waiting for its reply get `PeerGone`. While
+//! its `send` or `call` lasts, a user agent's memory budget is charged the
+//! kernel memory its message and state take ([`BYTES_PER_SENDER`]):
+//! `OutOfMemory` when that would pass its tree's budget.
 //!
 //! The first agent to `receive` on an endpoint owns its receive right until
 //! it exits (another agent's `receive` there gets `PermissionDenied`); then
@@ -22,7 +25,7 @@
 //! state, so no wake-up is lost.
 
 use agent_abi::{Error, MAX_ENDPOINTS, MAX_MESSAGE_BYTES};
-use kernel_core::ipc_queue::{IpcError, IpcQueues, MESSAGE_BYTES, SendOutcome};
+use kernel_core::ipc_queue::{BYTES_PER_SENDER, IpcError, IpcQueues, MESSAGE_BYTES, SendOutcome};
 use spin::Mutex;
 
 use crate::{
@@ -95,6 +98,8 @@ fn check_endpoint(endpoint: u64) -> Result<usize, Error> {
 /// and returns the reply. Blocks the calling agent.
 pub fn send(sender: u64, endpoint: u64, message: Message, call: bool) -> Result<Message, Error> {
     let endpoint = check_endpoint(endpoint)?;
+    // Released when the send ends, or with the account if the agent ends.
+    let _charge = super::budget::charge_current(BYTES_PER_SENDER as u64)?;
     with_ipc(|ipc| {
         // The events come first; a full queue refuses after them with the
         // same `Exhausted`, and its events exist already (made by the sends

@@ -10,7 +10,8 @@
 //! `R_X86_64_RELATIVE` relocations, each landing inside a writable segment.
 //! Fixed-address images (`ET_EXEC`) load where they say, if that is inside
 //! the window. The user stack gets [`USER_STACK_PAGES`] pages with an unmapped
-//! guard page below.
+//! guard page below. Before the first frame is allocated, the caller is
+//! asked to admit the most frames the image can take (its memory budget).
 
 use alloc::vec::Vec;
 
@@ -109,7 +110,15 @@ impl From<MapError> for LoadError {
 /// Loads `image` into a new address space; `limited`: the image is user
 /// memory that must leave the kernel's frame reserve alone (a program a
 /// user agent starts), see [`AddressSpace::limit_to_user_memory`].
-pub fn load(image: &[u8], limited: bool) -> Result<LoadedImage, LoadError> {
+/// `admit` is told, once the image is checked and before anything is
+/// allocated, the most frames the load can take (every page of the
+/// segments and the stack with the page tables each range may need, and
+/// the root table); when it refuses the load is `OutOfMemory`.
+pub fn load(
+    image: &[u8],
+    limited: bool,
+    admit: impl FnOnce(u64) -> bool,
+) -> Result<LoadedImage, LoadError> {
     if image.len() > MAX_IMAGE_BYTES {
         return Err(LoadError::BadLayout("image too large"));
     }
@@ -118,10 +127,14 @@ pub fn load(image: &[u8], limited: bool) -> Result<LoadedImage, LoadError> {
     if image.as_ptr().align_offset(8) != 0 {
         return Err(LoadError::BadHeader("image is not 8-byte aligned"));
     }
-    load_aligned(image, limited)
+    load_aligned(image, limited, admit)
 }
 
-fn load_aligned(image: &[u8], limited: bool) -> Result<LoadedImage, LoadError> {
+fn load_aligned(
+    image: &[u8],
+    limited: bool,
+    admit: impl FnOnce(u64) -> bool,
+) -> Result<LoadedImage, LoadError> {
     let elf = ElfFile::new(image).map_err(LoadError::BadHeader)?;
     let header = &elf.header;
     if header.pt1.class() != Class::SixtyFour || header.pt1.data() != Data::LittleEndian {
@@ -211,6 +224,9 @@ fn load_aligned(image: &[u8], limited: bool) -> Result<LoadedImage, LoadError> {
         return Err(LoadError::BadLayout("entry point outside executable code"));
     }
 
+    if !admit(worst_case_frames(&segments)) {
+        return Err(LoadError::OutOfMemory);
+    }
     let mut space = AddressSpace::new()?;
     if limited {
         space.limit_to_user_memory();
@@ -232,6 +248,22 @@ fn load_aligned(image: &[u8], limited: bool) -> Result<LoadedImage, LoadError> {
         // As if entered by a call: RSP % 16 == 8.
         stack_pointer: USER_STACK_TOP - 8,
     })
+}
+
+/// Returns the most frames loading `segments` and the stack can take: the
+/// root table, and each range's pages with the page tables it may need.
+fn worst_case_frames(segments: &[Segment]) -> u64 {
+    let range = |first: u64, end: u64| {
+        let pages = end.div_ceil(PAGE_SIZE) - first / PAGE_SIZE;
+        kernel_core::memory_budget::worst_case_frames(pages)
+    };
+    segments
+        .iter()
+        .map(|segment| range(segment.address, segment.end()))
+        .fold(
+            1 + kernel_core::memory_budget::worst_case_frames(USER_STACK_PAGES),
+            u64::saturating_add,
+        )
 }
 
 fn check_segment(

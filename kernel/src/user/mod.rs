@@ -3,13 +3,14 @@
 //! A user agent is a task (see [`crate::task`]) whose kernel-side code
 //! enters ring 3 once and never returns to kernel code of its own: from then
 //! on it reaches the kernel only through syscalls ([`crate::syscall`]) and
-//! faults. Its [`UserProcess`] holds the address space, the capability set
-//! and its anonymous mappings; the task manager switches CR3 and the ring-0
-//! stack with the agent.
+//! faults. Its [`UserProcess`] holds the address space, the capability set,
+//! its anonymous mappings and its memory account ([`budget`]); the task
+//! manager switches CR3 and the ring-0 stack with the agent.
 //!
 //! A fault in ring 3 ends only the faulting agent, with exit status
 //! `FAULT_STATUS_BASE - vector` and the report in the log.
 
+pub mod budget;
 pub mod ipc;
 pub mod loader;
 
@@ -17,10 +18,11 @@ use alloc::{boxed::Box, format, string::String, vec::Vec};
 
 use agent_abi::{CapabilitySet, Error};
 use sched_rl::ClassHint;
+use x86_64::structures::paging::PageTableFlags;
 
 use crate::{
     arch::{exceptions::ExceptionReport, syscall},
-    memory::address_space::AddressSpace,
+    memory::address_space::{AddressSpace, MapError, page_of},
     task,
 };
 
@@ -53,6 +55,9 @@ pub struct UserProcess {
     pub log_refilled_us: u64,
     /// Log lines refused by the rate limit.
     pub log_dropped: u64,
+    /// What the agent's memory is charged to; declared last, so it closes
+    /// (releasing every charge) after the address space is freed.
+    pub account: budget::Account,
 }
 
 impl task::TaskData for UserProcess {
@@ -79,6 +84,41 @@ pub fn init() {
 pub const LOG_LINES_PER_SECOND: u64 = 50;
 
 impl UserProcess {
+    /// Returns the bytes of the frames the address space holds: its user
+    /// pages and its page tables (the root included).
+    fn footprint_bytes(&self) -> u64 {
+        budget::frames_to_bytes(self.address_space.user_pages() + self.address_space.table_frames())
+    }
+
+    /// Maps the user page at `address` to a fresh frame with `flags`,
+    /// charged to the agent's budget with the page tables it needed:
+    /// `OutOfMemory` when the page at its worst case (three new tables)
+    /// would pass a budget of the agent's tree, or RAM (less the kernel's
+    /// reserve) ran out.
+    pub fn map_page(&mut self, address: u64, flags: PageTableFlags) -> Result<(), Error> {
+        let account = self.account.id();
+        let worst = budget::frames_to_bytes(budget::worst_case_frames(1));
+        budget::charge(account, worst)?;
+        let before = self.footprint_bytes();
+        let result = self.address_space.map_user(page_of(address), flags);
+        let used = self.footprint_bytes().saturating_sub(before);
+        budget::release(account, worst.saturating_sub(used));
+        match result {
+            Ok(_) => Ok(()),
+            Err(MapError::OutOfMemory) => Err(Error::OutOfMemory),
+            Err(MapError::AlreadyMapped | MapError::NotUserAddress) => Err(Error::InvalidArgument),
+        }
+    }
+
+    /// Unmaps the user page at `address` (if mapped) and gives its frame
+    /// and the page tables it leaves empty back to the budget.
+    pub fn unmap_page(&mut self, address: u64) {
+        let before = self.footprint_bytes();
+        let _ = self.address_space.unmap_user(page_of(address));
+        let freed = before.saturating_sub(self.footprint_bytes());
+        budget::release(self.account.id(), freed);
+    }
+
     /// Takes one log token; returns false when the agent is over its rate.
     pub fn take_log_token(&mut self, now_us: u64) -> bool {
         let elapsed = now_us.saturating_sub(self.log_refilled_us);
@@ -138,14 +178,40 @@ pub fn program_names() -> Vec<String> {
 /// Starts program `name` from the ramdisk as a user agent with
 /// `capabilities`, child of `parent` (an agent id, or 0 for the kernel).
 /// Returns the new agent's id.
+///
+/// The child's memory account opens under its parent's (a kernel parent
+/// starts a new tree) and is charged the kernel stack and the image before
+/// anything is allocated for them: `OutOfMemory` when the tree's budget has
+/// no room.
 pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64, SpawnUserError> {
     let image = program_image(name).ok_or(SpawnUserError::NotFound)?;
+    // Agents that ended give their charges back first.
+    task::bury_the_dead();
+    let account = budget::Account::open(parent_account(parent)).map_err(|error| match error {
+        Error::OutOfMemory => SpawnUserError::OutOfMemory,
+        _ => SpawnUserError::Exhausted,
+    })?;
+    let account_id = account.id();
+    budget::charge(account_id, budget::KERNEL_STACK_BYTES)
+        .map_err(|_| SpawnUserError::OutOfMemory)?;
     // A program a user agent starts is that tree's memory: it may not take
     // the kernel's reserve. The kernel's own spawns (the shell) may.
     let by_user = task::tree_root(parent).is_some();
-    let loaded = loader::load(image, by_user).map_err(SpawnUserError::BadImage)?;
+    let mut reserved = 0;
+    let loaded = loader::load(image, by_user, |frames| {
+        let bytes = budget::frames_to_bytes(frames);
+        let admitted = budget::charge(account_id, bytes).is_ok();
+        if admitted {
+            reserved = bytes;
+        }
+        admitted
+    })
+    .map_err(SpawnUserError::BadImage)?;
     let (entry, stack_pointer) = (loaded.entry, loaded.stack_pointer);
     let mut address_space = loaded.address_space;
+    // The image was charged at its worst case: keep what it took.
+    let used = budget::frames_to_bytes(address_space.user_pages() + address_space.table_frames());
+    budget::release(account_id, reserved.saturating_sub(used));
     // Pages it maps itself are user memory in every case.
     address_space.limit_to_user_memory();
     let process = Box::new(UserProcess {
@@ -158,8 +224,9 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
         log_tokens: LOG_LINES_PER_SECOND,
         log_refilled_us: crate::time::now_us(),
         log_dropped: 0,
+        account,
     });
-    task::spawn_with_data(name, ClassHint::Unknown, process, parent, move || {
+    let pid = task::spawn_with_data(name, ClassHint::Unknown, process, parent, move || {
         // Only plain numbers live on this stack frame: nothing is leaked
         // when the agent ends inside ring 3.
         syscall::enter_user_mode(entry, stack_pointer)
@@ -169,7 +236,25 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
             SpawnUserError::OutOfMemory
         }
         _ => SpawnUserError::Exhausted,
-    })
+    })?;
+    budget::bind(account_id, pid);
+    Ok(pid)
+}
+
+/// Returns the memory account a child of `parent` opens under: the running
+/// agent's own when it is the parent (a child it starts may run before its
+/// account is bound to its id), else the account bound to `parent`; `None`
+/// for kernel parents (the child starts a tree).
+fn parent_account(parent: u64) -> Option<kernel_core::memory_budget::AccountId> {
+    if parent == 0 {
+        return None;
+    }
+    if parent == task::current_pid()
+        && let Some(id) = with_current_process(|process| process.account.id())
+    {
+        return Some(id);
+    }
+    budget::account_of(parent)
 }
 
 /// Ends the running user agent after a CPU exception in ring 3.

@@ -1,0 +1,83 @@
+//! Hostile: memory via many children. Every copy maps as much as it can,
+//! spawns copies of itself until refused, reports, and sleeps forever.
+//!
+//! Mapping goes 1 MiB at a time, then in halving sizes down to one page, so
+//! a copy takes everything its tree's memory budget (and its own `map`
+//! quota) still allows. The expected refusal is `OutOfMemory` for `map`,
+//! and `OutOfMemory` (the budget) or `Exhausted` (the children and tree
+//! slot budgets) for `spawn`. Each copy then sends one report to endpoint
+//! [`REPORT_ENDPOINT`] (little-endian words: bytes mapped, the error code
+//! that stopped `map`, the one that stopped `spawn`, children started) and
+//! sleeps until it is killed. If the report itself is refused for lack of
+//! budget, the copy unmaps its smallest mapping and tries once more.
+//! Exits 1 only when it cannot report at all.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use agent_lib::{Error, Syscall, abi, check, raw};
+
+agent_lib::agent_main!(main);
+
+/// Where the copies report (the test kernel receives there).
+pub const REPORT_ENDPOINT: u64 = 9;
+/// The first mappings' size.
+const CHUNK_BYTES: u64 = 1024 * 1024;
+/// The smallest mapping tried.
+const PAGE_BYTES: u64 = 4096;
+/// Mappings remembered (16 of 1 MiB fill the `map` quota, then at most 8
+/// halvings down to a page, each size at most once).
+const MAX_MAPPINGS: usize = 32;
+/// How long each sleep is (µs).
+const NAP_US: u64 = 100_000;
+
+fn main() -> i64 {
+    let mut mappings = [(0u64, 0u64); MAX_MAPPINGS];
+    let mut count = 0;
+    let mut mapped = 0u64;
+    let mut size = CHUNK_BYTES;
+    let map_error = loop {
+        if count == MAX_MAPPINGS {
+            break Error::Exhausted;
+        }
+        match check(raw::syscall3(Syscall::Map, 0, size, abi::MAP_WRITE)) {
+            Ok(address) => {
+                mappings[count] = (address, size);
+                count += 1;
+                mapped += size;
+            }
+            Err(Error::OutOfMemory) if size > PAGE_BYTES => size /= 2,
+            Err(error) => break error,
+        }
+    };
+    let mut children = 0u64;
+    let spawn_error = loop {
+        match agent_lib::spawn("hostile_children", None) {
+            Ok(_) => children += 1,
+            Err(error) => break error,
+        }
+    };
+    let words = [
+        mapped,
+        map_error as i64 as u64,
+        spawn_error as i64 as u64,
+        children,
+    ];
+    let mut message = [0u8; 32];
+    for (bytes, word) in message.as_chunks_mut::<8>().0.iter_mut().zip(words) {
+        *bytes = word.to_le_bytes();
+    }
+    let mut sent = agent_lib::send(REPORT_ENDPOINT, &message);
+    if sent == Err(Error::OutOfMemory) && count > 0 {
+        // The budget is full to the last page: make room for the report.
+        let (address, length) = mappings[count - 1];
+        let _ = check(raw::syscall2(Syscall::Unmap, address, length));
+        sent = agent_lib::send(REPORT_ENDPOINT, &message);
+    }
+    if sent.is_err() {
+        return 1;
+    }
+    loop {
+        let _ = agent_lib::sleep_us(NAP_US);
+    }
+}
