@@ -194,6 +194,39 @@ impl<const N: usize> Ledger<N> {
         })
     }
 
+    /// Runs `visit` on account `index` and each of its ancestors, in that
+    /// order: O(depth), no allocation (this runs with interrupts off for
+    /// every page `map` adds).
+    fn walk_up(&mut self, index: u16, mut visit: impl FnMut(&mut Account)) {
+        let mut next = Some(index);
+        for _ in 0..N {
+            let Some(account) = next.and_then(|at| self.accounts[usize::from(at)].as_mut()) else {
+                return;
+            };
+            visit(account);
+            next = account.parent;
+        }
+    }
+
+    /// Returns the first account from `index` up whose subtree cannot take
+    /// `bytes` more (over its budget, or overflow).
+    fn first_over_budget(&self, index: u16, bytes: u64) -> Option<u16> {
+        let mut next = Some(index);
+        for _ in 0..N {
+            let at = next?;
+            let account = self.accounts[usize::from(at)].as_ref()?;
+            if account
+                .subtree
+                .checked_add(bytes)
+                .is_none_or(|total| total > account.budget)
+            {
+                return Some(at);
+            }
+            next = account.parent;
+        }
+        None
+    }
+
     /// Opens an account with `budget` bytes under `parent` (`None`: a root).
     /// The parent must be open.
     pub fn open(
@@ -268,47 +301,27 @@ impl<const N: usize> Ledger<N> {
         if self.slot(id).is_none_or(|account| !account.open) {
             return Err(BudgetError::UnknownAccount);
         }
-        let refused = self.chain(id.index).find(|&at| {
-            self.accounts[usize::from(at)].is_none_or(|account| {
-                account
-                    .subtree
-                    .checked_add(bytes)
-                    .is_none_or(|total| total > account.budget)
-            })
-        });
-        if let Some(at) = refused {
+        if let Some(at) = self.first_over_budget(id.index, bytes) {
             self.refusals = self.refusals.saturating_add(1);
             if let Some(account) = self.accounts[usize::from(at)].as_mut() {
                 account.refusals = account.refusals.saturating_add(1);
             }
             return Err(BudgetError::OverBudget(self.id_of(at)));
         }
-        let chain: [Option<u16>; N] = self.chain_array(id.index);
-        for at in chain.into_iter().flatten() {
-            if let Some(account) = self.accounts[usize::from(at)].as_mut() {
-                // Checked above: no overflow, within budget.
-                account.subtree += bytes;
-                account.peak = account.peak.max(account.subtree);
-                if account.parent.is_none() {
-                    let ppm = share_ppm(account.subtree, account.budget);
-                    self.peak_ppm = self.peak_ppm.max(ppm);
-                }
+        let mut peak_ppm = self.peak_ppm;
+        self.walk_up(id.index, |account| {
+            // Checked above: no overflow, within budget.
+            account.subtree += bytes;
+            account.peak = account.peak.max(account.subtree);
+            if account.parent.is_none() {
+                peak_ppm = peak_ppm.max(share_ppm(account.subtree, account.budget));
             }
-        }
+        });
+        self.peak_ppm = peak_ppm;
         if let Some(account) = self.accounts[usize::from(id.index)].as_mut() {
             account.own += bytes;
         }
         Ok(())
-    }
-
-    /// Returns the chain of `index` as an array (to update it while
-    /// borrowing the accounts mutably).
-    fn chain_array(&self, index: u16) -> [Option<u16>; N] {
-        let mut chain = [None; N];
-        for (slot, at) in chain.iter_mut().zip(self.chain(index)) {
-            *slot = Some(at);
-        }
-        chain
     }
 
     /// Gives back `bytes` of what open account `id` holds (at most all of
@@ -326,11 +339,9 @@ impl<const N: usize> Ledger<N> {
     /// Subtracts `bytes` (at most the account's own charges) from account
     /// `index`'s own charges and from the subtree of its whole chain.
     fn take_from_chain(&mut self, index: u16, bytes: u64) {
-        for at in self.chain_array(index).into_iter().flatten() {
-            if let Some(account) = self.accounts[usize::from(at)].as_mut() {
-                account.subtree = account.subtree.saturating_sub(bytes);
-            }
-        }
+        self.walk_up(index, |account| {
+            account.subtree = account.subtree.saturating_sub(bytes);
+        });
         if let Some(account) = self.accounts[usize::from(index)].as_mut() {
             account.own = account.own.saturating_sub(bytes);
         }
