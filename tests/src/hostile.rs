@@ -256,6 +256,22 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
         end.1
     );
     if end != start {
+        for agent in task::agents() {
+            kernel::println!(
+                "[hostile] {}: still there: agent {} ({}) parent {} {}",
+                attack.name,
+                agent.pid,
+                agent.name,
+                agent.parent,
+                agent.state
+            );
+        }
+        kernel::println!(
+            "[hostile] {}: {} dead agents not yet freed, memory budgets {:?}",
+            attack.name,
+            task::dead_waiting(),
+            kernel::user::budget::stats()
+        );
         return Err("heap or frames did not return to their starting counts");
     }
     (attack.check)(&statuses)?;

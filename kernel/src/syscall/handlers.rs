@@ -60,14 +60,13 @@ fn write_user(address: u64, data: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks that `length` bytes at `address` could be written, without writing.
+/// Checks that `length` bytes at `address` could be written, without
+/// writing (and without the heap: blocking syscalls call this before they
+/// block, and a killed agent's stack is freed without unwinding).
 fn check_writable(address: u64, length: u64) -> Result<(), Error> {
     let range = UserRange::new(address, length, u64::MAX).map_err(user_error)?;
     crate::user::with_current_process(|process| {
-        // An empty-content probe: copy the current bytes out and back.
-        let mut current = vec![0u8; range.len() as usize];
-        user::copy_from_user(&mut process.address_space, range, &mut current)?;
-        user::copy_to_user(&mut process.address_space, range, &current)
+        user::check_writable(&mut process.address_space, range)
     })
     .ok_or(Error::PermissionDenied)?
     .map_err(user_error)?;
@@ -172,14 +171,18 @@ pub(super) fn log(arguments: &Arguments) -> Outcome {
     }
     // One call is one line: kernel-core escapes newlines, CR, ESC and every
     // other control byte, so the line always starts with the agent prefix.
-    let (pid, name) = task::current_identity();
-    let line = kernel_core::log_line::format_agent_line(
-        pid,
-        &name,
-        &buffer[..length],
-        MAX_LOG_BYTES as usize,
-    );
-    crate::println!("{line}");
+    // The line lives on the heap while it is printed: a kill meanwhile
+    // waits, so it is freed.
+    task::with_kill_deferred(|| {
+        let (pid, name) = task::current_identity();
+        let line = kernel_core::log_line::format_agent_line(
+            pid,
+            &name,
+            &buffer[..length],
+            MAX_LOG_BYTES as usize,
+        );
+        crate::println!("{line}");
+    });
     Ok(length as u64)
 }
 
@@ -208,7 +211,11 @@ pub(super) fn spawn(arguments: &Arguments) -> Outcome {
         CapabilitySet::from_words(set)
     };
     let parent = task::current_pid();
-    let child = crate::user::spawn(name, requested.intersect(own), parent)?;
+    // A spawn owns the new image, process and stack through this stack
+    // until the child is in the table: a kill of the caller meanwhile waits
+    // for it to end (and a doomed caller's spawn starts no child).
+    let child =
+        task::with_kill_deferred(|| crate::user::spawn(name, requested.intersect(own), parent))?;
     Ok(child)
 }
 
@@ -398,12 +405,14 @@ pub(super) fn unmap(arguments: &Arguments) -> Outcome {
 
 pub(super) fn stats(arguments: &Arguments) -> Outcome {
     let (kind, buffer, capacity) = (arguments[0], arguments[1], arguments[2]);
-    match StatsKind::from_number(kind).ok_or(Error::InvalidArgument)? {
+    let kind = StatsKind::from_number(kind).ok_or(Error::InvalidArgument)?;
+    // The reply is built on the heap: a kill meanwhile waits, so it is freed.
+    task::with_kill_deferred(|| match kind {
         StatsKind::Agent => write_stats(&agent_stats()?, buffer, capacity),
         StatsKind::Scheduler => write_stats(&scheduler_stats(), buffer, capacity),
         StatsKind::Syscalls => write_stats(&super::table_stats(), buffer, capacity),
         StatsKind::Accelerators => write_stats(&accel::dispatch::table_stats(), buffer, capacity),
-    }
+    })
 }
 
 /// Writes `reply`'s words to user `buffer` of `capacity` bytes; returns the

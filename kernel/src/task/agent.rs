@@ -116,6 +116,12 @@ pub struct Agent {
     pub needs_arrival: bool,
     /// Statistics.
     pub stats: AgentStats,
+    /// The agent is in a kernel operation that owns memory on its stack (a
+    /// spawn, a log line): a kill waits for the operation to end.
+    pub kill_deferred: bool,
+    /// A kill came while `kill_deferred`, or the agent's tree is being
+    /// killed: it may not spawn, and ends itself when its operation ends.
+    pub doomed: bool,
 }
 
 /// What a layer above the task manager attaches to an agent it spawns (the

@@ -96,6 +96,9 @@ pub enum KillOutcome {
     Killed,
     /// The agent is the caller: it must exit itself.
     IsCurrent,
+    /// The agent is inside an operation that defers kills
+    /// ([`super::with_kill_deferred`]): it ends itself when that ends.
+    Deferred,
 }
 
 /// Why [`Manager::kill`] refused.
@@ -239,6 +242,9 @@ impl Manager {
         data: Option<alloc::boxed::Box<dyn TaskData>>,
         parent: u64,
     ) -> Result<(AgentId, u64), SpawnError> {
+        if self.live(parent).is_some_and(|agent| agent.doomed) {
+            return Err(SpawnError::ParentEnding);
+        }
         self.check_slot_budget(parent)?;
         let slot = self
             .agents
@@ -272,6 +278,8 @@ impl Manager {
             burst_cpu_us: 0,
             needs_arrival: false,
             stats: AgentStats::default(),
+            kill_deferred: false,
+            doomed: false,
         });
         self.policy.arrive(id, class, now);
         self.counters.spawned += 1;
@@ -379,6 +387,21 @@ impl Manager {
             }
             next += 1;
         }
+    }
+
+    /// Returns the live descendants of `pid` (as [`Self::descendants`]) and
+    /// marks them and `pid` doomed, all in one hold of the lock: none of
+    /// them can spawn from now on, so a tree kill that ends them one by one
+    /// leaves no child started meanwhile behind.
+    pub fn doom_tree(&mut self, pid: u64) -> Result<Vec<u64>, KillError> {
+        self.slot_of(pid).ok_or(KillError::NoSuchAgent)?;
+        let descendants = self.descendants(pid);
+        for agent in self.agents.iter_mut().flatten() {
+            if agent.pid == pid || descendants.contains(&agent.pid) {
+                agent.doomed = true;
+            }
+        }
+        Ok(descendants)
     }
 
     /// Takes one dead agent to free (outside the lock).
@@ -813,16 +836,30 @@ impl Manager {
         if Some(id) == self.current {
             return Ok(KillOutcome::IsCurrent);
         }
-        let needs_arrival = self.agents[id.index()]
-            .as_ref()
-            .ok_or(KillError::NoSuchAgent)?
-            .needs_arrival;
+        let agent = self.agents[id.index()]
+            .as_mut()
+            .ok_or(KillError::NoSuchAgent)?;
+        if agent.kill_deferred {
+            agent.doomed = true;
+            return Ok(KillOutcome::Deferred);
+        }
+        let needs_arrival = agent.needs_arrival;
         self.record_exit(id, status);
         if !needs_arrival {
             self.policy.remove(id);
         }
         self.bury(id.index());
         Ok(KillOutcome::Killed)
+    }
+
+    /// Starts (`deferred`) or ends deferring kills of the running agent;
+    /// returns, when ending, whether a kill came meanwhile.
+    pub fn defer_kills(&mut self, deferred: bool) -> bool {
+        let Some(agent) = self.current.and_then(|id| self.agent_mut(id)) else {
+            return false;
+        };
+        agent.kill_deferred = deferred;
+        !deferred && core::mem::take(&mut agent.doomed)
     }
 
     fn set_state(&mut self, id: AgentId, state: AgentState) {

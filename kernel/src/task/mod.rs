@@ -56,6 +56,8 @@ pub enum SpawnError {
     /// reserved slots are free ([`manager::MAX_CHILDREN`],
     /// [`manager::MAX_DESCENDANTS`], [`manager::RESERVED_SLOTS`]).
     OverBudget,
+    /// The parent is being killed.
+    ParentEnding,
 }
 
 static MANAGER: Mutex<Option<Manager>> = Mutex::new(None);
@@ -263,21 +265,39 @@ pub fn kill(pid: u64) -> Result<(), manager::KillError> {
             Ok(())
         }
         manager::KillOutcome::IsCurrent => exit(KILLED_STATUS),
+        // It ends itself when its operation does (and its observers hear
+        // of it then).
+        manager::KillOutcome::Deferred => Ok(()),
     }
+}
+
+/// Runs `action` for the calling agent with kills of it deferred until
+/// `action` returns: for kernel work that owns heap memory, frames or a
+/// stack slot only through its own stack frames (a spawn, a log line),
+/// which a kill in the middle would leak, since an ended agent's stack is
+/// freed without unwinding. `action` must not block (a kill would wait for
+/// it). If a kill came meanwhile, the result is dropped and the agent exits
+/// with [`KILLED_STATUS`] (a doomed agent cannot spawn, so a spawn the kill
+/// interrupted starts no child).
+pub fn with_kill_deferred<R>(action: impl FnOnce() -> R) -> R {
+    with_manager(|manager| manager.defer_kills(true));
+    let result = action();
+    if with_manager(|manager| manager.defer_kills(false)) == Some(true) {
+        drop(result);
+        exit(KILLED_STATUS);
+    }
+    result
 }
 
 /// Ends agent `pid` and every live descendant with [`KILLED_STATUS`]
 /// (descendants first, so none is re-parented or survives); the exit
-/// observers hear of each. The caller itself, if in the tree, ends last
-/// (then this does not return). Returns how many agents were ended.
+/// observers hear of each. The whole tree is first marked doomed at once,
+/// so none of its agents can start a child while the others are ended.
+/// The caller itself, if in the tree, ends last (then this does not
+/// return). Returns how many agents were ended.
 pub fn kill_tree(pid: u64) -> Result<usize, manager::KillError> {
-    let descendants = with_manager(|manager| {
-        manager
-            .slot_of(pid)
-            .map(|_| manager.descendants(pid))
-            .ok_or(manager::KillError::NoSuchAgent)
-    })
-    .unwrap_or(Err(manager::KillError::NotStarted))?;
+    let descendants = with_manager(|manager| manager.doom_tree(pid))
+        .unwrap_or(Err(manager::KillError::NotStarted))?;
     let me = current_pid();
     let mut ended = 0;
     // Deepest first; agents that ended on their own meanwhile are skipped.

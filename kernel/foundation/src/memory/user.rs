@@ -39,6 +39,12 @@ fn chunks(
     Ok(())
 }
 
+/// Checks that every page of the user `range` is mapped, user-accessible
+/// and writable in `space`, without touching its bytes.
+pub fn check_writable(space: &mut AddressSpace, range: UserRange) -> Result<(), UserMemoryError> {
+    chunks(range, space, true, |_, _, _| {})
+}
+
 /// Copies the user `range` into `buffer` (which must be `range.len()` long).
 pub fn copy_from_user(
     space: &mut AddressSpace,
