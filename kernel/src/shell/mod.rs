@@ -108,7 +108,7 @@ const COMMANDS: [(&str, &str); 12] = [
     ),
     ("syscalls", "the adaptive syscall table"),
     ("lspci", "the PCI functions"),
-    ("mem", "heap and physical frames"),
+    ("mem", "heap, physical frames and agents' memory budgets"),
     (
         "log LEVEL",
         "most verbose log level: off|error|warn|info|debug|trace",
@@ -254,6 +254,14 @@ fn mem() {
         "reserve {} frames kept from user memory; {} dead agents waiting to be freed",
         kernel_core::frame_reserve::reserve_frames(usable),
         task::dead_waiting()
+    ));
+    let budgets = crate::user::budget::stats();
+    say(&format!(
+        "budget {} KiB per agent tree; {} accounts hold {} KiB, {} charges refused",
+        crate::user::budget::AGENT_BUDGET_BYTES / 1024,
+        budgets.accounts,
+        budgets.charged / 1024,
+        budgets.refusals
     ));
 }
 
