@@ -25,6 +25,10 @@ pub const MAP_WINDOW_END: u64 = 0x0000_7000_0000_0000;
 pub const MAP_QUOTA_PAGES: u64 = 4096;
 /// The requested address that lets the kernel choose where a mapping goes.
 pub const ANY_ADDRESS: u64 = 0;
+/// Heap bytes one window's bookkeeping may take: its entry, twice over
+/// (the list doubles its capacity as it grows). What the kernel charges
+/// the agent's memory budget per mapping.
+pub const BYTES_PER_WINDOW: u64 = 2 * size_of::<Window>() as u64;
 
 /// Returns how many pages `length` bytes need.
 pub const fn pages_for_bytes(length: u64) -> u64 {

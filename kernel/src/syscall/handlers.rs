@@ -18,9 +18,9 @@ use crate::{
         user::{self, UserMemoryError, UserRange},
     },
     task, time,
-    user::ipc,
+    user::{budget, ipc},
 };
-use kernel_core::map_window::{MapWindowError, pages_for_bytes};
+use kernel_core::map_window::{BYTES_PER_WINDOW, MapWindowError, pages_for_bytes};
 
 /// Returns the syscall error for a refused user pointer: each refusal is
 /// the ABI error of the same name (a function: both types are foreign here).
@@ -305,11 +305,17 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
     }
     // Reserve the window first: from here on no other `map` can be given
     // these addresses (the agent is in this syscall, and only it maps).
+    // Its bookkeeping is charged to the agent's memory budget.
     let window = crate::user::with_current_process(|process| {
-        process
+        let window = process
             .map_windows
             .reserve(address, pages)
-            .map_err(map_window_error)
+            .map_err(map_window_error)?;
+        if let Err(error) = budget::charge(process.account.id(), BYTES_PER_WINDOW) {
+            let _ = process.map_windows.release(window.start, window.pages);
+            return Err(error);
+        }
+        Ok(window)
     })
     .ok_or(Error::PermissionDenied)??;
     // Then fill it a chunk at a time.
@@ -346,7 +352,13 @@ pub(super) fn map(arguments: &Arguments) -> Outcome {
     // Undo what was mapped, in chunks too, then give the window back.
     unmap_pages(window.page_addresses().take(mapped));
     let _ = crate::user::with_current_process(|process| {
-        process.map_windows.release(window.start, window.pages)
+        if process
+            .map_windows
+            .release(window.start, window.pages)
+            .is_ok()
+        {
+            budget::release(process.account.id(), BYTES_PER_WINDOW);
+        }
     });
     Err(error)
 }
@@ -393,10 +405,12 @@ pub(super) fn unmap(arguments: &Arguments) -> Outcome {
     // released), then unmap its pages a chunk at a time: the agent is in
     // this syscall, so nothing maps into the range meanwhile.
     let window = crate::user::with_current_process(|process| {
-        process
+        let window = process
             .map_windows
             .release(address, pages_for_bytes(length))
-            .map_err(map_window_error)
+            .map_err(map_window_error)?;
+        budget::release(process.account.id(), BYTES_PER_WINDOW);
+        Ok::<_, Error>(window)
     })
     .ok_or(Error::PermissionDenied)??;
     unmap_pages(window.page_addresses());

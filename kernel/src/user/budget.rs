@@ -10,7 +10,9 @@
 //!   page tables, at spawn (`user::spawn`, the image at its worst case
 //!   before it is loaded, then settled to what the load took);
 //! - each page `map` adds, with the page tables it needed
-//!   ([`super::UserProcess::map_page`]); `unmap` gives both back;
+//!   ([`super::UserProcess::map_page`]), and the kernel's record of each
+//!   mapping (`kernel_core::map_window::BYTES_PER_WINDOW`); `unmap` gives
+//!   them back;
 //! - a message it has queued in the kernel, while its `send` or `call`
 //!   lasts ([`super::ipc::send`]);
 //! - the device buffer of its `accel_copy` (the DMA bounce frame or the
