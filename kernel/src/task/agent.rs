@@ -116,9 +116,10 @@ pub struct Agent {
     pub needs_arrival: bool,
     /// Statistics.
     pub stats: AgentStats,
-    /// The agent is in a kernel operation that owns memory on its stack (a
-    /// spawn, a log line): a kill waits for the operation to end.
-    pub kill_deferred: bool,
+    /// How deep the agent is in kernel operations that own memory on its
+    /// stack (a spawn, a log line, freeing a dead agent): while above 0, a
+    /// kill waits for them to end.
+    pub kill_deferred: u32,
     /// A kill came while `kill_deferred`, or the agent's tree is being
     /// killed: it may not spawn, and ends itself when its operation ends.
     pub doomed: bool,

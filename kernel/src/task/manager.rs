@@ -278,7 +278,7 @@ impl Manager {
             burst_cpu_us: 0,
             needs_arrival: false,
             stats: AgentStats::default(),
-            kill_deferred: false,
+            kill_deferred: 0,
             doomed: false,
         });
         self.policy.arrive(id, class, now);
@@ -839,7 +839,7 @@ impl Manager {
         let agent = self.agents[id.index()]
             .as_mut()
             .ok_or(KillError::NoSuchAgent)?;
-        if agent.kill_deferred {
+        if agent.kill_deferred > 0 {
             agent.doomed = true;
             return Ok(KillOutcome::Deferred);
         }
@@ -852,14 +852,19 @@ impl Manager {
         Ok(KillOutcome::Killed)
     }
 
-    /// Starts (`deferred`) or ends deferring kills of the running agent;
-    /// returns, when ending, whether a kill came meanwhile.
+    /// Enters (`deferred`) or leaves an operation of the running agent that
+    /// defers kills (they nest); returns, when leaving the outermost one,
+    /// whether the agent is doomed (and forgets it: the caller ends it).
     pub fn defer_kills(&mut self, deferred: bool) -> bool {
         let Some(agent) = self.current.and_then(|id| self.agent_mut(id)) else {
             return false;
         };
-        agent.kill_deferred = deferred;
-        !deferred && core::mem::take(&mut agent.doomed)
+        if deferred {
+            agent.kill_deferred = agent.kill_deferred.saturating_add(1);
+            return false;
+        }
+        agent.kill_deferred = agent.kill_deferred.saturating_sub(1);
+        agent.kill_deferred == 0 && core::mem::take(&mut agent.doomed)
     }
 
     fn set_state(&mut self, id: AgentId, state: AgentState) {

@@ -276,7 +276,7 @@ pub fn kill(pid: u64) -> Result<(), manager::KillError> {
 /// stack slot only through its own stack frames (a spawn, a log line),
 /// which a kill in the middle would leak, since an ended agent's stack is
 /// freed without unwinding. `action` must not block (a kill would wait for
-/// it). If a kill came meanwhile, the result is dropped and the agent exits
+/// it); such sections nest. If a kill came meanwhile, the result is dropped and the agent exits
 /// with [`KILLED_STATUS`] (a doomed agent cannot spawn, so a spawn the kill
 /// interrupted starts no child).
 pub fn with_kill_deferred<R>(action: impl FnOnce() -> R) -> R {
@@ -322,12 +322,34 @@ pub fn kill_tree(pid: u64) -> Result<usize, manager::KillError> {
 /// spawn, wait and exit paths and from the idle loop; never from an
 /// interrupt handler. Returns how many agents were freed.
 pub fn bury_the_dead() -> usize {
+    bury(true)
+}
+
+/// Frees the dead agents (see [`bury_the_dead`]). Each is owned by this
+/// stack frame while it is dropped, so kills of the caller are deferred
+/// meanwhile (else a kill would leak the half-freed agent); a caller that
+/// turns out doomed exits then, if `exit_if_doomed` (not when it is exiting
+/// already).
+fn bury(exit_if_doomed: bool) -> usize {
     let mut freed = 0;
-    while let Some(agent) = with_manager(Manager::take_dead).flatten() {
+    loop {
+        let dead = with_manager(|manager| {
+            let dead = manager.take_dead();
+            if dead.is_some() {
+                manager.defer_kills(true);
+            }
+            dead
+        })
+        .flatten();
+        let Some(agent) = dead else {
+            return freed;
+        };
         drop(agent);
         freed += 1;
+        if with_manager(|manager| manager.defer_kills(false)) == Some(true) && exit_if_doomed {
+            exit(KILLED_STATUS);
+        }
     }
-    freed
 }
 
 /// Returns how many dead agents wait for [`bury_the_dead`].
@@ -363,7 +385,7 @@ pub fn sleep_us(duration_us: u64) {
 /// leak-free way to end with status 0.
 pub fn exit(status: i64) -> ! {
     notify_exit(current_pid());
-    bury_the_dead();
+    bury(false);
     switch::request_switch(REQUEST_EXIT, status as u64);
     unreachable!("an exited agent was resumed")
 }

@@ -79,15 +79,20 @@ pub fn init() {
     }
 }
 
+/// Returns the bytes of the frames `space` holds: its user pages and its
+/// page tables (the root included), what its agent's budget is charged.
+fn footprint_bytes(space: &AddressSpace) -> u64 {
+    budget::frames_to_bytes(space.user_pages() + space.table_frames())
+}
+
 /// Log lines an agent may write per second (and in one burst): a flood of
 /// `log` calls gets `Exhausted` instead of drowning the console.
 pub const LOG_LINES_PER_SECOND: u64 = 50;
 
 impl UserProcess {
-    /// Returns the bytes of the frames the address space holds: its user
-    /// pages and its page tables (the root included).
+    /// Returns the bytes of the frames the address space holds.
     fn footprint_bytes(&self) -> u64 {
-        budget::frames_to_bytes(self.address_space.user_pages() + self.address_space.table_frames())
+        footprint_bytes(&self.address_space)
     }
 
     /// Maps the user page at `address` to a fresh frame with `flags`,
@@ -210,8 +215,10 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
     let (entry, stack_pointer) = (loaded.entry, loaded.stack_pointer);
     let mut address_space = loaded.address_space;
     // The image was charged at its worst case: keep what it took.
-    let used = budget::frames_to_bytes(address_space.user_pages() + address_space.table_frames());
-    budget::release(account_id, reserved.saturating_sub(used));
+    budget::release(
+        account_id,
+        reserved.saturating_sub(footprint_bytes(&address_space)),
+    );
     // Pages it maps itself are user memory in every case.
     address_space.limit_to_user_memory();
     let process = Box::new(UserProcess {
