@@ -5,8 +5,8 @@
 //! `spawn` in `OutOfMemory` or `Exhausted` (their reports, received here on
 //! endpoint 9), the pages they mapped and the frames the whole kernel
 //! allocated during the attack stay within one budget (a monitor samples
-//! the frame count), and the ledger's record of the tree shows it reached
-//! the budget without passing it.
+//! the frame count), the ledger's record of the tree shows it reached the
+//! budget without passing it, and once the tree is gone no charge is left.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -169,6 +169,13 @@ fn budget_held(_: &[i64]) -> Result<(), &'static str> {
     }
     if tree.peak < tree.budget - tree.budget / 16 {
         return Err("the tree's charges never came near its budget");
+    }
+    // Every user agent is gone (the worker and the probe too): every
+    // charge came back and no account is left.
+    let ledger = user::budget::stats();
+    if ledger.accounts != 0 || ledger.charged != 0 {
+        kernel::println!("[hostile] children: ledger after the attack: {ledger:?}");
+        return Err("memory budget charges or accounts outlived their agents");
     }
     Ok(())
 }
