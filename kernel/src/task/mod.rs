@@ -254,7 +254,9 @@ extern "C" fn agent_start<F: FnOnce() + Send + 'static>() -> ! {
 pub const KILLED_STATUS: i64 = -9;
 
 /// Ends agent `pid` with [`KILLED_STATUS`] (the caller itself included:
-/// then this does not return). The exit observers hear of it.
+/// then this does not return). The exit observers hear of it. An agent
+/// inside an operation that defers kills ([`with_kill_deferred`]) ends
+/// itself as soon as that operation returns.
 pub fn kill(pid: u64) -> Result<(), manager::KillError> {
     let outcome = with_manager(|manager| manager.kill(pid, KILLED_STATUS))
         .unwrap_or(Err(manager::KillError::NotStarted))?;
