@@ -480,9 +480,11 @@ enum Verdict {
 
 /// Returns the first line of `output` that starts with one of `forbidden`.
 fn forbidden_line<'a>(output: &'a str, forbidden: &[String]) -> Option<&'a str> {
-    output
-        .lines()
-        .find(|line| forbidden.iter().any(|start| line.starts_with(start.as_str())))
+    output.lines().find(|line| {
+        forbidden
+            .iter()
+            .any(|start| line.starts_with(start.as_str()))
+    })
 }
 
 /// Returns whether `outcome` meets `expect`. Only the exact failure status counts as an
