@@ -29,10 +29,7 @@
 //! state, so no wake-up is lost.
 
 use agent_abi::{Error, MAX_ENDPOINTS, MAX_MESSAGE_BYTES};
-use kernel_core::{
-    deadline::Deadline,
-    ipc_queue::{IpcError, IpcQueues, MESSAGE_BYTES, SendOutcome},
-};
+use kernel_core::ipc_queue::{IpcError, IpcQueues, MESSAGE_BYTES, SendOutcome};
 use spin::Mutex;
 
 use crate::{
@@ -40,7 +37,10 @@ use crate::{
     task::{self, EventId},
 };
 
-pub use kernel_core::ipc_queue::{MAX_QUEUED, MAX_QUEUED_PER_TREE, Message};
+pub use kernel_core::{
+    deadline::Deadline,
+    ipc_queue::{MAX_QUEUED, MAX_QUEUED_PER_TREE, Message},
+};
 
 const ENDPOINTS: usize = MAX_ENDPOINTS as usize;
 const _: () = assert!(
