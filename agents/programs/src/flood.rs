@@ -63,7 +63,7 @@ const CALL_LONG_US: u64 = 500_000;
 /// the server took it (then the server's reply is refused).
 const FLOOD_SHORT_US: u64 = 1;
 /// Pause of an attacker refused with `Exhausted` (µs).
-const BACK_OFF_US: u64 = 1_000;
+const BACK_OFF_US: u64 = 5_000;
 /// Message of the attacker's sends.
 const GARBAGE: &[u8] = b"flood flood flood flood flood flood flood flood flood flood";
 

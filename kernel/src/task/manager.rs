@@ -455,6 +455,30 @@ impl Manager {
         woken
     }
 
+    /// Signals `event` for agent `pid` only: bumps the generation (so the
+    /// agent, if it is about to block on it, does not) and wakes `pid` if
+    /// it is blocked on the event; the other agents blocked on it stay
+    /// blocked. Returns whether `pid` woke.
+    pub fn signal_agent(&mut self, event: EventId, pid: u64) -> bool {
+        let Some(generation) = self.events.get_mut(usize::from(event.0)) else {
+            return false;
+        };
+        *generation += 1;
+        let slot = self.agents.iter().position(|agent| {
+            agent.as_ref().is_some_and(|agent| {
+                agent.pid == pid
+                    && matches!(agent.state, AgentState::Blocked { event: waited, .. } if waited == event)
+            })
+        });
+        match slot {
+            Some(slot) => {
+                self.make_runnable(slot, time::now_us());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Records that the running agent met or missed a deadline.
     pub fn report_deadline(&mut self, met: bool) {
         if let Some(id) = self.current

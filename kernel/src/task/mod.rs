@@ -415,6 +415,13 @@ pub fn signal(event: EventId) -> usize {
     with_manager(|manager| manager.signal(event)).unwrap_or(0)
 }
 
+/// Signals `event` for agent `pid` alone: wakes it if it is blocked on the
+/// event (or keeps it from blocking if it is about to), and no other agent
+/// blocked on it. Returns whether it woke.
+pub fn signal_agent(event: EventId, pid: u64) -> bool {
+    with_manager(|manager| manager.signal_agent(event, pid)).unwrap_or(false)
+}
+
 /// Records that the calling agent met (`true`) or missed a deadline.
 pub fn report_deadline(met: bool) {
     with_manager(|manager| manager.report_deadline(met));

@@ -26,7 +26,10 @@
 //! (host-tested there); this module adds the blocking. Waiting uses task
 //! events: one per endpoint for arrivals, one for every change of a sender's
 //! state; the generation of the event is read under the same lock as the
-//! state, so no wake-up is lost.
+//! state, so no wake-up is lost. A taken message or a reply wakes only its
+//! sender ([`task::signal_agent`]), not every blocked sender (a flood of
+//! blocked callers would otherwise all wake on every message); an exit
+//! wakes them all.
 
 use agent_abi::{Error, MAX_ENDPOINTS, MAX_MESSAGE_BYTES};
 use kernel_core::ipc_queue::{IpcError, IpcQueues, MESSAGE_BYTES, SendOutcome};
@@ -174,7 +177,8 @@ pub fn receive(receiver: u64, endpoint: u64, deadline: Deadline) -> Result<(u64,
                 }
                 return Ok::<_, Error>(Err((arrival, generation)));
             };
-            task::signal(change);
+            // Only the sender whose message was taken wakes.
+            task::signal_agent(change, delivery.0);
             Ok(Ok(delivery))
         })?;
         match outcome {
@@ -197,7 +201,7 @@ pub fn reply(receiver: u64, caller: u64, message: Message) -> Result<(), Error> 
         ipc.queues
             .reply(receiver, caller, message)
             .map_err(ipc_error)?;
-        task::signal(change);
+        task::signal_agent(change, caller);
         Ok(())
     })
 }
