@@ -248,7 +248,9 @@ pub(super) fn send(arguments: &Arguments) -> Outcome {
     }
     let deadline = deadline(arguments[3]);
     let message = read_message(arguments[1], arguments[2])?;
-    ipc::send(task::current_pid(), endpoint, message, false, deadline)?;
+    let me = task::current_pid();
+    let tree = crate::user::current_tree().unwrap_or(me);
+    ipc::send(me, tree, endpoint, message, false, deadline)?;
     Ok(0)
 }
 
@@ -275,7 +277,9 @@ pub(super) fn call(arguments: &Arguments) -> Outcome {
     let message = read_message(arguments[1], arguments[2])?;
     let (reply_buffer, capacity) = (arguments[3], arguments[4].min(MAX_MESSAGE_BYTES));
     check_writable(reply_buffer, capacity)?;
-    let reply = ipc::send(task::current_pid(), endpoint, message, true, deadline)?;
+    let me = task::current_pid();
+    let tree = crate::user::current_tree().unwrap_or(me);
+    let reply = ipc::send(me, tree, endpoint, message, true, deadline)?;
     let copied = reply.length.min(capacity as usize);
     write_user(reply_buffer, &reply.payload()[..copied])?;
     Ok(reply.length as u64)

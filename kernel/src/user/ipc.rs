@@ -113,20 +113,19 @@ fn check_endpoint(endpoint: u64) -> Result<usize, Error> {
     IpcQueues::<ENDPOINTS>::endpoint_index(endpoint).map_err(ipc_error)
 }
 
-/// Sends `message` from agent `sender` to `endpoint`; with `call`, waits for
+/// Sends `message` from agent `sender`, of agent tree `tree` (its
+/// top-level user agent, or itself), to `endpoint`; with `call`, waits for
 /// and returns the reply. Blocks the calling agent until then or until
 /// `deadline` (then `TimedOut`, the message withdrawn).
 pub fn send(
     sender: u64,
+    tree: u64,
     endpoint: u64,
     message: Message,
     call: bool,
     deadline: Deadline,
 ) -> Result<Message, Error> {
     let endpoint = check_endpoint(endpoint)?;
-    // The tree the message counts against: a user agent's top-level agent,
-    // or a kernel agent itself. Asked before the IPC lock is taken.
-    let tree = task::tree_root(sender).unwrap_or(sender);
     with_ipc(|ipc| {
         // The events come first; a full queue refuses after them with the
         // same `Exhausted`, and its events exist already (made by the sends
