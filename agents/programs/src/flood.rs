@@ -147,7 +147,7 @@ pub fn send_flood() -> i64 {
             if OFF_LIMITS & 1 << endpoint != 0 {
                 continue;
             }
-            let timeout = if round % 2 == 0 {
+            let timeout = if round.is_multiple_of(2) {
                 FLOOD_LONG_US
             } else {
                 FLOOD_SHORT_US
