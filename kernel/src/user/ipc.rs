@@ -7,7 +7,9 @@
 //! [`MAX_MESSAGE_BYTES`] and copied inline; at most [`MAX_QUEUED`] wait on one
 //! endpoint, at most [`MAX_QUEUED_PER_TREE`] of them from one agent tree (a
 //! further `send` gets `Exhausted` instead of blocking), so a flooding tree
-//! leaves room for the others. When an agent exits, callers waiting for its
+//! leaves room for the others. An agent's tree is its top-level user
+//! agent, fixed at spawn (`UserProcess::tree`): a tree whose top agent
+//! exits does not split into many trees with a share each. When an agent exits, callers waiting for its
 //! reply get `PeerGone`.
 //!
 //! Every blocking operation takes a [`Deadline`]: when it comes first, a
