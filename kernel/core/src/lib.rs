@@ -13,6 +13,8 @@
 //! | [`user_range`] | checking a user pointer and length, and splitting the range into pages |
 //! | [`map_window`] | which user ranges `map` gave out, the quota, and finding a free window |
 //! | [`ipc_queue`] | the per-endpoint FIFOs of senders and the state of each waiting sender |
+//! | [`deadline`] | a blocking call's timeout as an absolute deadline (0 = forever) |
+//! | [`spawn_rights`] | a spawned agent's capabilities: the parent's, cut down, receive rights only by grant |
 //! | [`log_line`] | agent log hygiene: one `log` call is one escaped line with the agent prefix |
 //! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
 //! | [`turn`] | whose turn it is at a shared resource (the longest waiter first) |
@@ -25,6 +27,7 @@
 
 extern crate alloc;
 
+pub mod deadline;
 pub mod factorial;
 pub mod frame_reserve;
 pub mod histogram;
@@ -33,6 +36,7 @@ pub mod line_editor;
 pub mod log_line;
 pub mod map_window;
 pub mod qemu_exit;
+pub mod spawn_rights;
 pub mod turn;
 pub mod user_range;
 
