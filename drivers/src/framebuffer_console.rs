@@ -4,7 +4,8 @@
 //! pixel is an intensity). When the text reaches the bottom it continues at
 //! the top, clearing the line ahead of the cursor, instead of scrolling: a
 //! scroll would copy the whole screen (megabytes, read back from slow video
-//! memory on a real PC) for every line.
+//! memory on a real PC) for every line. A line longer than
+//! [`MAX_ROWS_PER_LINE`] screen rows is cut on the screen.
 
 use core::fmt;
 
@@ -28,7 +29,15 @@ pub struct FramebufferConsole {
     info: FrameBufferInfo,
     column_pixel: usize,
     row_pixel: usize,
+    /// Screen rows the current line (since the last newline) took so far.
+    line_rows: usize,
 }
+
+/// Screen rows one line of text may take; the rest of a longer line is
+/// not drawn (the serial line has all of it). An agent's 512-byte log line
+/// of escaped binary would otherwise fill a dozen rows, and the console lock
+/// is held while drawing.
+pub const MAX_ROWS_PER_LINE: usize = 3;
 
 impl FramebufferConsole {
     /// Returns a console on `framebuffer`, cleared, or `None` when its pixel
@@ -53,6 +62,7 @@ impl FramebufferConsole {
             info,
             column_pixel: BORDER_PIXELS,
             row_pixel: BORDER_PIXELS,
+            line_rows: 1,
         };
         console.clear();
         Some(console)
@@ -103,11 +113,18 @@ impl FramebufferConsole {
 
     fn write_char(&mut self, character: char) {
         match character {
-            '\n' => self.new_line(),
+            '\n' => {
+                self.new_line();
+                self.line_rows = 1;
+            }
             '\r' => self.column_pixel = BORDER_PIXELS,
             character => {
                 let width = get_raster_width(FONT_WEIGHT, FONT_HEIGHT);
                 if self.column_pixel + width + BORDER_PIXELS > self.info.width {
+                    if self.line_rows >= MAX_ROWS_PER_LINE {
+                        return;
+                    }
+                    self.line_rows += 1;
                     self.new_line();
                 }
                 let raster = get_raster(character, FONT_WEIGHT, FONT_HEIGHT)

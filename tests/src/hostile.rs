@@ -142,8 +142,8 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
         Vec::with_capacity(count),
         Vec::with_capacity(count),
     );
-    // The accelerator's watchdog agent and device events, made once on
-    // first use (a job the table routes to the CPU would not make them).
+    // The accelerator's watchdog agent and device events, made once on the
+    // first interrupt job: made now, so they are not counted as the attack's.
     kernel::accel::start_service();
     let start = settled_counts(memory_counts());
     kernel::println!(

@@ -2,7 +2,9 @@
 //!
 //! Boots the `user_fuzz_swarm` test kernel (tests/src/bin/user_fuzz_swarm.rs)
 //! with `fuzz_calls`, `fuzz_seed` and `fuzz_agents` on its boot command line,
-//! under one firmware with one edu device, then prints what the swarm's
+//! under one firmware with the QEMU arguments of its scenario in
+//! tests/scenarios.toml (one edu device, the instruction-count clock, so the
+//! sleeper's lateness measures the kernel, not host load), then prints what the swarm's
 //! agents logged: their answers summed by error code, their calls per
 //! second, and the kernel heap and frame counts before and after. Exits
 //! non-zero when the kernel did not pass (it died, hung, a check failed) or
@@ -15,6 +17,7 @@ use boot::Firmware;
 use crate::{
     Result, boot_options,
     cargo::{self, Metadata, Profile},
+    manifest::Manifest,
     prereq,
     qemu::{self, EXIT_STATUS_SUCCESS, Outcome, QemuConfig},
 };
@@ -77,6 +80,8 @@ struct Summary {
     end: Option<(u64, u64)>,
     /// The kernel's own count of syscalls served during the run.
     served: Option<String>,
+    /// The kernel's syscall table at the end: calls, errors, mean cycles.
+    table: Vec<String>,
     /// Lines that say a check failed, and agents still alive at the end.
     failures: Vec<String>,
 }
@@ -124,6 +129,8 @@ fn summarize(output: &str) -> Summary {
             || line.contains("[fuzz] still alive")
         {
             summary.failures.push(line.to_owned());
+        } else if let Some((_, row)) = line.split_once("[fuzz] ") {
+            summary.table.push(row.to_owned());
         }
     }
     summary
@@ -167,7 +174,7 @@ pub fn fuzz(root: &Path, args: &FuzzArgs) -> Result<ExitCode> {
     )?
     .build(firmware, &image)?;
     let mut config = QemuConfig::for_test(qemu_binary.clone(), image.clone(), firmware, ovmf);
-    config.extra_args = vec!["-device".to_owned(), "edu".to_owned()];
+    config.extra_args = Manifest::load(root)?.scenario(FUZZ_KERNEL).qemu_args;
     let command = config.command(&image.with_extension("vars.fd"))?;
     let timeout = Duration::from_secs(args.timeout.unwrap_or(60 + args.calls / 2_000));
     println!(
@@ -190,6 +197,9 @@ pub fn fuzz(root: &Path, args: &FuzzArgs) -> Result<ExitCode> {
     }
     if let Some(served) = &summary.served {
         println!("fuzz: kernel: {served}");
+    }
+    for row in &summary.table {
+        println!("  {row}");
     }
     let show = |counts: Option<(u64, u64)>| {
         counts.map_or("not reported".to_owned(), |(heap, frames)| {

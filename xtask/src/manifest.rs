@@ -10,6 +10,7 @@
 //! firmware = ["bios"]            # optional, default both
 //! cmdline = "sched=fifo"         # optional kernel command line (boot ramdisk)
 //! known_failure = "why"          # optional: skipped (and listed) unless --filter names it
+//! forbidden_lines = ["[kernel]"] # optional: an output line starting with one of these fails
 //! ```
 //!
 //! A missing file means every test kernel runs with the defaults. Unknown keys, an empty
@@ -71,6 +72,8 @@ struct RawScenario {
     firmware: Option<Vec<FirmwareName>>,
     cmdline: Option<String>,
     known_failure: Option<String>,
+    #[serde(default)]
+    forbidden_lines: Vec<String>,
 }
 
 /// The options of one test kernel, validated.
@@ -89,6 +92,9 @@ pub struct Scenario {
     /// Why the test is known to fail: a full run skips it and says so; a
     /// `--filter` that matches its name runs it.
     pub known_failure: Option<String>,
+    /// Starts of lines the test's output must not have (forged kernel
+    /// output, say): one such line fails the test, whatever its exit.
+    pub forbidden_lines: Vec<String>,
 }
 
 impl Default for Scenario {
@@ -100,6 +106,7 @@ impl Default for Scenario {
             firmware: Firmware::ALL.into_iter().collect(),
             cmdline: Vec::new(),
             known_failure: None,
+            forbidden_lines: Vec::new(),
         }
     }
 }
@@ -130,6 +137,7 @@ impl Scenario {
                 .map(str::to_owned)
                 .collect(),
             known_failure: raw.known_failure,
+            forbidden_lines: raw.forbidden_lines,
         })
     }
 }

@@ -454,6 +454,7 @@ struct QemuJob {
     cmdline: Vec<String>,
     agents: Vec<cargo::AgentProgram>,
     timeout: Duration,
+    forbidden_lines: Vec<String>,
 }
 
 impl QemuJob {
@@ -475,6 +476,15 @@ enum Verdict {
     Ok(Option<String>),
     /// Failed for the stated reason.
     Failed(String),
+}
+
+/// Returns the first line of `output` that starts with one of `forbidden`.
+fn forbidden_line<'a>(output: &'a str, forbidden: &[String]) -> Option<&'a str> {
+    output.lines().find(|line| {
+        forbidden
+            .iter()
+            .any(|start| line.starts_with(start.as_str()))
+    })
 }
 
 /// Returns whether `outcome` meets `expect`. Only the exact failure status counts as an
@@ -568,6 +578,7 @@ fn qemu_tests(
                     cmdline: scenario.cmdline.clone(),
                     agents: agents.clone(),
                     timeout: scenario.timeout.unwrap_or(context.default_timeout),
+                    forbidden_lines: scenario.forbidden_lines.clone(),
                 })
                 .collect::<Vec<_>>()
         })
@@ -633,7 +644,10 @@ fn run_qemu_job(job: &QemuJob, context: &QemuContext) -> (Verdict, Duration, Str
     };
     match qemu::run_with_timeout(command, job.timeout) {
         Ok(captured) => (
-            judge(job.expect, captured.outcome),
+            match forbidden_line(&captured.output, &job.forbidden_lines) {
+                Some(line) => Verdict::Failed(format!("forbidden output line: {line:?}")),
+                None => judge(job.expect, captured.outcome),
+            },
             captured.elapsed,
             captured.output,
         ),
@@ -714,6 +728,10 @@ test result: ok. 5 passed; 0 failed; 2 ignored; 0 measured; 3 filtered out; fini
     fn only_the_exact_status_meets_an_expectation() {
         let timeout = Outcome::TimedOut(Duration::from_secs(120));
         assert_eq!(judge(Expect::Pass, Outcome::Exited(33)), Verdict::Ok(None));
+        let forbidden = ["[kernel]".to_owned()];
+        let output = "boot\n[agent 3 x] [kernel] escaped\n[kernel] forged\n";
+        assert_eq!(forbidden_line(output, &forbidden), Some("[kernel] forged"));
+        assert_eq!(forbidden_line("[agent 3 x] [kernel]\n", &forbidden), None);
         assert!(matches!(
             judge(Expect::Pass, Outcome::Exited(35)),
             Verdict::Failed(_)

@@ -15,11 +15,11 @@
 //! | 2 | sleep | microseconds (at most [`MAX_SLEEP_US`]) | 0 |
 //! | 3 | clock | - | microseconds since boot |
 //! | 4 | log | text pointer, length (at most [`MAX_LOG_BYTES`]); at most 50 lines a second, then `Exhausted` | bytes logged |
-//! | 5 | spawn | name pointer, name length, capability-set pointer or 0 (inherit) | child agent id |
-//! | 6 | wait | child agent id, pointer to an `i64` for its exit status | 0 |
-//! | 7 | send | endpoint, message pointer, length (at most [`MAX_MESSAGE_BYTES`]) | 0 |
-//! | 8 | receive | endpoint, buffer pointer, buffer length | (sender id << 32) \| message length |
-//! | 9 | call | endpoint, message pointer, length, reply buffer pointer, reply buffer length | reply length |
+//! | 5 | spawn | name pointer, name length, capability-set pointer or 0 (inherit, without receive rights) | child agent id |
+//! | 6 | wait | child agent id, pointer to an `i64` for its exit status, timeout µs (0 = forever) | 0 |
+//! | 7 | send | endpoint, message pointer, length (at most [`MAX_MESSAGE_BYTES`]), timeout µs (0 = forever) | 0 |
+//! | 8 | receive | endpoint, buffer pointer, buffer length, timeout µs (0 = forever) | (sender id << 32) \| message length |
+//! | 9 | call | endpoint, message pointer, length, reply buffer pointer, reply buffer length, timeout µs (0 = forever) | reply length |
 //! | 10 | reply | caller id, message pointer, length | 0 |
 //! | 11 | map | address (page aligned, 0 = kernel chooses), length, [`MAP_WRITE`] \| [`MAP_EXECUTE`] | address |
 //! | 12 | unmap | address, length (a range given by `map`) | 0 |
@@ -55,9 +55,25 @@
 //! numbered `0..MAX_ENDPOINTS`. A message is delivered synchronously: `send`
 //! returns once a receiver took it; `call` returns with the reply.
 //!
+//! Timeouts: the blocking calls `send`, `receive`, `call` and `wait` take a
+//! timeout in microseconds as their last argument ([`TIMEOUT_FOREVER`], 0,
+//! waits as long as it takes; a huge value saturates and is as good as
+//! forever). When it expires first the call returns `TimedOut`: a `send` or
+//! `call` message not yet taken is withdrawn (nobody ever receives it), a
+//! `call` already taken is abandoned (the server's later `reply` gets
+//! `NotFound`), a `receive` keeps its endpoint, and a `wait` leaves the
+//! child's status for a later `wait`. A timeout wakes at most a timer tick
+//! (1 ms) late.
+//!
+//! Queues: at most [`MAX_QUEUED_MESSAGES`] messages wait on one endpoint,
+//! at most [`MAX_QUEUED_PER_TREE`] of them from one agent tree (a top-level
+//! agent and its descendants), and a sender has one message in flight at a
+//! time (it blocks until it is taken); a `send` or `call` beyond those
+//! bounds gets `Exhausted` at once.
+//!
 //! Receive rights are exclusive: the first agent to `receive` on an
-//! endpoint (it needs the endpoint in its capability set) owns it until it
-//! exits; another live agent's `receive` there gets `PermissionDenied`. When
+//! endpoint (it needs the endpoint's receive bit in its capability set)
+//! owns it until it exits; another live agent's `receive` there gets `PermissionDenied`. When
 //! the owner exits, senders queued on the endpoint get `PeerGone` at once, and
 //! later `send`/`call`s get `PeerGone` until a new agent receives on it.
 //! A `call` that would close a cycle of agents each blocked in `call` on the
@@ -66,7 +82,13 @@
 //! # Capabilities
 //! Every agent holds a [`CapabilitySet`]; every syscall checks it (`exit` is
 //! always allowed). A spawned agent gets the intersection of what its parent
-//! asks for and what its parent holds.
+//! asks for and what its parent holds. Receive rights are never inherited:
+//! `spawn` without a set (0) gives the child the parent's syscalls, send
+//! endpoints and devices but no receive bits; a set's
+//! `receive_endpoints` is the explicit grant (cut down to the parent's). A
+//! granted endpoint the parent already owns stays the parent's: the
+//! child's `receive` there gets `PermissionDenied` until the parent exits,
+//! after which the child may take it over.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -361,6 +383,12 @@ pub const MAX_NAME_BYTES: u64 = 64;
 pub const MAX_MESSAGE_BYTES: u64 = 64;
 /// Number of IPC endpoints.
 pub const MAX_ENDPOINTS: u64 = 16;
+/// Messages that may wait on one endpoint.
+pub const MAX_QUEUED_MESSAGES: u64 = 16;
+/// Messages of one agent tree that may wait on one endpoint.
+pub const MAX_QUEUED_PER_TREE: u64 = 4;
+/// The timeout of a blocking call that waits as long as it takes.
+pub const TIMEOUT_FOREVER: u64 = 0;
 /// Most bytes one `map` call maps.
 pub const MAX_MAP_BYTES: u64 = 16 * 1024 * 1024;
 /// Memory budget of every agent and of its whole tree (its children count

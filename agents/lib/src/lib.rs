@@ -64,7 +64,9 @@ pub fn log(text: &str) -> Result<u64, Error> {
 }
 
 /// Starts program `name` from the ramdisk; `capabilities` (None: the
-/// caller's own) are cut down to what the caller holds.
+/// caller's own, without receive rights) are cut down to what the caller
+/// holds. A child receives only on endpoints the set grants explicitly
+/// (see [`spawn_granting`]).
 pub fn spawn(name: &str, capabilities: Option<&CapabilitySet>) -> Result<u64, Error> {
     let words = capabilities.map(|set| set.to_words());
     let pointer = words.as_ref().map_or(0, |words| words.as_ptr() as u64);
@@ -76,20 +78,52 @@ pub fn spawn(name: &str, capabilities: Option<&CapabilitySet>) -> Result<u64, Er
     ))
 }
 
+/// Starts program `name` with every capability the caller holds (its own
+/// receive rights included) but receive rights only on the endpoints in
+/// `receive_endpoints` (one bit each).
+pub fn spawn_granting(name: &str, receive_endpoints: u64) -> Result<u64, Error> {
+    let set = CapabilitySet {
+        receive_endpoints,
+        ..CapabilitySet::ALL
+    };
+    spawn(name, Some(&set))
+}
+
 /// Waits for child `child` and returns its exit status.
 pub fn wait(child: u64) -> Result<i64, Error> {
+    wait_timeout(child, abi::TIMEOUT_FOREVER)
+}
+
+/// Waits at most `timeout_us` (0: forever) for child `child` and returns
+/// its exit status; `TimedOut` leaves the child's status for a later wait.
+pub fn wait_timeout(child: u64, timeout_us: u64) -> Result<i64, Error> {
     let mut status: i64 = 0;
-    check(raw::syscall2(Syscall::Wait, child, &raw mut status as u64))?;
+    check(raw::syscall3(
+        Syscall::Wait,
+        child,
+        &raw mut status as u64,
+        timeout_us,
+    ))?;
     Ok(status)
 }
 
 /// Sends `message` to `endpoint` and waits until a receiver takes it.
 pub fn send(endpoint: u64, message: &[u8]) -> Result<(), Error> {
-    check(raw::syscall3(
-        Syscall::Send,
+    send_timeout(endpoint, message, abi::TIMEOUT_FOREVER)
+}
+
+/// Sends `message` to `endpoint` and waits at most `timeout_us` (0:
+/// forever) until a receiver takes it (`TimedOut`: the message was
+/// withdrawn, nobody got it).
+pub fn send_timeout(endpoint: u64, message: &[u8], timeout_us: u64) -> Result<(), Error> {
+    check(raw::raw6(
+        Syscall::Send as u64,
         endpoint,
         message.as_ptr() as u64,
         message.len() as u64,
+        timeout_us,
+        0,
+        0,
     ))
     .map(|_| ())
 }
@@ -97,11 +131,24 @@ pub fn send(endpoint: u64, message: &[u8]) -> Result<(), Error> {
 /// Receives the oldest message on `endpoint` into `buffer`; returns the
 /// sender and the message length.
 pub fn receive(endpoint: u64, buffer: &mut [u8]) -> Result<(u64, usize), Error> {
-    let result = check(raw::syscall3(
-        Syscall::Receive,
+    receive_timeout(endpoint, buffer, abi::TIMEOUT_FOREVER)
+}
+
+/// Receives the oldest message on `endpoint` into `buffer`, waiting at most
+/// `timeout_us` (0: forever); returns the sender and the message length.
+pub fn receive_timeout(
+    endpoint: u64,
+    buffer: &mut [u8],
+    timeout_us: u64,
+) -> Result<(u64, usize), Error> {
+    let result = check(raw::raw6(
+        Syscall::Receive as u64,
         endpoint,
         buffer.as_mut_ptr() as u64,
         buffer.len() as u64,
+        timeout_us,
+        0,
+        0,
     ))?;
     Ok((result >> 32, (result & 0xFFFF_FFFF) as usize))
 }
@@ -109,13 +156,26 @@ pub fn receive(endpoint: u64, buffer: &mut [u8]) -> Result<(u64, usize), Error> 
 /// Sends `message` to `endpoint` and waits for the reply in `reply`;
 /// returns the reply's length.
 pub fn call(endpoint: u64, message: &[u8], reply: &mut [u8]) -> Result<usize, Error> {
-    check(raw::syscall5(
-        Syscall::Call,
+    call_timeout(endpoint, message, reply, abi::TIMEOUT_FOREVER)
+}
+
+/// Like [`call`], but waits at most `timeout_us` (0: forever) in all
+/// (`TimedOut`: the call was withdrawn; a reply that comes later is refused
+/// to the server).
+pub fn call_timeout(
+    endpoint: u64,
+    message: &[u8],
+    reply: &mut [u8],
+    timeout_us: u64,
+) -> Result<usize, Error> {
+    check(raw::raw6(
+        Syscall::Call as u64,
         endpoint,
         message.as_ptr() as u64,
         message.len() as u64,
         reply.as_mut_ptr() as u64,
         reply.len() as u64,
+        timeout_us,
     ))
     .map(|length| length as usize)
 }

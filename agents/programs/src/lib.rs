@@ -2,6 +2,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod flood;
+
 /// A small xorshift generator: deterministic for a given seed.
 pub struct Random(u64);
 

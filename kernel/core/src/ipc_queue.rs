@@ -4,14 +4,22 @@
 //! `receive` and `reply`, over agent ids and inline [`Message`]s; blocking and
 //! waking (task events) stay in the kernel, which calls these methods under
 //! its IPC lock. The life of a message:
-//! 1. [`IpcQueues::enqueue`] appends it to its endpoint's queue (at most
-//!    [`MAX_QUEUED`] wait on one endpoint) and marks its sender *queued*.
+//! 1. [`IpcQueues::enqueue_for`] appends it to its endpoint's queue and
+//!    marks its sender *queued*. At most [`MAX_QUEUED`] wait on one
+//!    endpoint, and at most [`MAX_QUEUED_PER_TREE`] of them come from one
+//!    agent tree (the sender's top-level user agent and its descendants),
+//!    so one tree flooding an endpoint leaves room for everyone else. A
+//!    sender blocks until its message is taken, so it has at most one
+//!    message queued anywhere.
 //! 2. [`IpcQueues::dequeue`] hands the oldest message of an endpoint to a
 //!    receiver; the sender is then *taken* (a plain `send`) or *awaiting a
 //!    reply* from that receiver (a `call`).
 //! 3. [`IpcQueues::reply`] answers an awaiting caller, which is then *replied*.
 //! 4. The blocked sender polls [`IpcQueues::sender_outcome`] until it is no
-//!    longer waiting; the outcome is reported once and then forgotten.
+//!    longer waiting; the outcome is reported once and then forgotten. A
+//!    sender whose timeout expired first withdraws with
+//!    [`IpcQueues::cancel`]: its message leaves the queue, or the reply to
+//!    its taken call is refused.
 //!
 //! When an agent exits, [`IpcQueues::remove_agent`] drops every message it
 //! queued and its own sender state, and every caller awaiting its reply gets
@@ -34,6 +42,9 @@ use alloc::{collections::VecDeque, vec::Vec};
 pub const MESSAGE_BYTES: usize = 64;
 /// Messages that may wait on one endpoint.
 pub const MAX_QUEUED: usize = 16;
+/// Messages one agent tree may have waiting on one endpoint: a quarter of
+/// the queue, so a flooding tree cannot take the room of the others.
+pub const MAX_QUEUED_PER_TREE: usize = MAX_QUEUED / 4;
 /// Heap bytes the queues hold for one blocked sender at most: its queued
 /// message and its state (which holds the reply of a `call`). What the
 /// kernel charges the sender's memory budget while its `send` lasts.
@@ -76,6 +87,9 @@ pub enum IpcError {
     InvalidEndpoint,
     /// [`MAX_QUEUED`] messages already wait on the endpoint.
     QueueFull,
+    /// [`MAX_QUEUED_PER_TREE`] messages of the sender's tree already wait
+    /// on the endpoint.
+    TreeShareFull,
     /// The caller does not wait for a reply from this receiver.
     NotAwaited,
     /// The endpoint's owner exited and no new owner received on it yet.
@@ -106,6 +120,8 @@ pub enum SendOutcome {
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     sender: u64,
+    /// The tree the message counts against ([`MAX_QUEUED_PER_TREE`]).
+    tree: u64,
     message: Message,
     call: bool,
 }
@@ -180,11 +196,29 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
     }
 
     /// Appends `message` from `sender` to `endpoint`'s queue (a `call` when
-    /// `call`) and marks the sender queued, forgetting any earlier state of it.
+    /// `call`) and marks the sender queued, forgetting any earlier state of
+    /// it; the sender is its own tree (see [`IpcQueues::enqueue_for`]).
     pub fn enqueue(
         &mut self,
         endpoint: usize,
         sender: u64,
+        message: Message,
+        call: bool,
+    ) -> Result<(), IpcError> {
+        self.enqueue_for(endpoint, sender, sender, message, call)
+    }
+
+    /// Appends `message` from `sender`, of agent tree `tree`, to
+    /// `endpoint`'s queue (a `call` when `call`) and marks the sender
+    /// queued, forgetting any earlier state of it. Refuses with
+    /// [`IpcError::QueueFull`] when [`MAX_QUEUED`] messages wait there and
+    /// with [`IpcError::TreeShareFull`] when [`MAX_QUEUED_PER_TREE`] of them
+    /// are `tree`'s.
+    pub fn enqueue_for(
+        &mut self,
+        endpoint: usize,
+        sender: u64,
+        tree: u64,
         message: Message,
         call: bool,
     ) -> Result<(), IpcError> {
@@ -201,8 +235,12 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
         if queue.len() >= MAX_QUEUED {
             return Err(IpcError::QueueFull);
         }
+        if queue.iter().filter(|pending| pending.tree == tree).count() >= MAX_QUEUED_PER_TREE {
+            return Err(IpcError::TreeShareFull);
+        }
         queue.push_back(Pending {
             sender,
+            tree,
             message,
             call,
         });
@@ -291,6 +329,34 @@ impl<const ENDPOINTS: usize> IpcQueues<ENDPOINTS> {
         };
         self.senders.retain(|entry| entry.agent != sender);
         outcome
+    }
+
+    /// Withdraws `sender`'s message, whose sender gave up waiting (its
+    /// timeout expired): a queued message leaves its queue, and the reply to
+    /// a taken call will be refused ([`IpcError::NotAwaited`]). Returns
+    /// whether it withdrew anything: a sender that is not waiting (its
+    /// outcome is ready, or it has no state) is left as it is.
+    pub fn cancel(&mut self, sender: u64) -> bool {
+        let waiting = self.sender(sender).is_some_and(|entry| {
+            matches!(
+                entry.state,
+                SenderState::Queued | SenderState::AwaitingReply { .. }
+            )
+        });
+        if !waiting {
+            return false;
+        }
+        for queue in &mut self.queues {
+            queue.retain(|pending| pending.sender != sender);
+            if queue.is_empty() {
+                queue.shrink_to_fit();
+            }
+        }
+        self.senders.retain(|entry| entry.agent != sender);
+        if self.senders.is_empty() {
+            self.senders.shrink_to_fit();
+        }
+        true
     }
 
     /// Returns the endpoint through which `caller` waits for a reply from
@@ -467,6 +533,121 @@ mod tests {
     }
 
     #[test]
+    fn one_tree_takes_at_most_its_share_of_an_endpoint() {
+        let mut queues = Queues::new();
+        let (flooder, other) = (500, 600);
+        for sender in 0..MAX_QUEUED_PER_TREE as u64 {
+            queues
+                .enqueue_for(
+                    0,
+                    flooder + sender,
+                    flooder,
+                    Message::EMPTY,
+                    sender % 2 == 0,
+                )
+                .unwrap();
+        }
+        assert_eq!(
+            queues.enqueue_for(0, flooder + 99, flooder, Message::EMPTY, true),
+            Err(IpcError::TreeShareFull)
+        );
+        assert_eq!(queues.sender_outcome(flooder + 99), SendOutcome::PeerGone);
+        // Another tree, and the same tree on another endpoint, still queue.
+        queues
+            .enqueue_for(0, other, other, Message::EMPTY, true)
+            .unwrap();
+        queues
+            .enqueue_for(1, flooder + 99, flooder, Message::EMPTY, false)
+            .unwrap();
+        // A taken message frees its tree's share.
+        assert_eq!(
+            queues.dequeue(0, SERVER).map(|(from, _)| from),
+            Some(flooder)
+        );
+        queues
+            .enqueue_for(0, flooder + 98, flooder, Message::EMPTY, false)
+            .unwrap();
+        assert_eq!(queues.queued(0), MAX_QUEUED_PER_TREE + 1);
+    }
+
+    #[test]
+    fn four_trees_can_fill_an_endpoint_and_no_more() {
+        let mut queues = Queues::new();
+        let trees = (MAX_QUEUED / MAX_QUEUED_PER_TREE) as u64;
+        for tree in 0..trees {
+            for index in 0..MAX_QUEUED_PER_TREE as u64 {
+                let sender = 1000 * (tree + 1) + index;
+                queues
+                    .enqueue_for(3, sender, 1000 * (tree + 1), Message::EMPTY, false)
+                    .unwrap();
+            }
+        }
+        assert_eq!(
+            queues.enqueue_for(3, 9_999, 9_999, Message::EMPTY, false),
+            Err(IpcError::QueueFull)
+        );
+    }
+
+    #[test]
+    fn a_queued_sender_that_gives_up_leaves_the_queue() {
+        let mut queues = Queues::new();
+        queues.enqueue(4, 10, Message::new(b"a"), true).unwrap();
+        queues.enqueue(4, 11, Message::new(b"b"), false).unwrap();
+        assert!(queues.cancel(10));
+        assert_eq!(queues.queued(4), 1);
+        assert_eq!(queues.sender_outcome(10), SendOutcome::PeerGone);
+        assert!(!queues.cancel(10), "nothing left to withdraw");
+        assert_eq!(queues.dequeue(4, SERVER), Some((11, Message::new(b"b"))));
+        // A delivered outcome is not withdrawn: the sender gets it.
+        assert!(!queues.cancel(11));
+        assert_eq!(
+            queues.sender_outcome(11),
+            SendOutcome::Delivered(Message::EMPTY)
+        );
+    }
+
+    #[test]
+    fn a_caller_that_gives_up_after_being_taken_cannot_be_answered() {
+        let mut queues = Queues::new();
+        queues.claim(2, SERVER).unwrap();
+        queues.enqueue(2, 10, Message::new(b"q"), true).unwrap();
+        queues.dequeue(2, SERVER).unwrap();
+        assert!(queues.cancel(10));
+        assert_eq!(queues.awaited_endpoint(SERVER, 10), None);
+        assert_eq!(
+            queues.reply(SERVER, 10, Message::new(b"late")),
+            Err(IpcError::NotAwaited)
+        );
+        // It no longer counts as blocked in a call: no false cycle.
+        queues.claim(3, 10).unwrap();
+        assert_eq!(queues.enqueue(3, SERVER, Message::EMPTY, true), Ok(()));
+        // A replied caller's reply is kept for it.
+        queues.dequeue(3, 10).unwrap();
+        queues.reply(10, SERVER, Message::new(b"r")).unwrap();
+        assert!(!queues.cancel(SERVER));
+        assert_eq!(
+            queues.sender_outcome(SERVER),
+            SendOutcome::Delivered(Message::new(b"r"))
+        );
+    }
+
+    #[test]
+    fn withdrawing_gives_the_storage_back() {
+        let mut queues = Queues::new();
+        for sender in 0..MAX_QUEUED as u64 {
+            queues
+                .enqueue(6, 100 + sender, Message::EMPTY, true)
+                .unwrap();
+        }
+        for sender in 0..MAX_QUEUED as u64 {
+            assert!(queues.cancel(100 + sender));
+        }
+        assert_eq!(queues.queued(6), 0);
+        assert_eq!(queues.queues[6].capacity(), 0);
+        assert_eq!(queues.senders.capacity(), 0);
+    }
+
+    #[test]
     fn a_plain_send_is_done_when_taken() {
         let mut queues = Queues::new();
         queues.enqueue(2, 10, Message::new(b"ping"), false).unwrap();
@@ -580,9 +761,11 @@ mod tests {
     #[test]
     fn an_exit_frees_room_on_a_full_endpoint() {
         let mut queues = Queues::new();
+        // (Two senders with eight messages each, each message its own tree:
+        // the kernel never lets a sender queue twice, the bookkeeping copes.)
         for index in 0..MAX_QUEUED as u64 {
             queues
-                .enqueue(0, 100 + index % 2, Message::EMPTY, false)
+                .enqueue_for(0, 100 + index % 2, index, Message::EMPTY, false)
                 .unwrap();
         }
         queues.remove_agent(100);

@@ -14,6 +14,8 @@
 //! | [`map_window`] | which user ranges `map` gave out, the quota, and finding a free window |
 //! | [`memory_budget`] | each agent tree's memory budget: charges checked and released up the chain of ancestors |
 //! | [`ipc_queue`] | the per-endpoint FIFOs of senders and the state of each waiting sender |
+//! | [`deadline`] | a blocking call's timeout as an absolute deadline (0 = forever) |
+//! | [`spawn_rights`] | a spawned agent's capabilities: the parent's, cut down, receive rights only by grant |
 //! | [`log_line`] | agent log hygiene: one `log` call is one escaped line with the agent prefix |
 //! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
 //! | [`turn`] | whose turn it is at a shared resource (the longest waiter first) |
@@ -26,6 +28,7 @@
 
 extern crate alloc;
 
+pub mod deadline;
 pub mod factorial;
 pub mod frame_reserve;
 pub mod histogram;
@@ -35,6 +38,7 @@ pub mod log_line;
 pub mod map_window;
 pub mod memory_budget;
 pub mod qemu_exit;
+pub mod spawn_rights;
 pub mod turn;
 pub mod user_range;
 

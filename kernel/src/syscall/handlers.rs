@@ -20,7 +20,11 @@ use crate::{
     task, time,
     user::{budget, ipc},
 };
-use kernel_core::map_window::{BYTES_PER_WINDOW, MapWindowError, pages_for_bytes};
+use kernel_core::{
+    deadline::Deadline,
+    map_window::{BYTES_PER_WINDOW, MapWindowError, pages_for_bytes},
+    spawn_rights,
+};
 
 /// Returns the syscall error for a refused user pointer: each refusal is
 /// the ABI error of the same name (a function: both types are foreign here).
@@ -194,8 +198,9 @@ pub(super) fn spawn(arguments: &Arguments) -> Outcome {
         return Err(Error::InvalidArgument);
     }
     let own = capabilities()?;
+    // Receive rights come only by explicit grant (see `spawn_rights`).
     let requested = if arguments[2] == 0 {
-        own
+        None
     } else {
         let mut words = [0u8; CAPABILITY_SET_BYTES as usize];
         read_user(
@@ -208,21 +213,30 @@ pub(super) fn spawn(arguments: &Arguments) -> Outcome {
         for (index, chunk) in words.as_chunks::<8>().0.iter().enumerate() {
             set[index] = u64::from_le_bytes(*chunk);
         }
-        CapabilitySet::from_words(set)
+        Some(set)
     };
+    let granted = CapabilitySet::from_words(spawn_rights::child_rights(own.to_words(), requested));
     let parent = task::current_pid();
     // A spawn owns the new image, process and stack through this stack
     // until the child is in the table: a kill of the caller meanwhile waits
     // for it to end (and a doomed caller's spawn starts no child).
-    let child =
-        task::with_kill_deferred(|| crate::user::spawn(name, requested.intersect(own), parent))?;
+    let child = task::with_kill_deferred(|| crate::user::spawn(name, granted, parent))?;
     Ok(child)
+}
+
+/// Returns the deadline of a blocking call's timeout argument (µs, 0 = none).
+fn deadline(timeout_us: u64) -> Deadline {
+    Deadline::after(time::now_us(), timeout_us)
 }
 
 pub(super) fn wait(arguments: &Arguments) -> Outcome {
     let (child, status_address) = (arguments[0], arguments[1]);
+    let deadline = deadline(arguments[2]);
     check_writable(status_address, 8)?;
-    let status = task::wait_child(child).ok_or(Error::NotFound)?;
+    let status = task::wait_child_until(child, deadline.at_us()).map_err(|error| match error {
+        task::WaitChildError::NotChild => Error::NotFound,
+        task::WaitChildError::TimedOut => Error::TimedOut,
+    })?;
     write_user(status_address, &status.to_le_bytes())?;
     Ok(0)
 }
@@ -238,8 +252,11 @@ pub(super) fn send(arguments: &Arguments) -> Outcome {
     if capabilities()?.send_endpoints & endpoint_bit(endpoint)? == 0 {
         return Err(Error::PermissionDenied);
     }
+    let deadline = deadline(arguments[3]);
     let message = read_message(arguments[1], arguments[2])?;
-    ipc::send(task::current_pid(), endpoint, message, false)?;
+    let me = task::current_pid();
+    let tree = crate::user::current_tree().unwrap_or(me);
+    ipc::send(me, tree, endpoint, message, false, deadline)?;
     Ok(0)
 }
 
@@ -248,9 +265,10 @@ pub(super) fn receive(arguments: &Arguments) -> Outcome {
     if capabilities()?.receive_endpoints & endpoint_bit(endpoint)? == 0 {
         return Err(Error::PermissionDenied);
     }
+    let deadline = deadline(arguments[3]);
     let capacity = capacity.min(MAX_MESSAGE_BYTES);
     check_writable(buffer, capacity)?;
-    let (sender, message) = ipc::receive(task::current_pid(), endpoint)?;
+    let (sender, message) = ipc::receive(task::current_pid(), endpoint, deadline)?;
     let copied = message.length.min(capacity as usize);
     write_user(buffer, &message.payload()[..copied])?;
     Ok((sender << 32) | message.length as u64)
@@ -261,10 +279,13 @@ pub(super) fn call(arguments: &Arguments) -> Outcome {
     if capabilities()?.send_endpoints & endpoint_bit(endpoint)? == 0 {
         return Err(Error::PermissionDenied);
     }
+    let deadline = deadline(arguments[5]);
     let message = read_message(arguments[1], arguments[2])?;
     let (reply_buffer, capacity) = (arguments[3], arguments[4].min(MAX_MESSAGE_BYTES));
     check_writable(reply_buffer, capacity)?;
-    let reply = ipc::send(task::current_pid(), endpoint, message, true)?;
+    let me = task::current_pid();
+    let tree = crate::user::current_tree().unwrap_or(me);
+    let reply = ipc::send(me, tree, endpoint, message, true, deadline)?;
     let copied = reply.length.min(capacity as usize);
     write_user(reply_buffer, &reply.payload()[..copied])?;
     Ok(reply.length as u64)

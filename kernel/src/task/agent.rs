@@ -24,10 +24,13 @@ pub enum AgentState {
         /// Wake-up time.
         until_us: u64,
     },
-    /// Waiting for `event` to be signalled.
+    /// Waiting for `event` to be signalled, or until the microsecond clock
+    /// reaches `until_us` when there is a deadline.
     Blocked {
         /// The event waited for.
         event: super::EventId,
+        /// Wake-up time even without the event (`None`: wait for it only).
+        until_us: Option<u64>,
     },
     /// Finished with `status`; its resources are freed at the next switch.
     Exited {
@@ -114,6 +117,9 @@ pub struct Agent {
     /// The policy has not been told about this agent yet (policy replaced
     /// while it was blocked); tell it at the next wake-up.
     pub needs_arrival: bool,
+    /// The deadline of the agent's next timed block ([`super::wait_until`]
+    /// stores it before its switch request, which takes it).
+    pub block_deadline_us: Option<u64>,
     /// Statistics.
     pub stats: AgentStats,
     /// How deep the agent is in kernel operations that own memory on its

@@ -29,6 +29,9 @@ pub enum Request {
     SleepUntil(u64),
     /// Block on the event unless its generation moved past the value.
     Block(EventId, u64),
+    /// Like [`Request::Block`], but wake at the deadline (µs) at the latest
+    /// (`None`: no deadline); a deadline already past does not block.
+    BlockUntil(EventId, u64, Option<u64>),
     /// Exit with the status.
     Exit(i64),
 }
@@ -277,6 +280,7 @@ impl Manager {
             ready_since_us: now,
             burst_cpu_us: 0,
             needs_arrival: false,
+            block_deadline_us: None,
             stats: AgentStats::default(),
             kill_deferred: 0,
             doomed: false,
@@ -464,7 +468,7 @@ impl Manager {
         for slot in 0..self.agents.len() {
             let blocked = matches!(
                 self.agents[slot].as_ref().map(|agent| agent.state),
-                Some(AgentState::Blocked { event: waited }) if waited == event
+                Some(AgentState::Blocked { event: waited, .. }) if waited == event
             );
             if blocked {
                 self.make_runnable(slot, now);
@@ -472,6 +476,30 @@ impl Manager {
             }
         }
         woken
+    }
+
+    /// Signals `event` for agent `pid` only: bumps the generation (so the
+    /// agent, if it is about to block on it, does not) and wakes `pid` if
+    /// it is blocked on the event; the other agents blocked on it stay
+    /// blocked. Returns whether `pid` woke.
+    pub fn signal_agent(&mut self, event: EventId, pid: u64) -> bool {
+        let Some(generation) = self.events.get_mut(usize::from(event.0)) else {
+            return false;
+        };
+        *generation += 1;
+        let slot = self.agents.iter().position(|agent| {
+            agent.as_ref().is_some_and(|agent| {
+                agent.pid == pid
+                    && matches!(agent.state, AgentState::Blocked { event: waited, .. } if waited == event)
+            })
+        });
+        match slot {
+            Some(slot) => {
+                self.make_runnable(slot, time::now_us());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Records that the running agent met or missed a deadline.
@@ -544,15 +572,36 @@ impl Manager {
         }
     }
 
+    /// Wakes sleepers, and agents blocked with a deadline, whose time came.
     fn wake_sleepers(&mut self, now: u64) {
         for slot in 0..self.agents.len() {
-            if let Some(AgentState::Sleeping { until_us }) =
-                self.agents[slot].as_ref().map(|agent| agent.state)
-                && until_us <= now
-            {
+            let due = match self.agents[slot].as_ref().map(|agent| agent.state) {
+                Some(AgentState::Sleeping { until_us }) => until_us <= now,
+                Some(AgentState::Blocked {
+                    until_us: Some(until_us),
+                    ..
+                }) => until_us <= now,
+                _ => false,
+            };
+            if due {
                 self.make_runnable(slot, now);
             }
         }
+    }
+
+    /// Stores the deadline of the running agent's next timed block.
+    pub fn set_block_deadline(&mut self, until_us: Option<u64>) {
+        if let Some(id) = self.current
+            && let Some(agent) = self.agent_mut(id)
+        {
+            agent.block_deadline_us = until_us;
+        }
+    }
+
+    /// Takes the deadline the running agent stored for its timed block.
+    pub fn take_block_deadline(&mut self) -> Option<u64> {
+        let id = self.current?;
+        self.agent_mut(id)?.block_deadline_us.take()
     }
 
     /// Ends the running agent's stint with `reason` and tells the policy.
@@ -759,12 +808,33 @@ impl Manager {
                 self.set_state(id, AgentState::Sleeping { until_us });
                 StopReason::Blocked(BlockKind::Sleep)
             }
-            Request::Block(event, seen) => {
+            Request::Block(event, seen) | Request::BlockUntil(event, seen, None) => {
                 if self.event_generation(event) != seen {
                     // Signalled since the caller looked: do not block.
                     return stack_pointer;
                 }
-                self.set_state(id, AgentState::Blocked { event });
+                self.set_state(
+                    id,
+                    AgentState::Blocked {
+                        event,
+                        until_us: None,
+                    },
+                );
+                StopReason::Blocked(BlockKind::Io)
+            }
+            Request::BlockUntil(event, seen, Some(until_us)) => {
+                if self.event_generation(event) != seen || until_us <= now {
+                    // Signalled since the caller looked, or the deadline
+                    // passed: do not block.
+                    return stack_pointer;
+                }
+                self.set_state(
+                    id,
+                    AgentState::Blocked {
+                        event,
+                        until_us: Some(until_us),
+                    },
+                );
                 StopReason::Blocked(BlockKind::Io)
             }
             Request::Exit(status) => {

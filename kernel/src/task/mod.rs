@@ -7,14 +7,16 @@
 //! policy sits behind `sched-rl`'s watchdog, which falls back to round robin
 //! when a runnable agent waits longer than its bound or the policy misbehaves.
 //!
-//! Agents call [`yield_now`], [`sleep_us`], [`wait`] and [`exit`]; each goes
+//! Agents call [`yield_now`], [`sleep_us`], [`wait`] (or [`wait_until`],
+//! which also wakes at a deadline) and [`exit`]; each goes
 //! through the switch vector (`int 0x81`), so the state change and the switch
 //! happen atomically inside one interrupt handler.
 //!
 //! Time: all durations are microseconds of the TSC clock ([`crate::time::now_us`]).
-//! A sleep wakes no earlier than asked: sleepers are checked on every tick, so
-//! an agent wakes at most one tick (1 ms) late plus the time the policy makes
-//! it wait once runnable (bounded by the watchdog's bound).
+//! A sleep wakes no earlier than asked: sleepers (and agents blocked with a
+//! deadline) are checked on every tick, so an agent wakes at most one tick
+//! (1 ms) late plus the time the policy makes it wait once runnable (bounded
+//! by the watchdog's bound).
 
 pub mod agent;
 pub mod histogram;
@@ -67,6 +69,7 @@ const REQUEST_YIELD: u64 = 0;
 const REQUEST_SLEEP_UNTIL: u64 = 1;
 const REQUEST_BLOCK: u64 = 2;
 const REQUEST_EXIT: u64 = 3;
+const REQUEST_BLOCK_UNTIL: u64 = 4;
 /// Bits of a block request's argument that carry the event index.
 const BLOCK_EVENT_BITS: u32 = 16;
 
@@ -220,13 +223,35 @@ fn notify_exit(pid: u64) {
 /// Waits until the caller's child `child` exits; returns its status, or
 /// `None` if `child` is not a child of the caller.
 pub fn wait_child(child: u64) -> Option<i64> {
+    wait_child_until(child, None).ok()
+}
+
+/// Why [`wait_child_until`] returned without a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitChildError {
+    /// `child` is not a child of the caller (or its status was taken).
+    NotChild,
+    /// The deadline came first; the child's status stays for a later wait.
+    TimedOut,
+}
+
+/// Waits until the caller's child `child` exits or the microsecond clock
+/// reaches `deadline_us` (`None`: no deadline); returns its status.
+pub fn wait_child_until(child: u64, deadline_us: Option<u64>) -> Result<i64, WaitChildError> {
     let caller = current_pid();
     loop {
         bury_the_dead();
-        match with_manager(|manager| manager.child_state(caller, child))? {
-            manager::ChildState::Exited(status) => return Some(status),
-            manager::ChildState::NotChild => return None,
-            manager::ChildState::Running(event, generation) => wait(event, generation),
+        let state = with_manager(|manager| manager.child_state(caller, child))
+            .ok_or(WaitChildError::NotChild)?;
+        match state {
+            manager::ChildState::Exited(status) => return Ok(status),
+            manager::ChildState::NotChild => return Err(WaitChildError::NotChild),
+            manager::ChildState::Running(event, generation) => {
+                if deadline_us.is_some_and(|deadline| crate::time::now_us() >= deadline) {
+                    return Err(WaitChildError::TimedOut);
+                }
+                wait_until(event, generation, deadline_us);
+            }
         }
     }
 }
@@ -414,9 +439,31 @@ pub fn wait(event: EventId, seen: u64) {
     switch::request_switch(REQUEST_BLOCK, argument);
 }
 
+/// Like [`wait`], but returns at the latest once the microsecond clock
+/// reaches `deadline_us` (`None`: no deadline, as [`wait`]). A deadline
+/// already past returns at once. The agent does not poll: it is blocked,
+/// and woken by the signal or by the tick that finds the deadline passed
+/// (at most one tick, 1 ms, late). The caller tells which by looking at
+/// its state and the clock.
+pub fn wait_until(event: EventId, seen: u64, deadline_us: Option<u64>) {
+    let Some(deadline_us) = deadline_us else {
+        return wait(event, seen);
+    };
+    with_manager(|manager| manager.set_block_deadline(Some(deadline_us)));
+    let argument = (seen << BLOCK_EVENT_BITS) | u64::from(event.0);
+    switch::request_switch(REQUEST_BLOCK_UNTIL, argument);
+}
+
 /// Signals `event`, waking every agent blocked on it; returns how many woke.
 pub fn signal(event: EventId) -> usize {
     with_manager(|manager| manager.signal(event)).unwrap_or(0)
+}
+
+/// Signals `event` for agent `pid` alone: wakes it if it is blocked on the
+/// event (or keeps it from blocking if it is about to), and no other agent
+/// blocked on it. Returns whether it woke.
+pub fn signal_agent(event: EventId, pid: u64) -> bool {
+    with_manager(|manager| manager.signal_agent(event, pid)).unwrap_or(false)
 }
 
 /// Records that the calling agent met (`true`) or missed a deadline.
@@ -533,12 +580,28 @@ pub fn on_switch_request(stack_pointer: u64, request: u64, argument: u64) -> u64
             }
             Request::Block(event, argument >> BLOCK_EVENT_BITS)
         }
+        REQUEST_BLOCK_UNTIL => {
+            let event = EventId((argument & ((1 << BLOCK_EVENT_BITS) - 1)) as u16);
+            if usize::from(event.0) >= MAX_EVENTS {
+                return stack_pointer;
+            }
+            // The deadline is the running agent's, read under the lock below.
+            Request::BlockUntil(event, argument >> BLOCK_EVENT_BITS, None)
+        }
         REQUEST_EXIT => Request::Exit(argument as i64),
         _ => return stack_pointer,
     };
     match MANAGER.try_lock() {
         Some(mut guard) => match guard.as_mut() {
-            Some(manager) => manager.on_request(stack_pointer, request),
+            Some(manager) => {
+                let request = match request {
+                    Request::BlockUntil(event, seen, _) => {
+                        Request::BlockUntil(event, seen, manager.take_block_deadline())
+                    }
+                    other => other,
+                };
+                manager.on_request(stack_pointer, request)
+            }
             None => stack_pointer,
         },
         None => stack_pointer,

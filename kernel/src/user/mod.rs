@@ -55,6 +55,10 @@ pub struct UserProcess {
     pub log_refilled_us: u64,
     /// Log lines refused by the rate limit.
     pub log_dropped: u64,
+    /// The top-level user agent it descends from, fixed at spawn (`None`:
+    /// it is one itself): its IPC messages count against that tree's share
+    /// of an endpoint's queue, even after the top-level agent exited.
+    pub tree: Option<u64>,
     /// What the agent's memory is charged to; declared last, so it closes
     /// (releasing every charge) after the address space is freed.
     pub account: budget::Account,
@@ -64,6 +68,12 @@ impl task::TaskData for UserProcess {
     fn address_space(&self) -> Option<&AddressSpace> {
         Some(&self.address_space)
     }
+}
+
+/// Returns the top-level user agent the running agent descends from
+/// (`None`: it is one itself, or a kernel agent).
+pub fn current_tree() -> Option<u64> {
+    with_current_process(|process| process.tree).flatten()
 }
 
 /// Runs `action` on the running agent's process, with interrupts disabled
@@ -221,6 +231,13 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
     );
     // Pages it maps itself are user memory in every case.
     address_space.limit_to_user_memory();
+    // A user parent spawns its children itself (the `spawn` syscall): the
+    // child joins the parent's tree, fixed from now on.
+    let tree = by_user.then(|| {
+        let spawned_by_parent = task::current_pid() == parent;
+        let parent_tree = spawned_by_parent.then(current_tree).flatten();
+        parent_tree.or(task::tree_root(parent)).unwrap_or(parent)
+    });
     let process = Box::new(UserProcess {
         program: String::from(name),
         capabilities,
@@ -231,6 +248,7 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
         log_tokens: LOG_LINES_PER_SECOND,
         log_refilled_us: crate::time::now_us(),
         log_dropped: 0,
+        tree,
         account,
     });
     let pid = task::spawn_with_data(name, ClassHint::Unknown, process, parent, move || {

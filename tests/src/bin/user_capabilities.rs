@@ -1,5 +1,7 @@
 //! Capabilities: an agent started without `sleep` and without endpoint 3 is
-//! refused both, and a child it spawns asking for everything is refused too.
+//! refused both, and a child it spawns asking for everything is refused too;
+//! its children get receive rights only by explicit grant, and not on an
+//! endpoint it owns (`denied`, `receive_probe`).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]

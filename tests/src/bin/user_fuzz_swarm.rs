@@ -73,7 +73,7 @@ fn syscalls_served() -> u64 {
 fn config_server() {
     let me = task::current_pid();
     loop {
-        let Ok((sender, message)) = ipc::receive(me, CONFIG_ENDPOINT) else {
+        let Ok((sender, message)) = ipc::receive(me, CONFIG_ENDPOINT, ipc::Deadline::NEVER) else {
             task::sleep_us(1_000);
             continue;
         };

@@ -76,8 +76,5 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     if accel::devices().len() != 2 {
         kernel::testing::fail("expected two edu devices");
     }
-    // What the first interrupt job would make (events, watchdog agent) is
-    // made before the harness takes its starting memory counts.
-    accel::start_service();
     hostile::run(&ATTACK)
 }

@@ -76,7 +76,8 @@ static FRAMES_PEAK: AtomicU64 = AtomicU64::new(0);
 fn collector() {
     let me = task::current_pid();
     loop {
-        let Ok((_, message)) = user::ipc::receive(me, REPORT_ENDPOINT) else {
+        let Ok((_, message)) = user::ipc::receive(me, REPORT_ENDPOINT, user::ipc::Deadline::NEVER)
+        else {
             kernel::testing::fail("the report endpoint refused its receiver");
         };
         let payload = message.payload();

@@ -69,6 +69,5 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     if accel::devices().len() != 2 {
         kernel::testing::fail("expected two edu devices");
     }
-    accel::start_service();
     hostile::run(&ATTACK)
 }

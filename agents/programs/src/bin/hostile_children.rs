@@ -8,9 +8,10 @@
 //! slot budgets) for `spawn`. Each copy then sends one report to endpoint
 //! [`REPORT_ENDPOINT`] (little-endian words: bytes mapped, the error code
 //! that stopped `map`, the one that stopped `spawn`, children started) and
-//! sleeps until it is killed. If the report itself is refused for lack of
-//! budget, the copy unmaps its smallest mapping and tries once more.
-//! Exits 1 only when it cannot report at all.
+//! sleeps until it is killed. If the report is refused for lack of budget,
+//! the copy unmaps its smallest mapping and tries again; while its tree's
+//! share of the endpoint's queue is full (`Exhausted`) it retries every
+//! millisecond. Exits 1 only when it cannot report at all.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -30,6 +31,10 @@ const PAGE_BYTES: u64 = 4096;
 const MAX_MAPPINGS: usize = 32;
 /// How long each sleep is (µs).
 const NAP_US: u64 = 100_000;
+/// How long a copy waits before it sends its report again (µs).
+const RETRY_US: u64 = 1_000;
+/// Sends of the report tried at most.
+const MAX_SEND_ATTEMPTS: u32 = 1_000;
 
 fn main() -> i64 {
     let mut mappings = [(0u64, 0u64); MAX_MAPPINGS];
@@ -67,15 +72,24 @@ fn main() -> i64 {
     for (bytes, word) in message.as_chunks_mut::<8>().0.iter_mut().zip(words) {
         *bytes = word.to_le_bytes();
     }
-    let mut sent = agent_lib::send(REPORT_ENDPOINT, &message);
-    if sent == Err(Error::OutOfMemory) && count > 0 {
-        // The budget is full to the last page: make room for the report.
-        let (address, length) = mappings[count - 1];
-        let _ = check(raw::syscall2(Syscall::Unmap, address, length));
-        sent = agent_lib::send(REPORT_ENDPOINT, &message);
-    }
-    if sent.is_err() {
-        return 1;
+    let mut made_room = false;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match agent_lib::send(REPORT_ENDPOINT, &message) {
+            Ok(()) => break,
+            // The tree's share of the endpoint's queue is full: wait a turn.
+            Err(Error::Exhausted) if attempts < MAX_SEND_ATTEMPTS => {
+                let _ = agent_lib::sleep_us(RETRY_US);
+            }
+            // The budget is full to the last page: make room for the report.
+            Err(Error::OutOfMemory) if !made_room && count > 0 => {
+                let (address, length) = mappings[count - 1];
+                let _ = check(raw::syscall2(Syscall::Unmap, address, length));
+                made_room = true;
+            }
+            Err(_) => return 1,
+        }
     }
     loop {
         let _ = agent_lib::sleep_us(NAP_US);

@@ -98,7 +98,8 @@ fn main() -> i64 {
         _ => return fail(11, "wait"),
     }
     // send/receive/call/reply with a child: ipc_echo answers on endpoint 2.
-    let Ok(echo) = agent_lib::spawn("ipc_echo", None) else {
+    // Receive rights are granted, not inherited: ipc_echo gets endpoint 2.
+    let Ok(echo) = agent_lib::spawn_granting("ipc_echo", 1 << 2) else {
         return fail(12, "spawn echo");
     };
     if agent_lib::send(2, b"ping").is_err() {
