@@ -245,10 +245,7 @@ impl Manager {
         data: Option<alloc::boxed::Box<dyn TaskData>>,
         parent: u64,
     ) -> Result<(AgentId, u64), SpawnError> {
-        if self.live(parent).is_some_and(|agent| agent.doomed) {
-            return Err(SpawnError::ParentEnding);
-        }
-        self.check_slot_budget(parent)?;
+        self.admits_child(parent)?;
         let slot = self
             .agents
             .iter()
@@ -341,6 +338,15 @@ impl Manager {
             .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
             .filter(|agent| self.in_tree(agent.pid, root))
             .count()
+    }
+
+    /// Refuses a child of `parent` while `parent` is being killed or over
+    /// its children, tree or free-slot budget.
+    pub fn admits_child(&self, parent: u64) -> Result<(), SpawnError> {
+        if self.live(parent).is_some_and(|agent| agent.doomed) {
+            return Err(SpawnError::ParentEnding);
+        }
+        self.check_slot_budget(parent)
     }
 
     /// Refuses a user spawn over the children, tree or free-slot budget.

@@ -152,6 +152,13 @@ fn spawn_inner<F: FnOnce() + Send + 'static>(
     .unwrap_or(Err(SpawnError::NotStarted))
 }
 
+/// Returns whether `parent` may start a child now (see
+/// [`SpawnError::OverBudget`] and [`SpawnError::ParentEnding`]): a cheap
+/// check before the costly part of a spawn; the spawn itself checks again.
+pub fn check_spawn(parent: u64) -> Result<(), SpawnError> {
+    with_manager(|manager| manager.admits_child(parent)).unwrap_or(Err(SpawnError::NotStarted))
+}
+
 /// Returns the running agent's boot-unique id (0 for idle or the boot flow).
 pub fn current_pid() -> u64 {
     with_manager(|manager| manager.current_identity().0).unwrap_or(0)

@@ -200,6 +200,9 @@ pub fn program_names() -> Vec<String> {
 /// no room.
 pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64, SpawnUserError> {
     let image = program_image(name).ok_or(SpawnUserError::NotFound)?;
+    // Refused by the slot budgets before anything is loaded: a spawn bomb's
+    // refused spawns stay cheap.
+    task::check_spawn(parent).map_err(|_| SpawnUserError::Exhausted)?;
     // Agents that ended give their charges back first.
     task::bury_the_dead();
     let account = budget::Account::open(parent_account(parent)).map_err(|error| match error {
