@@ -12,6 +12,8 @@
 //! Everything read from the ramdisk is untrusted input: a malformed archive
 //! or word is reported and ignored, never fatal.
 
+use alloc::{string::String, vec::Vec};
+
 use spin::Once;
 use tar_no_std::TarArchiveRef;
 
@@ -33,7 +35,7 @@ const KNOWN_KEYS: [&str; 7] = [
 static CMDLINE: Once<&'static str> = Once::new();
 
 /// Returns the content of the ramdisk file `name`, if the ramdisk is a valid
-/// tar archive that holds it.
+/// tar archive that holds it. Scans the archive (usable before the heap).
 pub fn ramdisk_file(name: &str) -> Option<&'static [u8]> {
     let archive = TarArchiveRef::new(crate::memory::ramdisk()).ok()?;
     archive
@@ -42,21 +44,40 @@ pub fn ramdisk_file(name: &str) -> Option<&'static [u8]> {
         .map(|entry| entry.data())
 }
 
+/// Every file of the ramdisk (name, content), read on first use: a tar scan
+/// checks every header's checksum, which cost each spawn ~2 ms of guest
+/// time when it was repeated per lookup (a spawn bomb's retries saturated
+/// the CPU).
+static FILES: Once<Vec<(String, &'static [u8])>> = Once::new();
+
+fn files() -> &'static [(String, &'static [u8])] {
+    FILES.call_once(|| {
+        let Ok(archive) = TarArchiveRef::new(crate::memory::ramdisk()) else {
+            return Vec::new();
+        };
+        archive
+            .entries()
+            .filter_map(|entry| {
+                let name = entry.filename();
+                let name = name.as_str().ok()?;
+                Some((String::from(name), entry.data()))
+            })
+            .collect()
+    })
+}
+
+/// Returns the content of the ramdisk file `name` like [`ramdisk_file`],
+/// from the index made on first use (needs the heap): what spawns use.
+pub fn indexed_file(name: &str) -> Option<&'static [u8]> {
+    files()
+        .iter()
+        .find(|(file, _)| file == name)
+        .map(|(_, data)| *data)
+}
+
 /// Returns the names of all files in the ramdisk.
-pub fn ramdisk_names() -> alloc::vec::Vec<alloc::string::String> {
-    let Ok(archive) = TarArchiveRef::new(crate::memory::ramdisk()) else {
-        return alloc::vec::Vec::new();
-    };
-    archive
-        .entries()
-        .filter_map(|entry| {
-            entry
-                .filename()
-                .as_str()
-                .ok()
-                .map(alloc::string::String::from)
-        })
-        .collect()
+pub fn ramdisk_names() -> Vec<String> {
+    files().iter().map(|(name, _)| name.clone()).collect()
 }
 
 /// Reads the command line from the ramdisk and reports what it found.

@@ -179,7 +179,7 @@ impl From<SpawnUserError> for Error {
 /// Returns the ramdisk image of program `name`, if it exists.
 pub fn program_image(name: &str) -> Option<&'static [u8]> {
     let path = format!("{PROGRAM_DIRECTORY}{name}");
-    crate::boot_args::ramdisk_file(&path)
+    crate::boot_args::indexed_file(&path)
 }
 
 /// Returns the names of the programs in the ramdisk.

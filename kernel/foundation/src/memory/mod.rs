@@ -37,6 +37,7 @@ pub fn init(physical_memory_offset: Option<u64>, memory_map: &'static [MemoryReg
     frame::init(memory_map);
     paging::init(VirtAddr::new(offset));
     heap::init().expect("kernel heap could not be mapped");
+    stack::init();
     let frames = frame::stats();
     log::info!(
         "memory: {} MiB usable in {} regions, {} frames free, heap {} KiB at {:#x}",

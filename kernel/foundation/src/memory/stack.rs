@@ -5,6 +5,7 @@
 //! by [`AGENT_STACK_PAGES`] mapped pages; an overflow runs into the guard page
 //! and faults instead of silently overwriting another stack. Dropping a
 //! [`KernelStack`] unmaps its pages, frees their frames and releases the slot.
+//! The area's page tables are made once at boot ([`init`]).
 
 use spin::Mutex;
 use x86_64::{
@@ -84,6 +85,30 @@ impl Drop for KernelStack {
             }
         }
         release_slot(self.slot);
+    }
+}
+
+/// Bytes one level-1 page table maps.
+const LEVEL_ONE_SPAN: u64 = 512 * FRAME_SIZE;
+
+/// Makes the kernel's page tables for the whole stack area now, before the
+/// first stack: a stack then costs exactly its pages, and the allocated
+/// frames come back to their count when stacks end (kernel page tables are
+/// shared by every address space and never freed, so a table made by the
+/// first stack in a new 2 MiB of the area would stay). Call once, before
+/// any [`KernelStack::new`].
+pub fn init() {
+    let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE;
+    let end = layout::AGENT_STACKS_START + MAX_STACKS as u64 * SLOT_STRIDE;
+    let mut address = layout::AGENT_STACKS_START;
+    while address < end {
+        let page = Page::containing_address(VirtAddr::new(address));
+        if paging::map_fresh(page, flags).is_ok() {
+            // SAFETY: the page was mapped just now only to make its tables;
+            // no stack exists yet, so nothing uses it.
+            let _ = unsafe { paging::unmap_and_free(page) };
+        }
+        address += LEVEL_ONE_SPAN;
     }
 }
 
