@@ -97,6 +97,10 @@ fn collector() {
             reports.count += 1;
             reports.mapped_bytes += mapped;
             if map_error as i64 != Error::OutOfMemory as i64 {
+                kernel::println!(
+                    "[hostile] children: a copy's map stopped with {} after {mapped} bytes",
+                    map_error as i64
+                );
                 reports.odd_map_errors += 1;
             }
             let spawn_error = spawn_error as i64;

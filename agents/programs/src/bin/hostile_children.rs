@@ -26,9 +26,6 @@ pub const REPORT_ENDPOINT: u64 = 9;
 const CHUNK_BYTES: u64 = 1024 * 1024;
 /// The smallest mapping tried.
 const PAGE_BYTES: u64 = 4096;
-/// Mappings remembered (16 of 1 MiB fill the `map` quota, then at most 8
-/// halvings down to a page, each size at most once).
-const MAX_MAPPINGS: usize = 32;
 /// How long each sleep is (µs).
 const NAP_US: u64 = 100_000;
 /// How long a copy waits before it sends its report again (µs).
@@ -37,18 +34,16 @@ const RETRY_US: u64 = 1_000;
 const MAX_SEND_ATTEMPTS: u32 = 1_000;
 
 fn main() -> i64 {
-    let mut mappings = [(0u64, 0u64); MAX_MAPPINGS];
-    let mut count = 0;
+    // Only the newest mapping is remembered (the one given back to make
+    // room for the report): other copies' charges come and go, so a small
+    // size may succeed many times; the agent's `map` quota ends the loop.
+    let mut newest: Option<(u64, u64)> = None;
     let mut mapped = 0u64;
     let mut size = CHUNK_BYTES;
     let map_error = loop {
-        if count == MAX_MAPPINGS {
-            break Error::Exhausted;
-        }
         match check(raw::syscall3(Syscall::Map, 0, size, abi::MAP_WRITE)) {
             Ok(address) => {
-                mappings[count] = (address, size);
-                count += 1;
+                newest = Some((address, size));
                 mapped += size;
             }
             Err(Error::OutOfMemory) if size > PAGE_BYTES => size /= 2,
@@ -83,9 +78,10 @@ fn main() -> i64 {
                 let _ = agent_lib::sleep_us(RETRY_US);
             }
             // The budget is full to the last page: make room for the report.
-            Err(Error::OutOfMemory) if !made_room && count > 0 => {
-                let (address, length) = mappings[count - 1];
-                let _ = check(raw::syscall2(Syscall::Unmap, address, length));
+            Err(Error::OutOfMemory) if !made_room && newest.is_some() => {
+                if let Some((address, length)) = newest {
+                    let _ = check(raw::syscall2(Syscall::Unmap, address, length));
+                }
                 made_room = true;
             }
             Err(_) => return 1,
