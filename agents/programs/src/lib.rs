@@ -2,6 +2,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod cycle;
 pub mod flood;
 
 /// A small xorshift generator: deterministic for a given seed.
