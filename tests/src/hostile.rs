@@ -104,8 +104,16 @@ fn settled_counts(start: (usize, u64)) -> (usize, u64) {
     }
 }
 
+/// Starts the test kernel `scenario` with the harness's scheduler (the
+/// Q-learning policy every hostile scenario is run against); agents the
+/// scenario spawns before [`run`] come after this.
+pub fn start(boot_info: &'static mut bootloader_api::BootInfo, scenario: &str) {
+    crate::start(boot_info, scenario);
+    task::init(task::policy_by_name("q-learning").expect("policy"));
+}
+
 /// Runs `attack` from a controller agent and ends the test with its verdict.
-/// Call after `kernel_tests::start` and `task::init`; does not return.
+/// Call after [`start`]; does not return.
 pub fn run(attack: &'static Attack) -> ! {
     task::spawn(
         "controller",

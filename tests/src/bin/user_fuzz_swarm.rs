@@ -141,8 +141,7 @@ fn check(statuses: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_fuzz_swarm");
-    task::init(task::policy_by_name("q-learning").expect("policy"));
+    hostile::start(boot_info, "user_fuzz_swarm");
     let calls = argument("fuzz_calls", 1_000_000);
     let seed = argument("fuzz_seed", 0xF022_5EED);
     let agents = argument("fuzz_agents", 4).clamp(1, MAX_AGENTS);

@@ -71,8 +71,7 @@ fn devices_serve(_: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_accel_hog");
-    task::init(task::policy_by_name("q-learning").expect("policy"));
+    hostile::start(boot_info, "user_hostile_accel_hog");
     if accel::devices().len() != 2 {
         kernel::testing::fail("expected two edu devices");
     }

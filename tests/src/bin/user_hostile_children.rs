@@ -186,8 +186,7 @@ fn budget_held(_: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_children");
-    task::init(task::policy_by_name("q-learning").expect("policy"));
+    hostile::start(boot_info, "user_hostile_children");
     task::spawn("reports", ClassHint::Interactive, collector).expect("spawn the collector");
     task::spawn("monitor", ClassHint::Interactive, monitor).expect("spawn the monitor");
     hostile::run(&ATTACK)

@@ -13,7 +13,6 @@
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};
-use kernel::task;
 use kernel_tests::hostile::{self, Attack, Attacker};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
@@ -56,7 +55,6 @@ fn check(statuses: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_endpoint_flood");
-    task::init(task::policy_by_name("q-learning").expect("policy"));
+    hostile::start(boot_info, "user_hostile_endpoint_flood");
     hostile::run(&ATTACK)
 }

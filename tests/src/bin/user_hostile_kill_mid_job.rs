@@ -64,8 +64,7 @@ fn reclaimed_and_served(statuses: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_kill_mid_job");
-    task::init(task::policy_by_name("q-learning").expect("policy"));
+    hostile::start(boot_info, "user_hostile_kill_mid_job");
     if accel::devices().len() != 2 {
         kernel::testing::fail("expected two edu devices");
     }

@@ -49,13 +49,12 @@ fn check(_: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_map");
+    hostile::start(boot_info, "user_hostile_map");
     kernel::println!(
         "[hostile] map_16mib: before (boot): {}",
         shell::latency_summary()
     );
     interrupts_off::reset_interrupts_off_stats();
-    task::init(task::policy_by_name("q-learning").expect("policy"));
     task::spawn("reporter", sched_rl::ClassHint::Unknown, || {
         for _ in 0..8 {
             task::sleep_us(1_000_000);

@@ -8,7 +8,6 @@
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};
-use kernel::task;
 use kernel_tests::hostile::{self, Attack, Attacker};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
@@ -26,7 +25,6 @@ static ATTACK: Attack = Attack {
 };
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_pagetables");
-    task::init(task::policy_by_name("q-learning").expect("policy"));
+    hostile::start(boot_info, "user_hostile_pagetables");
     hostile::run(&ATTACK)
 }

@@ -13,7 +13,7 @@
 
 use agent_abi::CapabilitySet;
 use bootloader_api::{BootInfo, entry_point};
-use kernel::{arch, task, testing, user::FAULT_STATUS_BASE};
+use kernel::{arch, testing, user::FAULT_STATUS_BASE};
 use kernel_tests::hostile::{self, Attack, Attacker};
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
@@ -61,12 +61,11 @@ fn check(_: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_registers");
+    hostile::start(boot_info, "user_hostile_registers");
     let protections = arch::cpu::protections();
     kernel::println!("[hostile] registers: {protections}");
     if !(protections.smep && protections.smap && protections.umip) {
         testing::fail("SMEP, SMAP and UMIP must be on under -cpu max");
     }
-    task::init(task::policy_by_name("q-learning").expect("policy"));
     hostile::run(&ATTACK)
 }

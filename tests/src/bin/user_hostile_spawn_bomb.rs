@@ -37,7 +37,6 @@ fn no_bomb_left(_: &[i64]) -> Result<(), &'static str> {
 }
 
 fn main(boot_info: &'static mut BootInfo) -> ! {
-    kernel_tests::start(boot_info, "user_hostile_spawn_bomb");
-    task::init(task::policy_by_name("q-learning").expect("policy"));
+    hostile::start(boot_info, "user_hostile_spawn_bomb");
     hostile::run(&ATTACK)
 }
