@@ -96,8 +96,11 @@ pub fn syscall_with_flags(number: u64, a: u64, b: u64, c: u64, flags: u64) -> i6
             in("rdi") a,
             in("rsi") b,
             in("rdx") c,
-            lateout("rcx") _,
-            lateout("r11") _,
+            // Not `lateout`: `clear` is read after `syscall` overwrote rcx
+            // and r11, so it must not share either (a non-incremental build
+            // put it in rcx, and the flags stayed set).
+            out("rcx") _,
+            out("r11") _,
         );
     }
     result
