@@ -93,6 +93,11 @@ pub struct Agent {
     pub pid: u64,
     /// The id of the agent that spawned it (0: the kernel itself).
     pub parent: u64,
+    /// The user tree it belongs to, fixed at spawn: its own id when the
+    /// kernel started it (parent 0 or a kernel agent), else its parent's
+    /// tree. Slot budgets count trees by it, so a tree whose inner agents
+    /// end does not split into fresh trees with budgets of their own.
+    pub tree: u64,
     /// Data of the layer that made the agent (a user agent's process),
     /// opaque to the task manager; dropped when the agent is freed.
     pub data: Option<Box<dyn TaskData>>,

@@ -262,10 +262,18 @@ impl Manager {
         }
         let pid = self.next_pid;
         self.next_pid += 1;
+        let tree = if self.kernel_parent(parent) {
+            pid
+        } else {
+            self.agents()
+                .find(|agent| agent.pid == parent)
+                .map_or(pid, |agent| agent.tree)
+        };
         self.agents[slot] = Some(Agent {
             id,
             pid,
             parent,
+            tree,
             data,
             name: short_name,
             class,
@@ -300,43 +308,23 @@ impl Manager {
     }
 
     /// Returns the top-level user agent of `pid`'s tree (`pid` itself when
-    /// its parent is the kernel's), or `None` for kernel agents.
+    /// the kernel started it), or `None` for kernel agents. The tree is the
+    /// one fixed at spawn ([`Agent::tree`]), even when agents between `pid`
+    /// and the top have ended.
     pub fn tree_root(&self, pid: u64) -> Option<u64> {
         if self.kernel_parent(pid) {
             return None;
         }
-        let mut at = pid;
-        // The parent chain is at most MAX_AGENTS long (ids only grow).
-        for _ in 0..MAX_AGENTS {
-            let parent = self.live(at).map_or(0, |agent| agent.parent);
-            if self.kernel_parent(parent) {
-                return Some(at);
-            }
-            at = parent;
-        }
-        Some(at)
-    }
-
-    /// Returns whether live agent `pid` descends from (or is) `root`.
-    fn in_tree(&self, pid: u64, root: u64) -> bool {
-        let mut at = pid;
-        for _ in 0..MAX_AGENTS {
-            if at == root {
-                return true;
-            }
-            match self.live(at) {
-                Some(agent) if agent.parent != 0 => at = agent.parent,
-                _ => return false,
-            }
-        }
-        false
+        self.agents()
+            .find(|agent| agent.pid == pid)
+            .map(|agent| agent.tree)
     }
 
     /// Returns the live agents of the tree rooted at user agent `root`.
     pub fn tree_size(&self, root: u64) -> usize {
         self.agents()
             .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
-            .filter(|agent| self.in_tree(agent.pid, root))
+            .filter(|agent| agent.tree == root)
             .count()
     }
 
@@ -376,7 +364,8 @@ impl Manager {
     }
 
     /// Returns the live descendants of `pid` (children before their own
-    /// children), not `pid` itself.
+    /// children), not `pid` itself. For the top of a user tree that is the
+    /// whole tree, agents whose parent already ended included.
     pub fn descendants(&self, pid: u64) -> Vec<u64> {
         let mut found: Vec<u64> = Vec::new();
         let mut next = 0;
@@ -393,10 +382,22 @@ impl Manager {
             }
             match found.get(next) {
                 Some(&child) => parent = child,
-                None => return found,
+                None => break,
             }
             next += 1;
         }
+        if self.tree_root(pid) == Some(pid) {
+            for agent in self.agents() {
+                if agent.tree == pid
+                    && agent.pid != pid
+                    && !matches!(agent.state, AgentState::Exited { .. })
+                    && !found.contains(&agent.pid)
+                {
+                    found.push(agent.pid);
+                }
+            }
+        }
+        found
     }
 
     /// Returns the live descendants of `pid` (as [`Self::descendants`]) and
