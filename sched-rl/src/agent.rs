@@ -65,6 +65,9 @@ pub enum BlockKind {
     Io,
     /// A wait for an accelerator (GPU, NPU) job.
     Accelerator,
+    /// Held back by a share guard ([`crate::TreeShare`]) although it could
+    /// run: not the agent's choice, so it ends no burst.
+    Throttled,
 }
 
 /// Why the agent that was running stopped running.
@@ -84,6 +87,13 @@ impl StopReason {
     /// Returns true when the agent is still runnable after stopping.
     pub const fn stays_runnable(self) -> bool {
         matches!(self, Self::Preempted | Self::Yielded)
+    }
+
+    /// Returns true when the agent's CPU burst ended: it blocked on its own
+    /// account (not [`BlockKind::Throttled`]) or exited.
+    pub const fn ends_burst(self) -> bool {
+        matches!(self, Self::Exited)
+            || matches!(self, Self::Blocked(kind) if !matches!(kind, BlockKind::Throttled))
     }
 }
 

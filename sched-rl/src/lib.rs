@@ -85,6 +85,7 @@ pub use policy::fifo::Fifo;
 pub use policy::mlfq::Mlfq;
 pub use policy::q_learning::{QLearningConfig, QLearningScheduler};
 pub use policy::round_robin::RoundRobin;
+pub use policy::tree_share::TreeShare;
 pub use policy::watchdog::{FallbackReason, Watchdog};
 pub use policy::{AnyPolicy, PolicyKind};
 pub use random::Rng;

@@ -242,11 +242,13 @@ fn controller(attack: &Attack) -> Result<(), &'static str> {
         .ok_or("the sleeper left no record")?;
     let p99 = lateness.percentile(99);
     kernel::println!(
-        "[hostile] {}: sleeper lateness p50 {} us, p99 {p99} us, max {} us over {} sleeps",
+        "[hostile] {}: sleeper lateness p50 {} us, p99 {p99} us, max {} us over {} sleeps; \
+         {} dispatches held back by the share guard",
         attack.name,
         lateness.percentile(50),
         lateness.max(),
-        lateness.count()
+        lateness.count(),
+        task::scheduler().map_or(0, |scheduler| scheduler.held_back)
     );
     if p99 >= MAX_SLEEPER_P99_US {
         return Err("the sleeper's p99 lateness reached 5 ms");

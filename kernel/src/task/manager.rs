@@ -177,7 +177,7 @@ impl Manager {
             agents,
             current: None,
             idle_stack_pointer: 0,
-            policy: GuardedPolicy::new(policy),
+            policy: super::policy::guard(policy),
             dispatched_at_us: time::now_us(),
             feedback_cycles: 0,
             pending_reap: None,
@@ -291,6 +291,9 @@ impl Manager {
             doomed: false,
         });
         self.policy.arrive(id, class, now);
+        if let Some(agent) = self.agents[slot].as_ref() {
+            self.policy.set_group(id, share_group(agent));
+        }
         self.counters.spawned += 1;
         Ok((id, pid))
     }
@@ -524,7 +527,7 @@ impl Manager {
 
     /// Replaces the policy; agents blocked now are introduced to it when they wake.
     pub fn replace_policy(&mut self, policy: KernelPolicy) {
-        self.policy = GuardedPolicy::new(policy);
+        self.policy = super::policy::guard(policy);
         self.counters.fallbacks = 0;
         let now = time::now_us();
         for agent in self.agents.iter_mut().flatten() {
@@ -536,8 +539,9 @@ impl Manager {
                 AgentState::Sleeping { .. } | AgentState::Blocked { .. } => {
                     agent.needs_arrival = true
                 }
-                AgentState::Exited { .. } => {}
+                AgentState::Exited { .. } => continue,
             }
+            self.policy.set_group(agent.id, share_group(agent));
         }
         // The running agent keeps running, but the new policy did not
         // dispatch it: its current stint is not reported to the policy.
@@ -774,7 +778,7 @@ impl Manager {
             self.counters.fallbacks = stats.fallbacks;
             log::warn!(
                 "scheduler watchdog: policy replaced by round robin ({:?}); fallback #{}",
-                self.policy.fallback_reason(),
+                self.policy.inner().fallback_reason(),
                 stats.fallbacks
             );
         }
@@ -949,4 +953,10 @@ impl Manager {
             agent.state = state;
         }
     }
+}
+
+/// The share-guard group of `agent`: its tree for a user agent, none for a
+/// kernel agent (never held back).
+fn share_group(agent: &Agent) -> Option<u64> {
+    agent.data.is_some().then_some(agent.tree)
 }

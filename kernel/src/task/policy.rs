@@ -2,7 +2,7 @@
 
 use alloc::boxed::Box;
 
-use sched_rl::{AnyPolicy, PolicyKind, Scheduler, Watchdog};
+use sched_rl::{AnyPolicy, PolicyKind, Scheduler, TreeShare, Watchdog};
 
 /// Seed of the learner's exploration; fixed so runs are reproducible.
 pub const POLICY_SEED: u64 = 0x5EED_0FA6_E700;
@@ -22,5 +22,12 @@ pub fn by_name(name: &str) -> Option<KernelPolicy> {
     PolicyKind::from_name(name).map(builtin)
 }
 
-/// The kernel's policy, guarded by the watchdog.
-pub type GuardedPolicy = Watchdog<KernelPolicy>;
+/// The kernel's policy, guarded by the watchdog, behind the share guard
+/// that gives each user tree one agent's share of the CPU (the manager puts
+/// every user agent in its tree's group; kernel agents are never held back).
+pub type GuardedPolicy = TreeShare<Watchdog<KernelPolicy>>;
+
+/// Returns `policy` guarded by the watchdog and the share guard.
+pub fn guard(policy: KernelPolicy) -> GuardedPolicy {
+    TreeShare::new(Watchdog::new(policy))
+}

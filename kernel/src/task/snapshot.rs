@@ -63,6 +63,9 @@ pub struct SchedulerSnapshot {
     pub counters: ManagerCounters,
     /// Agents that have not exited.
     pub live_agents: usize,
+    /// Dispatches the share guard refused because the agent's tree had used
+    /// more than its share of the CPU while others wanted it.
+    pub held_back: u64,
 }
 
 /// Returns a copy of every agent that has not exited.
@@ -98,5 +101,6 @@ pub(super) fn scheduler(manager: &Manager) -> SchedulerSnapshot {
         switch_cycles: manager.switch_cycles.clone(),
         counters: manager.counters,
         live_agents: manager.live_agents(),
+        held_back: manager.policy().held_back(),
     }
 }

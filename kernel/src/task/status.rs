@@ -75,7 +75,7 @@ fn snapshot(manager: &Manager) -> (Vec<Row>, String) {
     let stats = manager.policy().stats();
     let cycles_per_us = (time::tsc_hz() / 1_000_000).max(1);
     let header = format!(
-        "policy {} | explore {}.{:03} | decisions {} | reward {} | fallbacks {} | \
+        "policy {} | explore {}.{:03} | decisions {} | reward {} | fallbacks {} | held back {} | \
          decision cycles p50 {} p99 {} | switch cycles p50 {} p99 {} (~{} cycles/us) | uptime {} s",
         stats.policy,
         stats.exploration_rate.raw() >> 16,
@@ -83,6 +83,7 @@ fn snapshot(manager: &Manager) -> (Vec<Row>, String) {
         stats.decisions,
         stats.total_reward.raw() >> 16,
         stats.fallbacks,
+        manager.policy().held_back(),
         manager.decision_cycles.percentile(50),
         manager.decision_cycles.percentile(99),
         manager.switch_cycles.percentile(50),

@@ -77,7 +77,8 @@ impl AgentFeatures {
     /// Records that the agent ran for `ran_for` and stopped for `reason`.
     pub fn stopped(&mut self, ran_for: Microseconds, reason: StopReason) {
         self.current_burst_us = self.current_burst_us.saturating_add(ran_for);
-        let blocked = matches!(reason, StopReason::Blocked(_));
+        // A throttled stop is a long preemption: the burst goes on.
+        let blocked = matches!(reason, StopReason::Blocked(_)) && reason.ends_burst();
         let target = if blocked { Fixed::ONE } else { Fixed::ZERO };
         let step = Fixed::from_raw((target - self.blocked_fraction).raw() >> BLOCK_AVERAGE_SHIFT);
         self.blocked_fraction = self.blocked_fraction + step;

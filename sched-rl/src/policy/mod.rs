@@ -10,6 +10,7 @@ pub mod fifo;
 pub mod mlfq;
 pub mod q_learning;
 pub mod round_robin;
+pub mod tree_share;
 pub mod watchdog;
 
 use crate::agent::{AgentId, ClassHint, Microseconds, StopReason};

@@ -217,10 +217,13 @@ impl Scheduler for QLearningScheduler {
         let features = &mut self.features[agent.index()];
         let ran = i64::try_from(ran_for).unwrap_or(i64::MAX);
         let mut reward = -Fixed::from_ratio(ran, COST_UNIT_US);
-        if matches!(reason, StopReason::Blocked(_) | StopReason::Exited) {
+        if reason.ends_burst() {
             reward = reward + BURST_COMPLETION_REWARD;
         }
-        if matches!(reason, StopReason::Blocked(_)) && features.met_deadline(now) {
+        if matches!(reason, StopReason::Blocked(_))
+            && reason.ends_burst()
+            && features.met_deadline(now)
+        {
             reward = reward + DEADLINE_MET_REWARD;
         }
         features.stopped(ran_for, reason);
