@@ -15,8 +15,6 @@
 pub mod dispatch;
 pub mod pool;
 
-use alloc::boxed::Box;
-
 pub use dispatch::{Operation, Route};
 pub use pool::{DeviceInfo, DeviceState, MAX_DEVICES};
 
@@ -163,7 +161,10 @@ pub struct DeviceBuffer {
 #[derive(Debug)]
 enum Place {
     Device(usize),
-    Host(Box<[u8]>),
+    /// The CPU route's copy, inline rather than on the heap: a caller
+    /// killed while it holds the buffer leaves nothing behind (its kernel
+    /// stack, where the buffer lives, is freed whole).
+    Host([u8; MAX_COPY_BYTES]),
 }
 
 impl DeviceBuffer {
@@ -381,11 +382,18 @@ fn copy_into_buffer(
                 .is_none_or(|device| free & (1 << device) != 0)
         },
         |route, deadline| match route {
-            Route::Cpu => Ok(DeviceBuffer {
-                place: Place::Host(data.into()),
-                len: data.len(),
-                charge: None,
-            }),
+            Route::Cpu => {
+                let mut bytes = [0u8; MAX_COPY_BYTES];
+                bytes
+                    .get_mut(..data.len())
+                    .ok_or(AccelError::InvalidArgument)?
+                    .copy_from_slice(data);
+                Ok(DeviceBuffer {
+                    place: Place::Host(bytes),
+                    len: data.len(),
+                    charge: None,
+                })
+            }
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
                 if !pool::lease(device) {
@@ -458,7 +466,7 @@ pub fn copy_from_device(
     match &buffer.place {
         Place::Host(bytes) => {
             let start = cpu::read_timestamp_counter();
-            out.copy_from_slice(bytes);
+            out.copy_from_slice(bytes.get(..buffer.len).ok_or(AccelError::InvalidArgument)?);
             let latency_us =
                 crate::time::cycles_to_us(cpu::read_timestamp_counter().wrapping_sub(start));
             Ok(Outcome {
