@@ -159,6 +159,10 @@ pub struct DeviceBuffer {
 }
 
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "inline on purpose: a heap buffer would leak when its holder is killed"
+)]
 enum Place {
     Device(usize),
     /// The CPU route's copy, inline rather than on the heap: a caller
