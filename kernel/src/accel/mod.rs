@@ -15,6 +15,8 @@
 pub mod dispatch;
 pub mod pool;
 
+use alloc::boxed::Box;
+
 pub use dispatch::{Operation, Route};
 pub use pool::{DeviceInfo, DeviceState, MAX_DEVICES};
 
@@ -159,16 +161,9 @@ pub struct DeviceBuffer {
 }
 
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "inline on purpose: a heap buffer would leak when its holder is killed"
-)]
 enum Place {
     Device(usize),
-    /// The CPU route's copy, inline rather than on the heap: a caller
-    /// killed while it holds the buffer leaves nothing behind (its kernel
-    /// stack, where the buffer lives, is freed whole).
-    Host([u8; MAX_COPY_BYTES]),
+    Host(Box<[u8]>),
 }
 
 impl DeviceBuffer {
@@ -386,18 +381,11 @@ fn copy_into_buffer(
                 .is_none_or(|device| free & (1 << device) != 0)
         },
         |route, deadline| match route {
-            Route::Cpu => {
-                let mut bytes = [0u8; MAX_COPY_BYTES];
-                bytes
-                    .get_mut(..data.len())
-                    .ok_or(AccelError::InvalidArgument)?
-                    .copy_from_slice(data);
-                Ok(DeviceBuffer {
-                    place: Place::Host(bytes),
-                    len: data.len(),
-                    charge: None,
-                })
-            }
+            Route::Cpu => Ok(DeviceBuffer {
+                place: Place::Host(data.into()),
+                len: data.len(),
+                charge: None,
+            }),
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
                 if !pool::lease(device) {
@@ -470,7 +458,7 @@ pub fn copy_from_device(
     match &buffer.place {
         Place::Host(bytes) => {
             let start = cpu::read_timestamp_counter();
-            out.copy_from_slice(bytes.get(..buffer.len).ok_or(AccelError::InvalidArgument)?);
+            out.copy_from_slice(bytes);
             let latency_us =
                 crate::time::cycles_to_us(cpu::read_timestamp_counter().wrapping_sub(start));
             Ok(Outcome {
