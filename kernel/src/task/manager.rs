@@ -265,9 +265,7 @@ impl Manager {
         let tree = if self.kernel_parent(parent) {
             pid
         } else {
-            self.agents()
-                .find(|agent| agent.pid == parent)
-                .map_or(pid, |agent| agent.tree)
+            self.live(parent).map_or(pid, |agent| agent.tree)
         };
         self.agents[slot] = Some(Agent {
             id,

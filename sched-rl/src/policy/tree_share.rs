@@ -235,9 +235,13 @@ impl<P: Scheduler> TreeShare<P> {
         if !runnable_left {
             // Every entity that wants the CPU is over its share (possible
             // right after the entity count fell): never idle because of it.
-            for group in &mut self.groups {
-                group.throttled = false;
-            }
+            self.throttle_none();
+        }
+    }
+
+    fn throttle_none(&mut self) {
+        for group in &mut self.groups {
+            group.throttled = false;
         }
     }
 
@@ -300,9 +304,7 @@ impl<P: Scheduler> Scheduler for TreeShare<P> {
                 Some(agent) if self.throttled(agent) => self.hold(agent, 0, now),
                 Some(agent) => return Some(agent),
                 None if self.held != 0 => {
-                    for group in &mut self.groups {
-                        group.throttled = false;
-                    }
+                    self.throttle_none();
                     self.release(now);
                 }
                 None => return None,
