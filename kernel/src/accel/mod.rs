@@ -158,6 +158,11 @@ pub struct DeviceBuffer {
     len: usize,
     /// [`COPY_BUFFER_BYTES`] charged to a ring-3 caller while it lives.
     charge: Option<crate::user::budget::Charge>,
+    /// Kills of the holder wait while a kernel-side buffer lives (its stack
+    /// is freed without unwinding: a kill in between would leak the heap
+    /// bytes). Declared last so it drops last: the holder ends, if killed
+    /// meanwhile, only once the bytes and the charge are given back.
+    deferral: Option<crate::task::KillDeferral>,
 }
 
 #[derive(Debug)]
@@ -341,7 +346,9 @@ pub fn factorial(input: u32, options: &JobOptions) -> Result<Outcome<u32>, Accel
 /// DMA), or into a kernel-side buffer on the CPU route. Returns the handle
 /// to copy it back with. A `capped` (ring-3) caller's memory budget is
 /// charged [`COPY_BUFFER_BYTES`] while the handle lives: `OutOfMemory`
-/// when that would pass its tree's budget.
+/// when that would pass its tree's budget. A handle to a kernel-side
+/// buffer defers kills of the caller until it is dropped
+/// ([`crate::task::defer_kills`]): drop it before anything that blocks.
 pub fn copy_to_device(
     data: &[u8],
     options: &JobOptions,
@@ -381,11 +388,15 @@ fn copy_into_buffer(
                 .is_none_or(|device| free & (1 << device) != 0)
         },
         |route, deadline| match route {
-            Route::Cpu => Ok(DeviceBuffer {
-                place: Place::Host(data.into()),
-                len: data.len(),
-                charge: None,
-            }),
+            Route::Cpu => {
+                let deferral = Some(crate::task::defer_kills());
+                Ok(DeviceBuffer {
+                    place: Place::Host(data.into()),
+                    len: data.len(),
+                    charge: None,
+                    deferral,
+                })
+            }
             Route::Poll(device) | Route::Interrupt(device) => {
                 let device = usize::from(device);
                 if !pool::lease(device) {
@@ -395,6 +406,7 @@ fn copy_into_buffer(
                     place: Place::Device(device),
                     len: data.len(),
                     charge: None,
+                    deferral: None,
                 };
                 on_device(device, deadline, options.capped, || {
                     pool::dma_to_device(device, data, wait_of(route), deadline)
@@ -425,6 +437,7 @@ fn copy_to_leased_device(
         place: Place::Device(device),
         len: data.len(),
         charge: None,
+        deferral: None,
     };
     let outcome = dispatched(
         Operation::CopyToDevice,

@@ -314,13 +314,51 @@ pub fn kill(pid: u64) -> Result<(), manager::KillError> {
 /// with [`KILLED_STATUS`] (a doomed agent cannot spawn, so a spawn the kill
 /// interrupted starts no child).
 pub fn with_kill_deferred<R>(action: impl FnOnce() -> R) -> R {
-    with_manager(|manager| manager.defer_kills(true));
+    let deferral = defer_kills();
     let result = action();
-    if with_manager(|manager| manager.defer_kills(false)) == Some(true) {
+    if deferral.end() {
         drop(result);
         exit(KILLED_STATUS);
     }
     result
+}
+
+/// Defers kills of the calling agent while the returned guard lives, the
+/// form of [`with_kill_deferred`] for kernel memory held across calls (the
+/// CPU-route buffer of an accelerator copy): dropping the guard ends the
+/// agent with [`KILLED_STATUS`] if a kill came meanwhile, so it must be the
+/// last thing its holder drops. The holder must not block while it lives,
+/// and only the agent that took it may drop it (it is neither `Send` nor
+/// `Sync`).
+pub fn defer_kills() -> KillDeferral {
+    with_manager(|manager| manager.defer_kills(true));
+    KillDeferral {
+        _agent_bound: core::marker::PhantomData,
+    }
+}
+
+/// See [`defer_kills`].
+#[derive(Debug)]
+pub struct KillDeferral {
+    _agent_bound: core::marker::PhantomData<*const ()>,
+}
+
+impl KillDeferral {
+    /// Leaves the deferral; whether a kill came meanwhile (the caller ends
+    /// the agent).
+    fn end(self) -> bool {
+        let doomed = with_manager(|manager| manager.defer_kills(false)) == Some(true);
+        core::mem::forget(self);
+        doomed
+    }
+}
+
+impl Drop for KillDeferral {
+    fn drop(&mut self) {
+        if with_manager(|manager| manager.defer_kills(false)) == Some(true) {
+            exit(KILLED_STATUS);
+        }
+    }
 }
 
 /// Ends agent `pid` and every live descendant with [`KILLED_STATUS`]

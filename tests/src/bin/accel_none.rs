@@ -1,12 +1,18 @@
-//! No `edu` device: operations report the documented error, the CPU path serves when allowed.
+//! No `edu` device: operations report the documented error, the CPU path
+//! serves when allowed, and a kill of an agent holding a CPU-route copy
+//! buffer waits until the buffer is dropped, so no heap byte is lost.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 use agent_abi::Error;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use bootloader_api::{BootInfo, entry_point};
 use kernel::accel::{self, AccelError, Completion, JobOptions, Route};
-use kernel::testing;
+use kernel::task;
+use kernel::{memory, testing, time};
+use sched_rl::ClassHint;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
@@ -40,10 +46,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         }
     }
     let data = [9u8; 300];
-    let cpu_only = JobOptions {
-        completion: Completion::Cpu,
-        ..JobOptions::default()
-    };
+    let cpu_only = cpu_only();
     let buffer = match accel::copy_to_device(&data, &cpu_only) {
         Ok(outcome) => outcome.value,
         Err(error) => {
@@ -55,5 +58,85 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     if accel::copy_from_device(&buffer, &mut back, &cpu_only).is_err() || back != data {
         testing::fail("CPU-side buffer lost data");
     }
-    testing::pass()
+    drop(buffer);
+    task::init(task::policy_by_name("round-robin").expect("policy"));
+    task::spawn("killer", ClassHint::Interactive, || match kill_holder() {
+        Ok(()) => testing::pass(),
+        Err(reason) => testing::fail(reason),
+    })
+    .expect("spawn killer");
+    task::run()
+}
+
+/// The holder's pid once it holds a CPU-route buffer.
+static HOLDER: AtomicU64 = AtomicU64::new(0);
+/// Set by the killer after its kill: the holder may drop the buffer.
+static RELEASE: AtomicBool = AtomicBool::new(false);
+/// Set by the holder if it runs on past the drop of the buffer.
+static SURVIVED: AtomicBool = AtomicBool::new(false);
+
+fn cpu_only() -> JobOptions {
+    JobOptions {
+        completion: Completion::Cpu,
+        ..JobOptions::default()
+    }
+}
+
+/// Holds a CPU-route copy buffer (heap memory its stack frame owns) until
+/// the killer has killed it, spinning (it must not block while it holds
+/// one), then drops it.
+fn holder() {
+    let data = [5u8; 1024];
+    let buffer = match accel::copy_to_device(&data, &cpu_only()) {
+        Ok(outcome) => outcome.value,
+        Err(_) => testing::fail("CPU path did not take the copy"),
+    };
+    HOLDER.store(task::current_pid(), Ordering::Release);
+    let deadline = time::now_us() + 5_000_000;
+    while !RELEASE.load(Ordering::Acquire) && time::now_us() < deadline {
+        core::hint::spin_loop();
+    }
+    drop(buffer);
+    SURVIVED.store(true, Ordering::Release);
+}
+
+fn kill_holder() -> Result<(), &'static str> {
+    let heap_before = memory::heap::stats().used;
+    task::spawn("holder", ClassHint::Batch, holder).map_err(|_| "cannot spawn the holder")?;
+    let deadline = time::now_us() + 5_000_000;
+    let pid = loop {
+        match HOLDER.load(Ordering::Acquire) {
+            0 if time::now_us() > deadline => return Err("the holder never held a buffer"),
+            0 => task::sleep_us(1_000),
+            pid => break pid,
+        }
+    };
+    task::kill(pid).map_err(|_| "the kill of the holder was refused")?;
+    task::sleep_us(20_000);
+    if !task::agents().iter().any(|agent| agent.pid == pid) {
+        return Err("the holder ended while it held a CPU-route buffer (its bytes leak)");
+    }
+    RELEASE.store(true, Ordering::Release);
+    match task::wait_child(pid) {
+        Some(task::KILLED_STATUS) => {}
+        Some(_) => return Err("the holder ended, but not by the kill"),
+        None => return Err("lost the holder"),
+    }
+    if SURVIVED.load(Ordering::Acquire) {
+        return Err("the holder ran on after its deferred kill");
+    }
+    let deadline = time::now_us() + 1_000_000;
+    while memory::heap::stats().used != heap_before {
+        if time::now_us() > deadline {
+            kernel::println!(
+                "heap: {} bytes before the holder, {} after its kill",
+                heap_before,
+                memory::heap::stats().used
+            );
+            return Err("heap bytes were lost to the kill");
+        }
+        task::sleep_us(10_000);
+    }
+    kernel::println!("accel_none: a kill waited for the CPU-route buffer; heap back");
+    Ok(())
 }
