@@ -162,7 +162,7 @@ pub struct DeviceBuffer {
     /// is freed without unwinding: a kill in between would leak the heap
     /// bytes). Declared last so it drops last: the holder ends, if killed
     /// meanwhile, only once the bytes and the charge are given back.
-    deferral: Option<crate::task::KillDeferral>,
+    _deferral: Option<crate::task::KillDeferral>,
 }
 
 #[derive(Debug)]
@@ -394,7 +394,7 @@ fn copy_into_buffer(
                     place: Place::Host(data.into()),
                     len: data.len(),
                     charge: None,
-                    deferral,
+                    _deferral: deferral,
                 })
             }
             Route::Poll(device) | Route::Interrupt(device) => {
@@ -406,7 +406,7 @@ fn copy_into_buffer(
                     place: Place::Device(device),
                     len: data.len(),
                     charge: None,
-                    deferral: None,
+                    _deferral: None,
                 };
                 on_device(device, deadline, options.capped, || {
                     pool::dma_to_device(device, data, wait_of(route), deadline)
@@ -437,7 +437,7 @@ fn copy_to_leased_device(
         place: Place::Device(device),
         len: data.len(),
         charge: None,
-        deferral: None,
+        _deferral: None,
     };
     let outcome = dispatched(
         Operation::CopyToDevice,
