@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod hostile;
+pub mod vector;
 
 use bootloader_api::BootInfo;
 

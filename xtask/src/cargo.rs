@@ -19,6 +19,16 @@ use crate::Result;
 /// The target triple of the kernel and the test kernels.
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
+/// The target of the ring-3 agent programs: a JSON spec (x86_64, hard-float
+/// SSE2, otherwise like [`KERNEL_TARGET`]), relative to the repository root.
+/// Agents use the vector registers the kernel saves for them; the kernel
+/// itself stays soft-float.
+pub const AGENT_TARGET_SPEC: &str = "agents/x86_64-agent.json";
+
+/// The directory below the target directory where cargo puts the agent
+/// programs (the spec's file stem).
+pub const AGENT_TARGET_NAME: &str = "x86_64-agent";
+
 /// The package holding the kernel binary.
 pub const KERNEL_PACKAGE: &str = "kernel";
 
@@ -243,10 +253,22 @@ pub fn build_kernel(root: &Path, metadata: &Metadata, profile: Profile) -> Resul
 /// An agent program to pack into the ramdisk: its name and ELF file.
 pub type AgentProgram = (String, PathBuf);
 
-/// Returns the command that builds every agent program.
+/// Returns the command that builds every agent program: for
+/// [`AGENT_TARGET_SPEC`], with `core` and `alloc` built for it (no
+/// precompiled standard library exists for a custom target).
 pub fn agents_build_command(root: &Path, profile: Profile) -> Command {
-    let mut command = kernel_build_command(root, profile);
-    command.args(["-p", AGENTS_PACKAGE, "--bins"]);
+    let mut command = cargo(root);
+    command
+        .arg("build")
+        .arg("--target")
+        .arg(root.join(AGENT_TARGET_SPEC))
+        .args([
+            "-Zjson-target-spec",
+            "-Zbuild-std=core,compiler_builtins,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
+        .args(profile.cargo_args())
+        .args(["-p", AGENTS_PACKAGE, "--bins"]);
     command
 }
 
@@ -255,7 +277,14 @@ pub fn agent_programs(metadata: &Metadata, profile: Profile) -> Vec<AgentProgram
     metadata
         .agent_programs
         .iter()
-        .map(|name| (name.clone(), metadata.kernel_target_binary(profile, name)))
+        .map(|name| {
+            let path = metadata
+                .target_dir
+                .join(AGENT_TARGET_NAME)
+                .join(profile.dir_name())
+                .join(name);
+            (name.clone(), path)
+        })
         .collect()
 }
 

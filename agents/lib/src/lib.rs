@@ -1,6 +1,7 @@
 //! The user library of agent programs: syscalls, logging, entry and panics.
 //!
-//! An agent program is a `no_std`, `no_main` binary for `x86_64-unknown-none`
+//! An agent program is a `no_std`, `no_main` binary for `agents/x86_64-agent.json`
+//! (x86_64, hard-float SSE2)
 //! that names its main function with [`agent_main!`]. The kernel loads it
 //! from the boot ramdisk and enters it in ring 3; from there it reaches the
 //! kernel only through the wrappers here (see `agent-abi` for the ABI). A
@@ -12,6 +13,7 @@
 
 pub mod bench;
 pub mod raw;
+pub mod vector;
 
 use core::fmt::{self, Write};
 

@@ -295,13 +295,77 @@ pub mod fault {
         value
     }
 
-    /// Runs an SSE instruction, which the kernel keeps disabled so that no
-    /// agent sees another's vector registers (invalid opcode, #UD).
-    pub fn vector_instruction() {
-        // SAFETY: with SSE disabled `xorps` raises #UD before it changes
-        // `xmm0`, and ending this agent is the purpose. (`xmm0` cannot be
-        // declared clobbered: the soft-float target has no SSE registers.)
-        unsafe { core::arch::asm!("xorps xmm0, xmm0", options(nomem, nostack)) };
+    /// Divides by zero in SSE with the divide-by-zero exception unmasked
+    /// in MXCSR (SIMD floating-point exception, #XM).
+    pub fn simd_divide_by_zero() {
+        /// MXCSR: default (0x1F80) with ZM (bit 9) clear.
+        const MXCSR_UNMASKED_ZERO_DIVIDE: u32 = 0x1F80 & !(1 << 9);
+        let mxcsr = MXCSR_UNMASKED_ZERO_DIVIDE;
+        // SAFETY: loads a valid MXCSR (reserved bits clear), then 1.0 / 0.0
+        // raises #XM, and ending this agent is the purpose; the clobbered
+        // registers are declared.
+        unsafe {
+            core::arch::asm!(
+                "ldmxcsr [{mxcsr}]",
+                "mov eax, 1",
+                "cvtsi2ss {one}, eax",
+                "xorps {zero}, {zero}",
+                "divss {one}, {zero}",
+                mxcsr = in(reg) &mxcsr,
+                one = out(xmm_reg) _,
+                zero = out(xmm_reg) _,
+                out("eax") _,
+                options(nostack, readonly),
+            );
+        }
+    }
+
+    /// Loads 16 bytes with `movaps` from an address that is not 16-byte
+    /// aligned (general protection, #GP).
+    pub fn misaligned_vector_load() {
+        let buffer = [0u8; 32];
+        let base = buffer.as_ptr() as u64;
+        // 16-byte aligned plus one: inside the buffer, never aligned.
+        let address = (base + 15) & !15 | 1;
+        // SAFETY: `address` lies inside `buffer` (at most base + 16, 16
+        // bytes readable from there); `movaps` from an unaligned address
+        // raises #GP before it loads, and ending this agent is the purpose.
+        unsafe {
+            core::arch::asm!(
+                "movaps {value}, [{address}]",
+                address = in(reg) address,
+                value = out(xmm_reg) _,
+                options(nostack, readonly),
+            );
+        }
+        core::hint::black_box(&buffer);
+    }
+
+    /// Divides by zero on the x87 with its zero-divide exception unmasked
+    /// (x87 floating-point error, #MF, raised at the next `fwait`).
+    pub fn x87_divide_by_zero() {
+        /// x87 control word after `fninit` (0x037F) with ZM (bit 2) clear.
+        const FCW_UNMASKED_ZERO_DIVIDE: u16 = 0x037F & !(1 << 2);
+        let control = FCW_UNMASKED_ZERO_DIVIDE;
+        // SAFETY: `fninit` empties the x87 stack; 1.0 / 0.0 with the
+        // exception unmasked sets a pending error that the `fwait` raises
+        // (#MF, CR0.NE set by the kernel), and ending this agent is the
+        // purpose. If it did not fault, `fstp` leaves the stack empty again.
+        unsafe {
+            core::arch::asm!(
+                "fninit",
+                "fldcw [{control}]",
+                "fld1",
+                "fldz",
+                "fdivp st(1), st",
+                "fwait",
+                "fstp st(0)",
+                "fninit",
+                control = in(reg) &control,
+                out("st(0)") _, out("st(1)") _,
+                options(nostack, readonly),
+            );
+        }
     }
 
     /// Raises [`KERNEL_SWITCH_VECTOR`] with `int` (general protection, #GP:

@@ -5,6 +5,7 @@ use alloc::{boxed::Box, string::String};
 use sched_rl::{AgentId, ClassHint};
 
 use super::histogram::Histogram;
+use crate::arch::vector::VectorState;
 use crate::memory::{address_space::AddressSpace, stack::KernelStack};
 
 /// Recent CPU bursts remembered per agent.
@@ -147,4 +148,10 @@ pub trait TaskData: core::any::Any + Send {
     /// Returns the address space to activate while this agent runs
     /// (`None`: the kernel's own).
     fn address_space(&self) -> Option<&AddressSpace>;
+
+    /// Returns the agent's saved vector registers (`None`: it runs no
+    /// ring-3 code and never touches them).
+    fn vector_state(&mut self) -> Option<&mut VectorState> {
+        None
+    }
 }

@@ -45,6 +45,9 @@ pub struct ManagerCounters {
     pub exited: u64,
     /// Stack switches between different agents (or idle).
     pub switches: u64,
+    /// Switches that moved the vector registers from one user agent to
+    /// another (save and restore).
+    pub vector_switches: u64,
     /// Decisions the kernel refused because the agent was not runnable.
     pub refused_decisions: u64,
     /// Watchdog fallbacks seen.
@@ -68,6 +71,12 @@ pub struct Manager {
     pub decision_cycles: Histogram,
     /// Cycles from handler entry to the chosen stack, when it changed.
     pub switch_cycles: Histogram,
+    /// Cycles of the vector-register save and restore, when a switch did
+    /// them (part of `switch_cycles`).
+    pub vector_cycles: Histogram,
+    /// The user agent whose values the vector registers hold (slot and
+    /// pid, so a slot reused by a new agent is not taken for it).
+    vector_owner: Option<(AgentId, u64)>,
     /// Scheduler-wide counters.
     pub counters: ManagerCounters,
     /// The last agents that exited with a non-zero status.
@@ -185,6 +194,8 @@ impl Manager {
             events_in_use: 0,
             decision_cycles: Histogram::new(),
             switch_cycles: Histogram::new(),
+            vector_cycles: Histogram::new(),
+            vector_owner: None,
             counters: ManagerCounters::default(),
             failures: [None; MAX_REMEMBERED_FAILURES],
             next_failure: 0,
@@ -553,6 +564,7 @@ impl Manager {
         }
         self.decision_cycles.clear();
         self.switch_cycles.clear();
+        self.vector_cycles.clear();
     }
 
     fn make_runnable(&mut self, slot: usize, now: u64) {
@@ -706,11 +718,61 @@ impl Manager {
         };
         if pick != previous {
             self.enter_address_space(pick);
+            self.hand_over_vector_state(pick);
             self.counters.switches += 1;
             self.switch_cycles
                 .record(cpu::read_timestamp_counter().wrapping_sub(entry_cycles));
         }
         next_stack_pointer
+    }
+
+    /// Gives the vector registers to `pick` if it is a user agent that does
+    /// not hold them: the owner's values go to its save area (unless it
+    /// ended), `pick`'s are loaded. Kernel agents and idle never touch the
+    /// registers, so switching to them moves nothing (the owner keeps its
+    /// values in the CPU until another user agent runs).
+    fn hand_over_vector_state(&mut self, pick: Option<AgentId>) {
+        let Some(id) = pick else {
+            return;
+        };
+        let Some(agent) = self.agents[id.index()].as_ref() else {
+            return;
+        };
+        let pid = agent.pid;
+        if self.vector_owner == Some((id, pid)) {
+            return;
+        }
+        let has_state = agent
+            .data
+            .as_ref()
+            .is_some_and(|data| data.address_space().is_some());
+        if !has_state {
+            return;
+        }
+        let start = cpu::read_timestamp_counter();
+        if let Some((owner, owner_pid)) = self.vector_owner
+            && let Some(agent) = self.agents[owner.index()].as_mut()
+            && agent.pid == owner_pid
+            && !matches!(agent.state, AgentState::Exited { .. })
+            && let Some(state) = agent
+                .data
+                .as_deref_mut()
+                .and_then(|data| data.vector_state())
+        {
+            state.save();
+        }
+        let restored = self.agents[id.index()]
+            .as_mut()
+            .and_then(|agent| agent.data.as_deref_mut())
+            .and_then(|data| data.vector_state())
+            .map(|state| state.restore())
+            .is_some();
+        if restored {
+            self.vector_owner = Some((id, pid));
+            self.counters.vector_switches += 1;
+            self.vector_cycles
+                .record(cpu::read_timestamp_counter().wrapping_sub(start));
+        }
     }
 
     /// Activates the address space and ring-0 stack of `pick`.

@@ -21,7 +21,7 @@ use sched_rl::ClassHint;
 use x86_64::structures::paging::PageTableFlags;
 
 use crate::{
-    arch::{exceptions::ExceptionReport, syscall},
+    arch::{exceptions::ExceptionReport, syscall, vector::VectorState},
     memory::address_space::{AddressSpace, MapError, page_of},
     task,
 };
@@ -59,6 +59,9 @@ pub struct UserProcess {
     /// it is one itself): its IPC messages count against that tree's share
     /// of an endpoint's queue, even after the top-level agent exited.
     pub tree: Option<u64>,
+    /// Its x87/SSE/AVX registers while another user agent has the CPU's
+    /// (`None` where the CPU has no FXSAVE: then no agent may use them).
+    pub vector: Option<VectorState>,
     /// What the agent's memory is charged to; declared last, so it closes
     /// (releasing every charge) after the address space is freed.
     pub account: budget::Account,
@@ -67,6 +70,10 @@ pub struct UserProcess {
 impl task::TaskData for UserProcess {
     fn address_space(&self) -> Option<&AddressSpace> {
         Some(&self.address_space)
+    }
+
+    fn vector_state(&mut self) -> Option<&mut VectorState> {
+        self.vector.as_mut()
     }
 }
 
@@ -212,6 +219,10 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
     let account_id = account.id();
     budget::charge(account_id, budget::KERNEL_STACK_BYTES)
         .map_err(|_| SpawnUserError::OutOfMemory)?;
+    // Its vector save area is its memory too.
+    let vector_bytes = crate::arch::vector::unit().area_bytes;
+    budget::charge(account_id, vector_bytes as u64).map_err(|_| SpawnUserError::OutOfMemory)?;
+    let vector = VectorState::new();
     // A program a user agent starts is that tree's memory: it may not take
     // the kernel's reserve. The kernel's own spawns (the shell) may.
     let by_user = task::tree_root(parent).is_some();
@@ -252,6 +263,7 @@ pub fn spawn(name: &str, capabilities: CapabilitySet, parent: u64) -> Result<u64
         log_refilled_us: crate::time::now_us(),
         log_dropped: 0,
         tree,
+        vector,
         account,
     });
     let pid = task::spawn_with_data(name, ClassHint::Unknown, process, parent, move || {

@@ -1,7 +1,8 @@
 //! Fault isolation: each kind of ring-3 fault (page fault on an unmapped and
 //! on a kernel address, general protection, invalid opcode, divide error,
-//! SSE use, the kernel's switch vector) stops only the faulting agent, with
-//! the vector in its exit status, while a worker agent finishes its work.
+//! a misaligned SSE load, an unmasked x87 divide by zero, the kernel's switch vector) stops
+//! only the faulting agent, with the vector in its exit status, while a
+//! worker agent finishes its work.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -14,13 +15,14 @@ use sched_rl::ClassHint;
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
 /// Each faulting program and the vector it must die of.
-const FAULTS: [(&str, i64); 7] = [
+const FAULTS: [(&str, i64); 8] = [
     ("fault_page", 14),
     ("fault_kernel_write", 14),
     ("fault_gp", 13),
     ("fault_ud", 6),
     ("fault_divide", 0),
-    ("fault_sse", 6),
+    ("fault_sse_align", 13),
+    ("fault_x87", 16),
     ("fault_switch_vector", 13),
 ];
 

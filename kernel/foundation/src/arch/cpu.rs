@@ -74,24 +74,6 @@ pub fn break_lock_on_fatal_path<T: ?Sized>(lock: &spin::Mutex<T>) {
     }
 }
 
-/// Turns off x87, MMX and SSE: the kernel is soft-float and saves no FPU
-/// state, so an agent that executes such an instruction faults (`#NM` or
-/// `#UD`) instead of seeing or changing another agent's registers.
-pub fn disable_floating_point() {
-    use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
-    // SAFETY: no kernel code uses x87/SSE registers (soft-float target), so
-    // making those instructions fault changes no kernel behaviour.
-    unsafe {
-        Cr0::update(|flags| {
-            flags.insert(Cr0Flags::EMULATE_COPROCESSOR);
-            flags.remove(Cr0Flags::MONITOR_COPROCESSOR);
-        });
-        Cr4::update(|flags| {
-            flags.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::OSXSAVE);
-        });
-    }
-}
-
 /// Clears RFLAGS.AC (also where the CPU has no SMAP, and so no `clac`).
 pub fn clear_alignment_check() {
     // SAFETY: pushfq/popfq of the current flags with only AC cleared; the

@@ -11,13 +11,15 @@ pub mod pic;
 pub mod pit;
 pub mod switch;
 pub mod syscall;
+pub mod vector;
 
-/// Loads the GDT (with the TSS and its double-fault stack) and the IDT.
+/// Loads the GDT (with the TSS and its double-fault stack) and the IDT,
+/// and turns the vector unit on for ring 3 ([`vector::enable`]).
 pub fn init_cpu_tables() {
     gdt::init();
     interrupts::init_idt();
     syscall::init();
-    cpu::disable_floating_point();
+    log::info!("{}", vector::enable());
     log::info!("{}", cpu::enable_protections());
 }
 

@@ -1,0 +1,13 @@
+//! Vector-register isolation and vector faults (see `kernel_tests::vector`), with FXSAVE (the default CPU model).
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use bootloader_api::{BootInfo, entry_point};
+
+entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
+
+fn main(boot_info: &'static mut BootInfo) -> ! {
+    kernel_tests::start(boot_info, "user_vector");
+    kernel_tests::vector::run(false)
+}
