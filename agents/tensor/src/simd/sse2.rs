@@ -136,7 +136,8 @@ fn matmul_bt_f32_imp(a: &[f32], bt: &[f32], out: &mut [f32], m: usize, k: usize,
         let (quads, rest) = orow.as_chunks_mut::<4>();
         let mut rows = bt.chunks_exact(k);
         for q in quads {
-            let b = [(); 4].map(|_| rows.next().unwrap_or_default());
+            let mut next = || rows.next().unwrap_or_default();
+            let b = [next(), next(), next(), next()];
             *q = dot4_f32(arow, b);
         }
         for (o, brow) in rest.iter_mut().zip(rows) {
@@ -202,7 +203,12 @@ fn matmul_f32_imp(a: &[f32], b: &[f32], out: &mut [f32], m: usize, k: usize, n: 
 #[inline]
 fn dot4_i8(a: &[i8], b: [&[i8]; 4]) -> [i32; 4] {
     let (ac, at) = a.as_chunks::<16>();
-    let bc = b.map(|r| r.as_chunks::<16>());
+    let bc = [
+        b[0].as_chunks::<16>(),
+        b[1].as_chunks::<16>(),
+        b[2].as_chunks::<16>(),
+        b[3].as_chunks::<16>(),
+    ];
     let mut s = [_mm_setzero_si128(); 4];
     for (c, x) in ac.iter().enumerate() {
         let (xl, xh) = widen(ldi(x));
@@ -264,7 +270,8 @@ fn matmul_i8_i32_imp(a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n
         let (quads, rest) = orow.as_chunks_mut::<4>();
         let mut rows = bt.chunks_exact(k);
         for q in quads {
-            let b = [(); 4].map(|_| rows.next().unwrap_or_default());
+            let mut next = || rows.next().unwrap_or_default();
+            let b = [next(), next(), next(), next()];
             *q = dot4_i8(arow, b);
         }
         for (o, brow) in rest.iter_mut().zip(rows) {
