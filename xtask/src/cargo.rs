@@ -45,16 +45,26 @@ pub const AGENTS_PACKAGE: &str = "agent-programs";
 pub const RAMDISK_AGENT_DIRECTORY: &str = "agents/";
 
 /// The host crates: unit-tested with `cargo test` and linted with `--all-targets`.
-pub const HOST_PACKAGES: [&str; 5] = ["kernel-core", "boot", "sched-rl", "xtask", "agent-abi"];
+/// `model-image` is `no_std` and kernel-side too, so it is also in
+/// [`KERNEL_PACKAGES`].
+pub const HOST_PACKAGES: [&str; 6] = [
+    "kernel-core",
+    "boot",
+    "sched-rl",
+    "xtask",
+    "agent-abi",
+    "model-image",
+];
 
 /// The kernel-side crates: linted for [`KERNEL_TARGET`].
-pub const KERNEL_PACKAGES: [&str; 6] = [
+pub const KERNEL_PACKAGES: [&str; 7] = [
     "foundation",
     "kernel",
     "drivers",
     TEST_KERNELS_PACKAGE,
     "agent-lib",
     AGENTS_PACKAGE,
+    "model-image",
 ];
 
 /// A cargo build profile.

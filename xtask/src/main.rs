@@ -14,6 +14,7 @@ mod bench_qemu;
 mod bench_sched;
 mod boot_options;
 mod cargo;
+mod digits;
 mod fuzz;
 mod guest;
 mod host_tests;
