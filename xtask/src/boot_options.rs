@@ -12,6 +12,7 @@ use sched_rl::PolicyKind;
 use crate::{
     Result,
     cargo::{AgentProgram, RAMDISK_AGENT_DIRECTORY},
+    models,
 };
 
 /// Log levels the kernel's `log=` key accepts.
@@ -54,6 +55,24 @@ fn parse_policy(name: &str) -> Result<String, String> {
     }
 }
 
+/// Returns the model files ([`models::build`]), built once per xtask run.
+pub fn model_files() -> Result<&'static models::ModelFiles> {
+    static FILES: std::sync::OnceLock<Result<models::ModelFiles, String>> =
+        std::sync::OnceLock::new();
+    FILES
+        .get_or_init(|| {
+            let files = models::build()?;
+            println!(
+                "digits model: int8, {}.{}% right on the held-out split (host run)",
+                files.accuracy_per_mille / 10,
+                files.accuracy_per_mille % 10
+            );
+            Ok(files)
+        })
+        .as_ref()
+        .map_err(|error| error.clone().into())
+}
+
 /// Returns the image builder for `kernel`, with a ramdisk (written to
 /// `ramdisk_path`) holding `words` as the command line and the `agents` as
 /// `agents/<name>`, unless both are empty.
@@ -75,6 +94,13 @@ pub fn image_builder(
         let contents = std::fs::read(path)
             .map_err(|error| format!("cannot read agent program {}: {error}", path.display()))?;
         ramdisk.file(&format!("{RAMDISK_AGENT_DIRECTORY}{name}"), contents)?;
+    }
+    // Agents that run models find them, their data and the host's
+    // reference results beside the programs.
+    if !agents.is_empty() {
+        for (name, contents) in model_files()?.files.iter() {
+            ramdisk.file(name, contents.clone())?;
+        }
     }
     if let Some(parent) = ramdisk_path.parent() {
         std::fs::create_dir_all(parent)?;

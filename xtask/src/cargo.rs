@@ -47,23 +47,25 @@ pub const RAMDISK_AGENT_DIRECTORY: &str = "agents/";
 /// The host crates: unit-tested with `cargo test` and linted with `--all-targets`.
 /// `model-image` is `no_std` and kernel-side too, so it is also in
 /// [`KERNEL_PACKAGES`].
-pub const HOST_PACKAGES: [&str; 6] = [
+pub const HOST_PACKAGES: [&str; 7] = [
     "kernel-core",
     "boot",
     "sched-rl",
     "xtask",
     "agent-abi",
+    "agent-tensor",
     "model-image",
 ];
 
 /// The kernel-side crates: linted for [`KERNEL_TARGET`].
-pub const KERNEL_PACKAGES: [&str; 7] = [
+pub const KERNEL_PACKAGES: [&str; 8] = [
     "foundation",
     "kernel",
     "drivers",
     TEST_KERNELS_PACKAGE,
     "agent-lib",
     AGENTS_PACKAGE,
+    "agent-tensor",
     "model-image",
 ];
 

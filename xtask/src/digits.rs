@@ -30,7 +30,6 @@ const FIRST_LABEL: u8 = 0;
 /// [`FEATURES`] values per sample, sample after sample; `labels` one digit per
 /// sample.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(not(test), expect(dead_code, reason = "not used by a subcommand yet"))]
 pub struct Digits {
     /// `len() * FEATURES` values in `0..=VALUE_MAX`.
     pub features: Vec<u8>,
@@ -38,7 +37,6 @@ pub struct Digits {
     pub labels: Vec<u8>,
 }
 
-#[cfg_attr(not(test), expect(dead_code, reason = "not used by a subcommand yet"))]
 impl Digits {
     /// The number of samples.
     pub fn len(&self) -> usize {
@@ -69,7 +67,6 @@ fn small_integer(v: f32, max: u8) -> Option<u8> {
 /// [`SAMPLES`] samples of [`FEATURES`] integral features in `0..=VALUE_MAX`,
 /// labels in `0..CLASSES` with the real per-class counts ([`CLASS_COUNTS`])
 /// and the real first sample. An `Err` says what differs.
-#[cfg_attr(not(test), expect(dead_code, reason = "not used by a subcommand yet"))]
 pub fn load() -> Result<Digits, String> {
     let d = smartcore::dataset::digits::load_dataset();
     from_raw(d.num_samples, d.num_features, &d.data, &d.target)
@@ -170,7 +167,6 @@ fn shuffle<T>(items: &mut [T], rng: &mut SplitMix64) {
 ///
 /// If `test_den` is 0 or `test_num > test_den`, or a label is not below
 /// [`CLASSES`].
-#[cfg_attr(not(test), expect(dead_code, reason = "not used by a subcommand yet"))]
 pub fn split(d: &Digits, test_num: usize, test_den: usize, seed: u64) -> (Digits, Digits) {
     assert!(
         test_den > 0 && test_num <= test_den,

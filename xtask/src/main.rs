@@ -21,6 +21,7 @@ mod host_tests;
 mod image;
 mod layer_check;
 mod manifest;
+mod models;
 mod prereq;
 mod qemu;
 mod qmp;

@@ -27,6 +27,7 @@
 //! | 14 | null | - | 0 (does nothing: for measuring the syscall path) |
 //! | 15 | accel_factorial | input (below 2^32; from [`ACCEL_FACTORIAL_ZERO_FROM`] answered at once, see below), [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] | input! wrapping at 32 bits |
 //! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags; returns within 3 × [`ACCEL_TIMEOUT_US`] | bytes copied |
+//! | 17 | read_file | name pointer, name length (a file under [`FILE_DIRECTORY`], at most [`MAX_NAME_BYTES`]), offset, buffer pointer, buffer length (at most [`MAX_READ_BYTES`] are copied) | bytes copied (0 at or past the end); `NotFound` for any other name |
 //!
 //! The accelerator calls need the [`DEVICE_ACCELERATOR`] device capability.
 //! Without flags the kernel's adaptive dispatch table picks the route (CPU,
@@ -134,10 +135,12 @@ pub enum Syscall {
     AccelFactorial = 15,
     /// Copy a buffer to an accelerator and back.
     AccelCopy = 16,
+    /// Read part of a model or data file of the boot ramdisk.
+    ReadFile = 17,
 }
 
 /// Number of syscalls (numbers are `0..SYSCALL_COUNT`).
-pub const SYSCALL_COUNT: u64 = 17;
+pub const SYSCALL_COUNT: u64 = 18;
 
 impl Syscall {
     /// Every syscall, by number.
@@ -159,6 +162,7 @@ impl Syscall {
         Self::Null,
         Self::AccelFactorial,
         Self::AccelCopy,
+        Self::ReadFile,
     ];
 
     /// Returns the syscall with `number`, if there is one.
@@ -186,6 +190,7 @@ impl Syscall {
             Self::Null => "null",
             Self::AccelFactorial => "accel_factorial",
             Self::AccelCopy => "accel_copy",
+            Self::ReadFile => "read_file",
         }
     }
 
@@ -194,6 +199,12 @@ impl Syscall {
         1 << self as u64
     }
 }
+
+/// Directory of the ramdisk files `read_file` serves: models, data sets
+/// and their reference results (agent programs are not readable).
+pub const FILE_DIRECTORY: &str = "models/";
+/// Most bytes one `read_file` call copies.
+pub const MAX_READ_BYTES: u64 = 64 * 1024;
 
 /// Error codes (returned negated in `rax`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

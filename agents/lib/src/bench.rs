@@ -40,23 +40,28 @@ impl Samples {
 
     /// Logs the `BENCH` line for operation `name` with `extra` words appended.
     pub fn report(&mut self, name: &str, extra: &str) {
-        let values = &mut self.values[..self.length];
-        values.sort_unstable();
-        let count = values.len();
-        if count == 0 {
-            println!("BENCH name={name} n=0 {extra}");
-            return;
-        }
-        let at = |percent: usize| values[((count * percent).div_ceil(100)).clamp(1, count) - 1];
-        let mean = values.iter().sum::<u64>() / count as u64;
-        println!(
-            "BENCH name={name} p50={} p99={} mean={mean} min={} max={} n={count} unit=cycles {extra}",
-            at(50),
-            at(99),
-            values[0],
-            values[count - 1],
-        );
+        report(name, &mut self.values[..self.length], extra);
     }
+}
+
+/// Logs the `BENCH` line of `values` (cycles; sorted in place) for
+/// operation `name` with `extra` words appended.
+pub fn report(name: &str, values: &mut [u64], extra: &str) {
+    values.sort_unstable();
+    let count = values.len();
+    if count == 0 {
+        println!("BENCH name={name} n=0 {extra}");
+        return;
+    }
+    let at = |percent: usize| values[((count * percent).div_ceil(100)).clamp(1, count) - 1];
+    let mean = values.iter().sum::<u64>() / count as u64;
+    println!(
+        "BENCH name={name} p50={} p99={} mean={mean} min={} max={} n={count} unit=cycles {extra}",
+        at(50),
+        at(99),
+        values[0],
+        values[count - 1],
+    );
 }
 
 impl Default for Samples {

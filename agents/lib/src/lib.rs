@@ -11,6 +11,9 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
+pub mod ai;
 pub mod bench;
 pub mod raw;
 pub mod vector;
@@ -191,6 +194,34 @@ pub fn reply(caller: u64, message: &[u8]) -> Result<(), Error> {
         message.len() as u64,
     ))
     .map(|_| ())
+}
+
+/// Reads ramdisk file `name` (under [`abi::FILE_DIRECTORY`]) from `offset`
+/// into `buffer`; returns the bytes read (0 at or past the end).
+pub fn read_file(name: &str, offset: u64, buffer: &mut [u8]) -> Result<usize, Error> {
+    check(raw::raw6(
+        Syscall::ReadFile as u64,
+        name.as_ptr() as u64,
+        name.len() as u64,
+        offset,
+        buffer.as_mut_ptr() as u64,
+        buffer.len() as u64,
+        0,
+    ))
+    .map(|read| read as usize)
+}
+
+/// Reads the whole ramdisk file `name` into a vector.
+pub fn load_file(name: &str) -> Result<alloc::vec::Vec<u8>, Error> {
+    let mut contents = alloc::vec::Vec::new();
+    let mut chunk = alloc::vec![0u8; abi::MAX_READ_BYTES as usize];
+    loop {
+        let read = read_file(name, contents.len() as u64, &mut chunk)?;
+        if read == 0 {
+            return Ok(contents);
+        }
+        contents.extend_from_slice(&chunk[..read]);
+    }
 }
 
 /// Maps `length` bytes of zeroed memory (`flags`: `abi::MAP_WRITE`,

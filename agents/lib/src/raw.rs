@@ -448,3 +448,83 @@ pub fn raw6_with_frame(number: u64, arguments: [u64; 6], stack_pointer: u64, fla
     }
     result
 }
+
+/// The agent's heap: [`HEAP_BYTES`] from `map`, taken at the first
+/// allocation (agents that never allocate map nothing).
+pub mod heap {
+    use core::{
+        alloc::{GlobalAlloc, Layout},
+        sync::atomic::{AtomicBool, Ordering},
+    };
+
+    use linked_list_allocator::LockedHeap;
+
+    /// Size of the heap (charged to the agent's memory budget when taken).
+    pub const HEAP_BYTES: u64 = 8 * 1024 * 1024;
+
+    /// A free-list heap over one mapping made on first use.
+    pub struct LazyHeap {
+        heap: LockedHeap,
+        ready: AtomicBool,
+    }
+
+    impl LazyHeap {
+        /// Returns a heap that maps its memory at the first allocation.
+        pub const fn new() -> Self {
+            Self {
+                heap: LockedHeap::empty(),
+                ready: AtomicBool::new(false),
+            }
+        }
+
+        /// Maps the heap's memory unless it has it; returns whether it has.
+        fn ensure(&self) -> bool {
+            if self.ready.load(Ordering::Acquire) {
+                return true;
+            }
+            let Ok(mapping) = super::Mapping::new(HEAP_BYTES, agent_abi::MAP_WRITE) else {
+                return false;
+            };
+            let address = mapping.address();
+            // The heap owns the pages from now on, for the agent's life.
+            core::mem::forget(mapping);
+            // SAFETY: `map` gave `HEAP_BYTES` writable bytes at `address`,
+            // unused by anything else (forgotten above, so never unmapped);
+            // an agent has one thread, so `ready` cannot race.
+            unsafe {
+                self.heap
+                    .lock()
+                    .init(address as *mut u8, HEAP_BYTES as usize)
+            };
+            self.ready.store(true, Ordering::Release);
+            true
+        }
+    }
+
+    impl Default for LazyHeap {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    // SAFETY: allocations come from the initialised free list (or are null
+    // when the heap could not be mapped), as `LockedHeap` guarantees.
+    unsafe impl GlobalAlloc for LazyHeap {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if !self.ensure() {
+                return core::ptr::null_mut();
+            }
+            // SAFETY: the caller's layout contract is passed on.
+            unsafe { self.heap.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+            // SAFETY: `pointer` came from `alloc` with `layout` (the
+            // caller's contract), so from this heap.
+            unsafe { self.heap.dealloc(pointer, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static HEAP: LazyHeap = LazyHeap::new();
+}

@@ -4,9 +4,9 @@ use alloc::{vec, vec::Vec};
 
 use agent_abi::{
     ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AgentStats, CAPABILITY_SET_BYTES, CapabilitySet,
-    DEVICE_ACCELERATOR, Error, FIXED_POINT_ONE, MAP_EXECUTE, MAP_WRITE, MAX_ACCEL_COPY_BYTES,
-    MAX_ENDPOINTS, MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SLEEP_US,
-    SchedulerStats, StatsKind, StatsReply,
+    DEVICE_ACCELERATOR, Error, FILE_DIRECTORY, FIXED_POINT_ONE, MAP_EXECUTE, MAP_WRITE,
+    MAX_ACCEL_COPY_BYTES, MAX_ENDPOINTS, MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES,
+    MAX_NAME_BYTES, MAX_READ_BYTES, MAX_SLEEP_US, SchedulerStats, StatsKind, StatsReply,
 };
 use x86_64::structures::paging::PageTableFlags;
 
@@ -222,6 +222,30 @@ pub(super) fn spawn(arguments: &Arguments) -> Outcome {
     // for it to end (and a doomed caller's spawn starts no child).
     let child = task::with_kill_deferred(|| crate::user::spawn(name, granted, parent))?;
     Ok(child)
+}
+
+pub(super) fn read_file(arguments: &Arguments) -> Outcome {
+    let mut name = [0u8; MAX_NAME_BYTES as usize];
+    let length = read_user(arguments[0], arguments[1], MAX_NAME_BYTES, &mut name)?;
+    let name = core::str::from_utf8(&name[..length]).map_err(|_| Error::InvalidArgument)?;
+    let Some(file) = name
+        .strip_prefix(FILE_DIRECTORY)
+        .filter(|rest| !rest.is_empty())
+        .and_then(|_| crate::boot_args::indexed_file(name))
+    else {
+        return Err(Error::NotFound);
+    };
+    let offset = usize::try_from(arguments[2]).unwrap_or(usize::MAX);
+    let rest = file.get(offset..).unwrap_or(&[]);
+    let wanted = usize::try_from(arguments[4].min(MAX_READ_BYTES)).unwrap_or(0);
+    let chunk = &rest[..rest.len().min(wanted)];
+    if chunk.is_empty() {
+        return Ok(0);
+    }
+    // Straight from the ramdisk (no kernel buffer): a bad destination is
+    // refused by the checked copy, and the file is never changed.
+    write_user(arguments[3], chunk)?;
+    Ok(chunk.len() as u64)
 }
 
 /// Returns the deadline of a blocking call's timeout argument (µs, 0 = none).

@@ -97,6 +97,7 @@ pub static TABLE: [Entry; SYSCALL_COUNT as usize] = [
         handlers::accel_copy,
         &[Operation::CopyToDevice, Operation::CopyFromDevice],
     ),
+    direct(Syscall::ReadFile, handlers::read_file),
 ];
 
 /// Counters of one syscall.

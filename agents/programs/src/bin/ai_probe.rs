@@ -1,0 +1,110 @@
+//! Probes the model path with bad input: `read_file` with names outside
+//! `models/`, bad buffers and offsets past the end; then the digits model
+//! image truncated, with a flipped payload byte, with a wrong layer shape
+//! and with trailing bytes. Every one must be refused with an error (and
+//! its cause printed); the intact image must still load afterwards.
+//!
+//! Exit 0 when every probe was refused as it should be.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use agent_lib::{Error, ai, println};
+
+agent_lib::agent_main!(main);
+
+/// The model image.
+const MODEL: &str = "models/digits.aimg";
+/// Offset of the first layer descriptor's `in_dim` (48-byte header, then
+/// kind u16 and flags u16: see `agents/model-image/FORMAT.md`).
+const FIRST_IN_DIM: usize = 48 + 4;
+
+fn main() -> i64 {
+    let mut failures = 0;
+    let mut buffer = [0u8; 16];
+    let expect_error = |what: &str, result: Result<usize, Error>, failures: &mut i64| match result {
+        Err(error) => println!("ai_probe: {what}: refused ({error:?})"),
+        Ok(read) => {
+            println!("ai_probe: {what}: NOT refused ({read} bytes)");
+            *failures += 1;
+        }
+    };
+    expect_error(
+        "a program, not a model",
+        agent_lib::read_file("agents/hello", 0, &mut buffer),
+        &mut failures,
+    );
+    expect_error(
+        "the directory itself",
+        agent_lib::read_file("models/", 0, &mut buffer),
+        &mut failures,
+    );
+    expect_error(
+        "a missing model",
+        agent_lib::read_file("models/nothing", 0, &mut buffer),
+        &mut failures,
+    );
+    expect_error(
+        "a kernel buffer",
+        agent_lib::raw::raw6(
+            agent_lib::Syscall::ReadFile as u64,
+            MODEL.as_ptr() as u64,
+            MODEL.len() as u64,
+            0,
+            agent_lib::raw::fault::KERNEL_ADDRESS,
+            16,
+            0,
+        )
+        .try_into()
+        .map_err(|_| Error::InvalidArgument)
+        .and_then(|value: i64| agent_lib::check(value).map(|read| read as usize)),
+        &mut failures,
+    );
+    match agent_lib::read_file(MODEL, u64::MAX, &mut buffer) {
+        Ok(0) => println!("ai_probe: an offset past the end reads nothing"),
+        other => {
+            println!("ai_probe: an offset past the end gave {other:?}");
+            failures += 1;
+        }
+    }
+    let Ok(good) = agent_lib::load_file(MODEL) else {
+        println!("ai_probe: cannot read {MODEL}");
+        return 10;
+    };
+    let mut bad_images = alloc::vec::Vec::new();
+    bad_images.push(("truncated by one byte", good[..good.len() - 1].to_vec()));
+    bad_images.push(("truncated to its header", good[..48].to_vec()));
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    bad_images.push(("a weight byte flipped", flipped));
+    let mut reshaped = good.clone();
+    reshaped[FIRST_IN_DIM] = reshaped[FIRST_IN_DIM].wrapping_add(1);
+    bad_images.push(("a wrong layer shape", reshaped));
+    let mut longer = good.clone();
+    longer.push(0);
+    bad_images.push(("a trailing byte", longer));
+    for (what, image) in &bad_images {
+        match ai::model_from_image(image) {
+            Err(error) => println!("ai_probe: model with {what}: refused: {error}"),
+            Ok(_) => {
+                println!("ai_probe: model with {what}: NOT refused");
+                failures += 1;
+            }
+        }
+    }
+    match ai::model_from_image(&good) {
+        Ok(model) => println!(
+            "ai_probe: the intact model still loads ({} -> {})",
+            model.in_dim(),
+            model.classes()
+        ),
+        Err(error) => {
+            println!("ai_probe: the intact model is refused: {error}");
+            failures += 1;
+        }
+    }
+    failures
+}

@@ -1,0 +1,116 @@
+//! Inference client: sends every image of the held-out digits test split
+//! (`models/digits-test.dset`) to `digits_infer`, checks each answer's
+//! logits bit for bit against the host's int8 reference
+//! (`models/digits.ref`, written by `cargo xtask`), counts the right
+//! classes, and reports accuracy and latency (`BENCH` lines: the round trip
+//! and the inference inside the server, in cycles). Then stops the server.
+//!
+//! Exit 0 when every answer equals the host's and the accuracy is the
+//! host's and at least [`MIN_ACCURACY_PER_MILLE`].
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use agent_lib::{ai, bench, println, raw::read_timestamp_counter};
+
+agent_lib::agent_main!(main);
+
+/// Endpoint `digits_infer` serves.
+const ENDPOINT: u64 = 5;
+/// The test split.
+const TEST: &str = "models/digits-test.dset";
+/// The host's reference logits.
+const REFERENCE: &str = "models/digits.ref";
+/// Classes.
+const CLASSES: usize = 10;
+/// Bytes of a server reply.
+const REPLY_BYTES: usize = 4 + CLASSES * 4 + 8;
+/// The stop request.
+const STOP: u8 = 0xFF;
+/// Accuracy the model must reach (per mille).
+pub const MIN_ACCURACY_PER_MILLE: usize = 950;
+
+fn word(bytes: &[u8], index: usize) -> Option<u32> {
+    let chunk = bytes.get(index * 4..index * 4 + 4)?;
+    Some(u32::from_le_bytes(chunk.try_into().ok()?))
+}
+
+fn main() -> i64 {
+    let test_bytes = match ai::load_dataset(TEST) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            println!("digits_client: {TEST} refused: {error}");
+            return 10;
+        }
+    };
+    let Ok(test) = ai::dataset(&test_bytes) else {
+        return 10;
+    };
+    let reference = match agent_lib::load_file(REFERENCE) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            println!("digits_client: cannot read {REFERENCE}: {error:?}");
+            return 11;
+        }
+    };
+    // "DREF", version, samples, classes, host's right answers, logits.
+    let header_ok = reference.get(..4) == Some(b"DREF".as_slice())
+        && word(&reference, 1) == Some(1)
+        && word(&reference, 2) == Some(test.len() as u32)
+        && word(&reference, 3) == Some(CLASSES as u32)
+        && reference.len() == 20 + test.len() * CLASSES * 4;
+    if !header_ok {
+        println!("digits_client: {REFERENCE} does not match the test split");
+        return 11;
+    }
+    let host_correct = word(&reference, 4).unwrap_or(0) as usize;
+    let mut round_trips = alloc::vec::Vec::with_capacity(test.len());
+    let mut inferences = alloc::vec::Vec::with_capacity(test.len());
+    let mut reply = [0u8; 64];
+    let (mut correct, mut identical) = (0usize, 0usize);
+    let started_us = agent_lib::clock_us();
+    let started_cycles = read_timestamp_counter();
+    for sample in 0..test.len() {
+        let start = read_timestamp_counter();
+        let answer = agent_lib::call(ENDPOINT, test.features(sample), &mut reply);
+        round_trips.push(read_timestamp_counter().wrapping_sub(start));
+        match answer {
+            Ok(REPLY_BYTES) => {}
+            other => {
+                println!("digits_client: request {sample} answered {other:?}");
+                return 12;
+            }
+        }
+        let class = usize::from(reply[0]);
+        if class == usize::from(test.label(sample)) {
+            correct += 1;
+        }
+        let expected = &reference[20 + sample * CLASSES * 4..20 + (sample + 1) * CLASSES * 4];
+        if &reply[4..4 + CLASSES * 4] == expected {
+            identical += 1;
+        } else if identical == sample {
+            println!("digits_client: sample {sample}: logits differ from the host's");
+        }
+        let cycles = u64::from_le_bytes(reply[44..52].try_into().unwrap_or([0; 8]));
+        inferences.push(cycles);
+    }
+    let elapsed_us = agent_lib::clock_us().saturating_sub(started_us).max(1);
+    let cycles_per_us = read_timestamp_counter().wrapping_sub(started_cycles) / elapsed_us;
+    let _ = agent_lib::call(ENDPOINT, &[STOP], &mut reply);
+    let total = test.len();
+    println!(
+        "digits_client: accuracy {correct}/{total} (host {host_correct}/{total}), logits bit-identical to the host's for {identical}/{total}, {} us for all",
+        elapsed_us
+    );
+    let extra = alloc::format!("cycles_per_us={cycles_per_us} requests={total}");
+    bench::report("inference_round_trip", &mut round_trips, &extra);
+    bench::report("inference_compute", &mut inferences, &extra);
+    let accurate = correct * 1000 >= MIN_ACCURACY_PER_MILLE * total;
+    if identical == total && correct == host_correct && accurate {
+        0
+    } else {
+        1
+    }
+}
