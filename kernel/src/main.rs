@@ -15,6 +15,32 @@ const INFERENCE_AGENTS: u64 = 3;
 const TRAINING_AGENTS: u64 = 2;
 /// Policy the demo runs unless the boot command line names another.
 const DEFAULT_POLICY: &str = "q-learning";
+/// Endpoint the demo's inference server receives on (`digits_infer`).
+const INFERENCE_ENDPOINT: u64 = 5;
+
+/// Starts the AI demo in ring 3: the digits inference server, a request
+/// generator and a training agent. Returns how many started.
+fn spawn_ai_demo() -> usize {
+    use agent_abi::CapabilitySet;
+    let mut server = CapabilitySet::ALL;
+    server.send_endpoints = 0;
+    server.receive_endpoints = 1 << INFERENCE_ENDPOINT;
+    let mut client = CapabilitySet::ALL;
+    client.send_endpoints = 1 << INFERENCE_ENDPOINT;
+    client.receive_endpoints = 0;
+    let mut started = 0;
+    for (program, capabilities) in [
+        ("digits_infer", server),
+        ("digits_requests", client),
+        ("digits_train", CapabilitySet::ALL),
+    ] {
+        match kernel::user::spawn(program, capabilities, 0) {
+            Ok(_) => started += 1,
+            Err(error) => log::warn!("demo: cannot start {program}: {error:?}"),
+        }
+    }
+    started
+}
 
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     kernel::init(boot_info, Mode::Normal);
@@ -28,8 +54,16 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         }
     };
     task::init(policy);
+    // `demo=synthetic`: the spinning kernel agents of the scheduler
+    // tests; otherwise the AI agents in ring 3.
+    let synthetic = kernel::boot_args::value("demo") == Some("synthetic");
+    // The shell's `spawn` starts synthetic agents in either demo.
     demo::calibrate_work();
-    let spawned = demo::spawn_workload(INFERENCE_AGENTS, TRAINING_AGENTS);
+    let spawned = if synthetic {
+        demo::spawn_workload(INFERENCE_AGENTS, TRAINING_AGENTS)
+    } else {
+        spawn_ai_demo()
+    };
     match Display::open() {
         Some(display) => {
             let _ = task::spawn("dashboard", ClassHint::Batch, move || {
@@ -39,6 +73,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         None => log::warn!("no display: dashboard off"),
     }
     let _ = task::spawn("shell", ClassHint::Interactive, || shell::run());
-    log::info!("scheduler: policy {policy_name}, {spawned} demo agents; shell on serial");
+    log::info!(
+        "scheduler: policy {policy_name}, {spawned} {} demo agents; shell on serial",
+        if synthetic { "synthetic" } else { "AI" }
+    );
     task::run()
 }

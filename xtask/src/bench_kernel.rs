@@ -80,6 +80,7 @@ pub fn run(root: &std::path::Path, args: &BenchKernelArgs) -> Result<()> {
         .collect();
     print_decisions(&decisions, &to_us);
     let primitives = print_primitives(&results, tsc_hz, &to_us);
+    print_vector_and_inference(&results, &to_us);
     print_targets(&decisions, &to_us);
 
     std::fs::create_dir_all(&args.out_dir)
@@ -204,6 +205,83 @@ fn print_primitives(results: &[&Words], tsc_hz: f64, to_us: &dyn Fn(f64) -> f64)
         );
     }
     primitives
+}
+
+/// Prints the switch cost with and without vector state, and inference
+/// latency per request under each policy.
+fn print_vector_and_inference(results: &[&Words], to_us: &dyn Fn(f64) -> f64) {
+    let find = |name: &'static str, workload: &'static str| -> Vec<&Words> {
+        results
+            .iter()
+            .copied()
+            .filter(|words| text(words, "name") == name && text(words, "workload") == workload)
+            .collect()
+    };
+    println!();
+    println!("switch cost with and without vector state (switch handler, histogram cycles)");
+    for words in find("switch_in_handler", "yield-pair") {
+        println!(
+            "  {:<44} p50 {:>7} p99 {:>7} mean {:>7} n {}",
+            "kernel agents (no vector state moved)",
+            text(words, "p50"),
+            text(words, "p99"),
+            text(words, "mean"),
+            text(words, "n")
+        );
+    }
+    for words in find("switch_in_handler", "ipc-pair") {
+        println!(
+            "  {:<44} p50 {:>7} p99 {:>7} mean {:>7} n {}",
+            format!(
+                "ring-3 IPC pair, {} (vector state moved)",
+                text(words, "policy")
+            ),
+            text(words, "p50"),
+            text(words, "p99"),
+            text(words, "mean"),
+            text(words, "n")
+        );
+    }
+    for words in find("vector_handover", "ipc-pair") {
+        println!(
+            "  {:<44} p50 {:>7} p99 {:>7} mean {:>7} n {}",
+            format!("  of which save + restore, {}", text(words, "policy")),
+            text(words, "p50"),
+            text(words, "p99"),
+            text(words, "mean"),
+            text(words, "n")
+        );
+    }
+    println!();
+    println!(
+        "inference latency per request: digits int8 MLP in ring 3 (digits_infer), 451 test images \
+         from digits_client over IPC, digits_train training beside them"
+    );
+    println!(
+        "  {:<12} {:>12} {:>12} {:>12} {:>12}",
+        "policy", "trip p50 us", "trip p99 us", "infer p50 us", "infer p99 us"
+    );
+    let trips: Vec<&Words> = results
+        .iter()
+        .copied()
+        .filter(|words| text(words, "name") == "inference_round_trip")
+        .collect();
+    for trip in trips {
+        let policy = text(trip, "policy");
+        let compute = results.iter().copied().find(|words| {
+            text(words, "name") == "inference_compute" && text(words, "policy") == policy
+        });
+        let (compute_p50, compute_p99) = compute.map_or((0.0, 0.0), |words| {
+            (number(words, "p50"), number(words, "p99"))
+        });
+        println!(
+            "  {policy:<12} {:>12.1} {:>12.1} {:>12.1} {:>12.1}",
+            to_us(number(trip, "p50")),
+            to_us(number(trip, "p99")),
+            to_us(compute_p50),
+            to_us(compute_p99)
+        );
+    }
 }
 
 fn find_decision<'a>(

@@ -28,7 +28,15 @@ pub struct BootOptions {
     /// Most verbose kernel log level [default: the kernel's choice].
     #[arg(long, value_name = "LEVEL", value_parser = LOG_LEVELS)]
     pub log: Option<String>,
+    /// What the kernel runs at boot: `ai` (ring-3 inference server, request generator and
+    /// training agent on the digits model) or `synthetic` (the spinning kernel agents of the
+    /// scheduler tests) [default: ai].
+    #[arg(long, value_name = "NAME", value_parser = DEMOS)]
+    pub demo: Option<String>,
 }
+
+/// Demos the kernel's `demo=` key accepts.
+const DEMOS: [&str; 2] = ["ai", "synthetic"];
 
 impl BootOptions {
     /// Returns the command line words, e.g. `["sched=fifo", "log=debug"]`.
@@ -39,6 +47,9 @@ impl BootOptions {
         }
         if let Some(log) = &self.log {
             words.push(format!("log={log}"));
+        }
+        if let Some(demo) = &self.demo {
+            words.push(format!("demo={demo}"));
         }
         words
     }
@@ -132,6 +143,7 @@ mod tests {
         let options = BootOptions {
             sched: Some("fair".into()),
             log: Some("debug".into()),
+            demo: None,
         };
         assert_eq!(options.cmdline_words(), ["sched=fair", "log=debug"]);
     }

@@ -58,15 +58,27 @@ pub const HOST_PACKAGES: [&str; 7] = [
 ];
 
 /// The kernel-side crates: linted for [`KERNEL_TARGET`].
-pub const KERNEL_PACKAGES: [&str; 8] = [
+pub const KERNEL_PACKAGES: [&str; 6] = [
     "foundation",
     "kernel",
     "drivers",
     TEST_KERNELS_PACKAGE,
-    "agent-lib",
-    AGENTS_PACKAGE,
     "agent-tensor",
     "model-image",
+];
+
+/// The ring-3 crates: linted for [`AGENT_TARGET_SPEC`] (the tensor runtime
+/// and the image formats also for [`KERNEL_TARGET`], where a kernel-side
+/// user may build them soft-float).
+pub const AGENT_PACKAGES: [&str; 4] = ["agent-lib", AGENTS_PACKAGE, "agent-tensor", "model-image"];
+
+/// The cargo arguments that build `core` and `alloc` for
+/// [`AGENT_TARGET_SPEC`] (no precompiled standard library exists for a
+/// custom target).
+pub const AGENT_BUILD_STD_ARGS: [&str; 3] = [
+    "-Zjson-target-spec",
+    "-Zbuild-std=core,compiler_builtins,alloc",
+    "-Zbuild-std-features=compiler-builtins-mem",
 ];
 
 /// A cargo build profile.
@@ -274,11 +286,7 @@ pub fn agents_build_command(root: &Path, profile: Profile) -> Command {
         .arg("build")
         .arg("--target")
         .arg(root.join(AGENT_TARGET_SPEC))
-        .args([
-            "-Zjson-target-spec",
-            "-Zbuild-std=core,compiler_builtins,alloc",
-            "-Zbuild-std-features=compiler-builtins-mem",
-        ])
+        .args(AGENT_BUILD_STD_ARGS)
         .args(profile.cargo_args())
         .args(["-p", AGENTS_PACKAGE, "--bins"]);
     command

@@ -67,7 +67,7 @@ fn script(guest: &mut Guest) -> Result<()> {
     guest.wait_for("shell ready")?;
     guest.wait_for(PROMPT)?;
     expect(guest, "help", "shutdown")?;
-    expect(guest, "agents", "inference-0")?;
+    expect(guest, "agents", "digits_infer")?;
     expect(guest, "sched", "policy ")?;
     expect(
         guest,

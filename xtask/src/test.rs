@@ -19,7 +19,9 @@ use boot::Firmware;
 
 use crate::{
     Result, boot_options,
-    cargo::{self, HOST_PACKAGES, KERNEL_PACKAGES, KERNEL_TARGET, Metadata, Profile},
+    cargo::{
+        self, AGENT_PACKAGES, HOST_PACKAGES, KERNEL_PACKAGES, KERNEL_TARGET, Metadata, Profile,
+    },
     layer_check,
     manifest::{Expect, Manifest},
     prereq,
@@ -319,6 +321,17 @@ fn checks(root: &Path) -> Vec<Check> {
     }
     clippy_kernel.args(["--target", KERNEL_TARGET, "--", "-D", "warnings"]);
 
+    let mut clippy_agents = cargo::cargo(root);
+    clippy_agents.arg("clippy");
+    for package in AGENT_PACKAGES {
+        clippy_agents.args(["-p", package]);
+    }
+    clippy_agents
+        .arg("--target")
+        .arg(root.join(cargo::AGENT_TARGET_SPEC))
+        .args(cargo::AGENT_BUILD_STD_ARGS)
+        .args(["--", "-D", "warnings"]);
+
     let mut fmt = cargo::cargo(root);
     // Captured output is shown in logs and files: no colour escapes.
     fmt.args(["fmt", "--all", "--check", "--", "--color=never"]);
@@ -332,6 +345,11 @@ fn checks(root: &Path) -> Vec<Check> {
         Check {
             name: "clippy::kernel".to_owned(),
             command: clippy_kernel,
+            kind: CheckKind::Counted,
+        },
+        Check {
+            name: "clippy::agents".to_owned(),
+            command: clippy_agents,
             kind: CheckKind::Counted,
         },
         Check {

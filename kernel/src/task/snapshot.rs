@@ -59,6 +59,8 @@ pub struct SchedulerSnapshot {
     pub decision_cycles: Histogram,
     /// Cycles per switch, from entry to the new agent's resume.
     pub switch_cycles: Histogram,
+    /// Cycles of the vector-state hand-overs (save + restore) among them.
+    pub vector_cycles: Histogram,
     /// Spawns, exits, switches, refusals, fallbacks.
     pub counters: ManagerCounters,
     /// Agents that have not exited.
@@ -99,6 +101,7 @@ pub(super) fn scheduler(manager: &Manager) -> SchedulerSnapshot {
         stats: manager.policy().stats(),
         decision_cycles: manager.decision_cycles.clone(),
         switch_cycles: manager.switch_cycles.clone(),
+        vector_cycles: manager.vector_cycles.clone(),
         counters: manager.counters,
         live_agents: manager.live_agents(),
         held_back: manager.policy().held_back(),

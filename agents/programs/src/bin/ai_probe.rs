@@ -48,7 +48,7 @@ fn main() -> i64 {
     );
     expect_error(
         "a kernel buffer",
-        agent_lib::raw::raw6(
+        agent_lib::check(agent_lib::raw::raw6(
             agent_lib::Syscall::ReadFile as u64,
             MODEL.as_ptr() as u64,
             MODEL.len() as u64,
@@ -56,10 +56,8 @@ fn main() -> i64 {
             agent_lib::raw::fault::KERNEL_ADDRESS,
             16,
             0,
-        )
-        .try_into()
-        .map_err(|_| Error::InvalidArgument)
-        .and_then(|value: i64| agent_lib::check(value).map(|read| read as usize)),
+        ))
+        .map(|read| read as usize),
         &mut failures,
     );
     match agent_lib::read_file(MODEL, u64::MAX, &mut buffer) {

@@ -84,7 +84,12 @@ fn main() -> i64 {
         let cycles = read_timestamp_counter().wrapping_sub(start);
         let mut reply = [0u8; REPLY_BYTES];
         reply[0] = class as u8;
-        for (chunk, logit) in reply[4..4 + CLASSES * 4].chunks_exact_mut(4).zip(logits) {
+        for (chunk, logit) in reply[4..4 + CLASSES * 4]
+            .as_chunks_mut::<4>()
+            .0
+            .iter_mut()
+            .zip(logits)
+        {
             chunk.copy_from_slice(&logit.to_le_bytes());
         }
         reply[4 + CLASSES * 4..].copy_from_slice(&cycles.to_le_bytes());

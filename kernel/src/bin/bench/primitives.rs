@@ -11,7 +11,12 @@
 //!   printed beside it.
 //! - Null syscall and IPC call: ring-3 programs `bench_null`,
 //!   `bench_ipc_client` and `bench_ipc_server` time themselves with rdtsc
-//!   and print their own `BENCH` lines.
+//!   and print their own `BENCH` lines; beside the IPC pair, the manager's
+//!   switch and vector hand-over histograms (ring-3 pair: every switch
+//!   saves and restores vector state; the kernel pair above moves none).
+//! - Inference under each policy: `digits_client` sends the digits test
+//!   split to `digits_infer` while `digits_train` trains beside them, and
+//!   prints round-trip and in-server latency per request.
 
 use alloc::{format, vec::Vec};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -43,6 +48,8 @@ const WARM_UP_ROUNDS: usize = 500;
 const IPC_POLICIES: [&str; 2] = ["round-robin", "q-learning"];
 /// Endpoint the IPC programs use (matches `bench_ipc_*`).
 const IPC_ENDPOINT: u64 = 2;
+/// Endpoint `digits_infer` serves (matches the program).
+const INFERENCE_ENDPOINT: u64 = 5;
 /// How often the benchmark agent looks whether a phase ended, µs.
 const POLL_US: u64 = 2_000;
 
@@ -62,6 +69,9 @@ pub fn run(quick: bool) {
     null_syscall();
     for policy in IPC_POLICIES {
         ipc(policy);
+    }
+    for kind in PolicyKind::ALL {
+        inference(kind.name());
     }
 }
 
@@ -213,8 +223,35 @@ fn ipc(policy: &str) {
     let mut client_caps = CapabilitySet::ALL;
     client_caps.send_endpoints = 1 << IPC_ENDPOINT;
     client_caps.receive_endpoints = 0;
+    task::reset_statistics();
     let server = run_program("bench_ipc_server", server_caps);
     let client = run_program("bench_ipc_client", client_caps);
     check_status("bench_ipc_client", task::wait_child(client));
     check_status("bench_ipc_server", task::wait_child(server));
+    // Every switch between the two ring-3 agents hands the vector state
+    // over (save + restore); the kernel pair of `switches` moves none.
+    let scheduler = task::scheduler().expect("task manager runs");
+    let extra = format!("policy={policy} workload=ipc-pair agents=2");
+    report::print_histogram("switch_in_handler", &scheduler.switch_cycles, &extra);
+    report::print_histogram("vector_handover", &scheduler.vector_cycles, &extra);
+}
+
+/// Serves the digits test split under `policy`: `digits_infer` answers
+/// `digits_client`'s requests while `digits_train` trains beside them (CPU
+/// load the policy must schedule around); the client prints the
+/// `inference_*` `BENCH` lines.
+fn inference(policy: &str) {
+    set_policy(policy);
+    let mut server_caps = CapabilitySet::ALL;
+    server_caps.send_endpoints = 0;
+    server_caps.receive_endpoints = 1 << INFERENCE_ENDPOINT;
+    let mut client_caps = CapabilitySet::ALL;
+    client_caps.send_endpoints = 1 << INFERENCE_ENDPOINT;
+    client_caps.receive_endpoints = 0;
+    let server = run_program("digits_infer", server_caps);
+    let trainer = run_program("digits_train", CapabilitySet::ALL);
+    let client = run_program("digits_client", client_caps);
+    check_status("digits_client", task::wait_child(client));
+    check_status("digits_infer", task::wait_child(server));
+    check_status("digits_train", task::wait_child(trainer));
 }
