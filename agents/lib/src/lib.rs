@@ -196,6 +196,26 @@ pub fn reply(caller: u64, message: &[u8]) -> Result<(), Error> {
     .map(|_| ())
 }
 
+/// Like [`call`], but while nobody serves `endpoint` yet (`PeerGone`: the
+/// server may not have started receiving) retries every millisecond for
+/// up to `startup_us`.
+pub fn call_once_served(
+    endpoint: u64,
+    message: &[u8],
+    reply: &mut [u8],
+    startup_us: u64,
+) -> Result<usize, Error> {
+    let deadline = clock_us().saturating_add(startup_us);
+    loop {
+        match call(endpoint, message, reply) {
+            Err(Error::PeerGone) if clock_us() < deadline => {
+                let _ = sleep_us(1_000);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Reads ramdisk file `name` (under [`abi::FILE_DIRECTORY`]) from `offset`
 /// into `buffer`; returns the bytes read (0 at or past the end).
 pub fn read_file(name: &str, offset: u64, buffer: &mut [u8]) -> Result<usize, Error> {

@@ -16,6 +16,9 @@ agent_lib::agent_main!(main);
 
 /// Endpoint `digits_infer` serves.
 const ENDPOINT: u64 = 5;
+/// How long the server may take to start serving (it loads its model
+/// first), µs.
+const STARTUP_US: u64 = 5_000_000;
 /// The test split.
 const TEST: &str = "models/digits-test.dset";
 /// Time between requests, µs.
@@ -43,7 +46,12 @@ fn main() -> i64 {
         let started_cycles = read_timestamp_counter();
         for sample in 0..test.len() {
             let start = read_timestamp_counter();
-            match agent_lib::call(ENDPOINT, test.features(sample), &mut reply) {
+            match agent_lib::call_once_served(
+                ENDPOINT,
+                test.features(sample),
+                &mut reply,
+                STARTUP_US,
+            ) {
                 Ok(REPLY_BYTES) => {}
                 other => {
                     println!("digits_requests: the server answered {other:?}; stopping");
