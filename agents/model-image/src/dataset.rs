@@ -1,7 +1,7 @@
 //! The DSET dataset image: parser and (with `alloc`) writer.
 
 use crate::error::{ImageError, ImageFormat};
-use crate::{image_digest, u16_at, u32_at};
+use crate::{image_digest, split_header, u16_at, u32_at};
 
 /// The magic a DSET image starts with.
 pub const DATASET_MAGIC: [u8; 4] = *b"DSET";
@@ -121,21 +121,8 @@ impl<'a> Dataset<'a> {
 /// (`< classes`). See the crate docs for the format.
 pub fn parse_dataset(bytes: &[u8]) -> Result<Dataset<'_>, ImageError> {
     const F: ImageFormat = ImageFormat::Dataset;
-    let magic_len = bytes.len().min(DATASET_MAGIC.len());
-    if bytes.get(..magic_len) != DATASET_MAGIC.get(..magic_len) {
-        return Err(ImageError::BadMagic { format: F });
-    }
-    let Some((header, payload)) = bytes.split_first_chunk::<DATASET_HEADER_LEN>() else {
-        return Err(ImageError::TruncatedHeader {
-            format: F,
-            len: bytes.len(),
-            need: DATASET_HEADER_LEN,
-        });
-    };
-    let version = u16_at(header, 4);
-    if version != DATASET_VERSION {
-        return Err(ImageError::UnsupportedVersion { format: F, version });
-    }
+    let (header, payload) =
+        split_header::<DATASET_HEADER_LEN>(bytes, F, &DATASET_MAGIC, DATASET_VERSION)?;
     let kind = u16_at(header, 6);
     if kind != FEATURE_KIND_U8 {
         return Err(ImageError::UnknownFeatureKind { kind });

@@ -89,6 +89,37 @@ fn image_digest(image: &[u8], digest_offset: usize) -> Option<[u8; 32]> {
     Some(hasher.finalize().into())
 }
 
+/// Checks the start both formats share: the magic (also a prefix of it, so
+/// a truncated image of the right kind says "truncated", not "bad magic"),
+/// an `N`-byte header, and the version in the two bytes after the magic.
+/// Returns the header and what follows it.
+fn split_header<'a, const N: usize>(
+    bytes: &'a [u8],
+    format: ImageFormat,
+    magic: &[u8; 4],
+    version: u16,
+) -> Result<(&'a [u8; N], &'a [u8]), ImageError> {
+    let magic_len = bytes.len().min(magic.len());
+    if bytes.get(..magic_len) != magic.get(..magic_len) {
+        return Err(ImageError::BadMagic { format });
+    }
+    let Some((header, rest)) = bytes.split_first_chunk::<N>() else {
+        return Err(ImageError::TruncatedHeader {
+            format,
+            len: bytes.len(),
+            need: N,
+        });
+    };
+    let found = u16_at(header, 4);
+    if found != version {
+        return Err(ImageError::UnsupportedVersion {
+            format,
+            version: found,
+        });
+    }
+    Ok((header, rest))
+}
+
 /// Little-endian field readers over a slice. A read past the end yields 0; the
 /// parsers check lengths before reading, so this never happens there, but it
 /// keeps every read panic-free by construction.

@@ -1,7 +1,7 @@
 //! The AIMG model image: parser and (with `alloc`) writer.
 
 use crate::error::{ImageError, ImageFormat, ScaleField};
-use crate::{f32_at, i32_at, image_digest, in_bounds, u16_at, u32_at};
+use crate::{f32_at, i32_at, image_digest, in_bounds, split_header, u16_at, u32_at};
 
 /// The magic an AIMG image starts with.
 pub const MAGIC: [u8; 4] = *b"AIMG";
@@ -338,21 +338,7 @@ fn decode_layer<'a>(
 /// See the crate docs for the format.
 pub fn parse(bytes: &[u8]) -> Result<ModelImage<'_>, ImageError> {
     const F: ImageFormat = ImageFormat::Model;
-    let magic_len = bytes.len().min(MAGIC.len());
-    if bytes.get(..magic_len) != MAGIC.get(..magic_len) {
-        return Err(ImageError::BadMagic { format: F });
-    }
-    let Some((header, rest)) = bytes.split_first_chunk::<HEADER_LEN>() else {
-        return Err(ImageError::TruncatedHeader {
-            format: F,
-            len: bytes.len(),
-            need: HEADER_LEN,
-        });
-    };
-    let version = u16_at(header, 4);
-    if version != VERSION {
-        return Err(ImageError::UnsupportedVersion { format: F, version });
-    }
+    let (header, rest) = split_header::<HEADER_LEN>(bytes, F, &MAGIC, VERSION)?;
     let count = u16_at(header, 6);
     if count == 0 {
         return Err(ImageError::NoLayers);
