@@ -18,7 +18,11 @@ use super::{
     histogram::Histogram,
     policy::{GuardedPolicy, KernelPolicy},
 };
-use crate::{arch::cpu, memory::stack::KernelStack, time};
+use crate::{
+    arch::{cpu, vector::VectorState},
+    memory::stack::KernelStack,
+    time,
+};
 
 /// What an agent asked for through the switch vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -735,44 +739,35 @@ impl Manager {
         let Some(id) = pick else {
             return;
         };
-        let Some(agent) = self.agents[id.index()].as_ref() else {
+        let Some(pid) = self.agents[id.index()].as_ref().map(|agent| agent.pid) else {
             return;
         };
-        let pid = agent.pid;
-        if self.vector_owner == Some((id, pid)) {
-            return;
-        }
-        let has_state = agent
-            .data
-            .as_ref()
-            .is_some_and(|data| data.address_space().is_some());
-        if !has_state {
+        if self.vector_owner == Some((id, pid)) || self.vector_state_of(id, pid).is_none() {
             return;
         }
         let start = cpu::read_timestamp_counter();
         if let Some((owner, owner_pid)) = self.vector_owner
-            && let Some(agent) = self.agents[owner.index()].as_mut()
-            && agent.pid == owner_pid
-            && !matches!(agent.state, AgentState::Exited { .. })
-            && let Some(state) = agent
-                .data
-                .as_deref_mut()
-                .and_then(|data| data.vector_state())
+            && let Some(state) = self.vector_state_of(owner, owner_pid)
         {
             state.save();
         }
-        let restored = self.agents[id.index()]
-            .as_mut()
-            .and_then(|agent| agent.data.as_deref_mut())
-            .and_then(|data| data.vector_state())
-            .map(|state| state.restore())
-            .is_some();
-        if restored {
-            self.vector_owner = Some((id, pid));
-            self.counters.vector_switches += 1;
-            self.vector_cycles
-                .record(cpu::read_timestamp_counter().wrapping_sub(start));
+        if let Some(state) = self.vector_state_of(id, pid) {
+            state.restore();
         }
+        self.vector_owner = Some((id, pid));
+        self.counters.vector_switches += 1;
+        self.vector_cycles
+            .record(cpu::read_timestamp_counter().wrapping_sub(start));
+    }
+
+    /// Returns the vector save area of agent `id` if it is still agent
+    /// `pid` (its slot may hold a newer agent), has not exited, and has one.
+    fn vector_state_of(&mut self, id: AgentId, pid: u64) -> Option<&mut VectorState> {
+        let agent = self.agents[id.index()].as_mut()?;
+        if agent.pid != pid || matches!(agent.state, AgentState::Exited { .. }) {
+            return None;
+        }
+        agent.data.as_deref_mut()?.vector_state()
     }
 
     /// Activates the address space and ring-0 stack of `pick`.
