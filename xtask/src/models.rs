@@ -131,7 +131,10 @@ fn build_scalar() -> Result<ModelFiles, String> {
             REFERENCE_FILE,
             reference(test.len(), classes, correct, &logits),
         ),
-        (TRAIN_REFERENCE_FILE, training_reference(&train)),
+        (
+            TRAIN_REFERENCE_FILE,
+            training_reference(&train_x, &train.labels),
+        ),
     ];
     files.shrink_to_fit();
     Ok(ModelFiles {
@@ -184,15 +187,14 @@ fn reference(samples: usize, classes: usize, correct: usize, logits: &[i32]) -> 
     out
 }
 
-/// Runs what the training agent runs ([`AGENT_EPOCHS`] from the initial
-/// weights) and returns its reference.
-fn training_reference(train: &Digits) -> Vec<u8> {
-    let xs = inputs(train);
+/// Returns the reference of what the training agent runs ([`AGENT_EPOCHS`]
+/// from the initial weights) on the training inputs `xs` and `labels`.
+fn training_reference(xs: &[f32], labels: &[u8]) -> Vec<u8> {
     let mut mlp = Mlp::new(&SIZES, SEED);
-    let mut losses = vec![mlp.loss(&xs, &train.labels)];
+    let mut losses = vec![mlp.loss(xs, labels)];
     for epoch in 0..AGENT_EPOCHS {
-        mlp.train_epoch(&xs, &train.labels, LEARNING_RATE, BATCH, epoch_seed(epoch));
-        losses.push(mlp.loss(&xs, &train.labels));
+        mlp.train_epoch(xs, labels, LEARNING_RATE, BATCH, epoch_seed(epoch));
+        losses.push(mlp.loss(xs, labels));
     }
     let mut out = b"TREF".to_vec();
     for word in [1, AGENT_EPOCHS as u32, BATCH as u32] {
