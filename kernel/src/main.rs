@@ -15,8 +15,6 @@ const INFERENCE_AGENTS: u64 = 3;
 const TRAINING_AGENTS: u64 = 2;
 /// Policy the demo runs unless the boot command line names another.
 const DEFAULT_POLICY: &str = "q-learning";
-/// Endpoint the demo's inference server receives on (`digits_infer`).
-const INFERENCE_ENDPOINT: u64 = 5;
 
 /// Starts the AI demo in ring 3: the digits inference server, a request
 /// generator and a training agent. Returns how many started.
@@ -24,9 +22,9 @@ fn spawn_ai_demo() -> usize {
     use agent_abi::CapabilitySet;
     let mut server = CapabilitySet::ALL;
     server.send_endpoints = 0;
-    server.receive_endpoints = 1 << INFERENCE_ENDPOINT;
+    server.receive_endpoints = 1 << agent_abi::DIGITS_ENDPOINT;
     let mut client = CapabilitySet::ALL;
-    client.send_endpoints = 1 << INFERENCE_ENDPOINT;
+    client.send_endpoints = 1 << agent_abi::DIGITS_ENDPOINT;
     client.receive_endpoints = 0;
     let mut started = 0;
     for (program, capabilities) in [

@@ -203,6 +203,9 @@ impl Syscall {
 /// Directory of the ramdisk files `read_file` serves: models, data sets
 /// and their reference results (agent programs are not readable).
 pub const FILE_DIRECTORY: &str = "models/";
+/// Endpoint of the digits inference service (`digits_infer`): the kernel's
+/// demo, its test and its benchmark grant it to the server and its clients.
+pub const DIGITS_ENDPOINT: u64 = 5;
 /// Most bytes one `read_file` call copies.
 pub const MAX_READ_BYTES: u64 = 64 * 1024;
 

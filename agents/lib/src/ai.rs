@@ -2,7 +2,8 @@
 //!
 //! [`load_model`] reads an AIMG model image, checks it (`model_image::parse`:
 //! shapes, scales, SHA-256) and builds an `agent_tensor::QuantMlp` from it,
-//! checked again by the runtime; [`load_dataset`] reads a DSET image.
+//! checked again by the runtime; [`dataset`] parses a DSET image that
+//! [`read`] brought.
 //! Every refusal is an [`AiError`] with a printable cause: a bad image
 //! never stops the agent by itself.
 
@@ -77,19 +78,16 @@ pub fn model_from_image(bytes: &[u8]) -> Result<QuantMlp, AiError> {
 
 /// Reads the model image `name` from the ramdisk and builds its model.
 pub fn load_model(name: &str) -> Result<QuantMlp, AiError> {
-    let bytes = crate::load_file(name).map_err(AiError::Read)?;
-    model_from_image(&bytes)
+    model_from_image(&read(name)?)
 }
 
-/// Reads the data set image `name` from the ramdisk; the bytes stay in the
-/// returned vector ([`dataset`] parses them).
-pub fn load_dataset(name: &str) -> Result<Vec<u8>, AiError> {
-    let bytes = crate::load_file(name).map_err(AiError::Read)?;
-    model_image::parse_dataset(&bytes).map_err(AiError::Image)?;
-    Ok(bytes)
+/// Reads ramdisk file `name` (a data set image, say, which [`dataset`]
+/// then parses in place).
+pub fn read(name: &str) -> Result<Vec<u8>, AiError> {
+    crate::load_file(name).map_err(AiError::Read)
 }
 
-/// Parses data set bytes that [`load_dataset`] accepted.
+/// Parses (and checks) the data set image `bytes`.
 pub fn dataset(bytes: &[u8]) -> Result<Dataset<'_>, AiError> {
     model_image::parse_dataset(bytes).map_err(AiError::Image)
 }
@@ -107,4 +105,89 @@ pub fn inputs(data: &Dataset<'_>) -> Vec<f32> {
         );
     }
     out
+}
+
+/// The digits service: the files `cargo xtask` puts into the ramdisk and
+/// the request/reply format `digits_infer` speaks with its clients.
+///
+/// Request: the [`PIXELS`] pixels of an 8x8 image (values 0..=[`VALUE_MAX`]),
+/// one byte each; a one-byte request [`STOP`] ends the server. Reply
+/// ([`REPLY_BYTES`], little-endian): the class (u8), three zero bytes, the
+/// model's [`CLASSES`] i32 logits, then the cycles the inference took
+/// (u64); a malformed request gets the one byte [`BAD_REQUEST`].
+pub mod digits {
+    /// The int8 model image.
+    pub const MODEL_FILE: &str = "models/digits.aimg";
+    /// The training split.
+    pub const TRAIN_FILE: &str = "models/digits-train.dset";
+    /// The held-out test split.
+    pub const TEST_FILE: &str = "models/digits-test.dset";
+    /// The host's int8 logits of every test image.
+    pub const REFERENCE_FILE: &str = "models/digits.ref";
+    /// The host's training run (seeds and losses).
+    pub const TRAIN_REFERENCE_FILE: &str = "models/digits-train.ref";
+    /// Endpoint the server receives on.
+    pub const ENDPOINT: u64 = agent_abi::DIGITS_ENDPOINT;
+    /// Pixels per image.
+    pub const PIXELS: usize = 64;
+    /// Largest pixel value.
+    pub const VALUE_MAX: u8 = 16;
+    /// Classes.
+    pub const CLASSES: usize = 10;
+    /// Bytes of a reply.
+    pub const REPLY_BYTES: usize = 4 + CLASSES * 4 + 8;
+    /// The stop request (and its answer).
+    pub const STOP: u8 = 0xFF;
+    /// The answer to a malformed request.
+    pub const BAD_REQUEST: u8 = 0xEE;
+    /// How long a client waits for the server to start serving (it loads
+    /// its model first), µs.
+    pub const STARTUP_US: u64 = 5_000_000;
+
+    /// One answer of the server.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Reply {
+        /// The class the model chose.
+        pub class: u8,
+        /// The model's logits.
+        pub logits: [i32; CLASSES],
+        /// Cycles the inference took inside the server.
+        pub cycles: u64,
+    }
+
+    impl Reply {
+        /// Returns the reply's wire form.
+        pub fn to_bytes(&self) -> [u8; REPLY_BYTES] {
+            let mut bytes = [0u8; REPLY_BYTES];
+            bytes[0] = self.class;
+            for (chunk, logit) in bytes[4..4 + CLASSES * 4]
+                .as_chunks_mut::<4>()
+                .0
+                .iter_mut()
+                .zip(self.logits)
+            {
+                *chunk = logit.to_le_bytes();
+            }
+            bytes[4 + CLASSES * 4..].copy_from_slice(&self.cycles.to_le_bytes());
+            bytes
+        }
+
+        /// Returns the reply in `bytes`, if they are one.
+        pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+            let bytes: &[u8; REPLY_BYTES] = bytes.try_into().ok()?;
+            let mut logits = [0i32; CLASSES];
+            for (logit, chunk) in logits
+                .iter_mut()
+                .zip(bytes[4..4 + CLASSES * 4].as_chunks::<4>().0)
+            {
+                *logit = i32::from_le_bytes(*chunk);
+            }
+            let cycles = u64::from_le_bytes(bytes[4 + CLASSES * 4..].try_into().ok()?);
+            Some(Self {
+                class: bytes[0],
+                logits,
+                cycles,
+            })
+        }
+    }
 }

@@ -16,9 +16,6 @@ use sched_rl::ClassHint;
 
 entry_point!(main, config = &kernel::BOOTLOADER_CONFIG);
 
-/// Endpoint `digits_infer` serves.
-const ENDPOINT: u64 = 5;
-
 fn main(boot_info: &'static mut BootInfo) -> ! {
     kernel_tests::start(boot_info, "ai_digits");
     task::init(task::policy_by_name("q-learning").expect("policy"));
@@ -26,9 +23,9 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         let parent = task::current_pid();
         let mut server_caps = CapabilitySet::ALL;
         server_caps.send_endpoints = 0;
-        server_caps.receive_endpoints = 1 << ENDPOINT;
+        server_caps.receive_endpoints = 1 << agent_abi::DIGITS_ENDPOINT;
         let mut client_caps = CapabilitySet::ALL;
-        client_caps.send_endpoints = 1 << ENDPOINT;
+        client_caps.send_endpoints = 1 << agent_abi::DIGITS_ENDPOINT;
         client_caps.receive_endpoints = 0;
         let spawn = |name, caps| match kernel::user::spawn(name, caps, parent) {
             Ok(pid) => pid,

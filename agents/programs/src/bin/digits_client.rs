@@ -13,25 +13,20 @@
 
 extern crate alloc;
 
-use agent_lib::{ai, bench, println, raw::read_timestamp_counter};
+use agent_lib::{
+    ai::{
+        self,
+        digits::{
+            CLASSES, ENDPOINT, REFERENCE_FILE as REFERENCE, Reply, STARTUP_US, STOP,
+            TEST_FILE as TEST,
+        },
+    },
+    bench, println,
+    raw::read_timestamp_counter,
+};
 
 agent_lib::agent_main!(main);
 
-/// Endpoint `digits_infer` serves.
-const ENDPOINT: u64 = 5;
-/// How long the server may take to start serving (it loads its model
-/// first), µs.
-const STARTUP_US: u64 = 5_000_000;
-/// The test split.
-const TEST: &str = "models/digits-test.dset";
-/// The host's reference logits.
-const REFERENCE: &str = "models/digits.ref";
-/// Classes.
-const CLASSES: usize = 10;
-/// Bytes of a server reply.
-const REPLY_BYTES: usize = 4 + CLASSES * 4 + 8;
-/// The stop request.
-const STOP: u8 = 0xFF;
 /// Accuracy the model must reach (per mille).
 pub const MIN_ACCURACY_PER_MILLE: usize = 950;
 
@@ -41,15 +36,19 @@ fn word(bytes: &[u8], index: usize) -> Option<u32> {
 }
 
 fn main() -> i64 {
-    let test_bytes = match ai::load_dataset(TEST) {
+    let test_bytes = match ai::read(TEST) {
         Ok(bytes) => bytes,
+        Err(error) => {
+            println!("digits_client: {TEST}: {error}");
+            return 10;
+        }
+    };
+    let test = match ai::dataset(&test_bytes) {
+        Ok(test) => test,
         Err(error) => {
             println!("digits_client: {TEST} refused: {error}");
             return 10;
         }
-    };
-    let Ok(test) = ai::dataset(&test_bytes) else {
-        return 10;
     };
     let reference = match agent_lib::load_file(REFERENCE) {
         Ok(bytes) => bytes,
@@ -80,25 +79,27 @@ fn main() -> i64 {
         let answer =
             agent_lib::call_once_served(ENDPOINT, test.features(sample), &mut reply, STARTUP_US);
         round_trips.push(read_timestamp_counter().wrapping_sub(start));
-        match answer {
-            Ok(REPLY_BYTES) => {}
-            other => {
-                println!("digits_client: request {sample} answered {other:?}");
-                return 12;
-            }
-        }
-        let class = usize::from(reply[0]);
-        if class == usize::from(test.label(sample)) {
+        let Some(answer) = answer
+            .ok()
+            .and_then(|length| Reply::from_bytes(&reply[..length]))
+        else {
+            println!("digits_client: request {sample} answered {answer:?}");
+            return 12;
+        };
+        if answer.class == test.label(sample) {
             correct += 1;
         }
-        let expected = &reference[20 + sample * CLASSES * 4..20 + (sample + 1) * CLASSES * 4];
-        if &reply[4..4 + CLASSES * 4] == expected {
+        let expected = reference[20 + sample * CLASSES * 4..20 + (sample + 1) * CLASSES * 4]
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|chunk| i32::from_le_bytes(*chunk));
+        if answer.logits.iter().copied().eq(expected) {
             identical += 1;
         } else if identical == sample {
             println!("digits_client: sample {sample}: logits differ from the host's");
         }
-        let cycles = u64::from_le_bytes(reply[44..52].try_into().unwrap_or([0; 8]));
-        inferences.push(cycles);
+        inferences.push(answer.cycles);
     }
     let elapsed_us = agent_lib::clock_us().saturating_sub(started_us).max(1);
     let cycles_per_us = read_timestamp_counter().wrapping_sub(started_cycles) / elapsed_us;

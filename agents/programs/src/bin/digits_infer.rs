@@ -1,36 +1,25 @@
 //! Inference server: loads the int8 digits model from the ramdisk
 //! (`models/digits.aimg`, refused with its cause if the image is bad) and
-//! answers requests on endpoint [`ENDPOINT`].
-//!
-//! Request: the 64 pixels of an 8x8 image (values 0..=16), one byte each.
-//! Reply ([`REPLY_BYTES`]): the class (u8), three zero bytes, the model's
-//! ten i32 logits, then the cycles the inference took (u64), little-endian.
-//! A one-byte request [`STOP`] ends the server (exit 0). A request of any
-//! other size is answered with one byte [`BAD_REQUEST`].
+//! answers requests on endpoint 5 in the format of `agent_lib::ai::digits`
+//! (an 8x8 image in, the class, logits and cycles out). A one-byte stop
+//! request ends the server (exit 0); a request of any other size is
+//! answered with one byte `BAD_REQUEST`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use agent_lib::{ai, println, raw::read_timestamp_counter};
+use agent_lib::{
+    ai::{
+        self,
+        digits::{
+            BAD_REQUEST, CLASSES, ENDPOINT, MODEL_FILE as MODEL, PIXELS, Reply, STOP, VALUE_MAX,
+        },
+    },
+    println,
+    raw::read_timestamp_counter,
+};
 
 agent_lib::agent_main!(main);
-
-/// Endpoint the server receives on.
-pub const ENDPOINT: u64 = 5;
-/// The model image.
-const MODEL: &str = "models/digits.aimg";
-/// Pixels per image.
-const PIXELS: usize = 64;
-/// Largest pixel value.
-const VALUE_MAX: f32 = 16.0;
-/// Classes.
-const CLASSES: usize = 10;
-/// Bytes of a reply.
-pub const REPLY_BYTES: usize = 4 + CLASSES * 4 + 8;
-/// The stop request.
-pub const STOP: u8 = 0xFF;
-/// The answer to a malformed request.
-pub const BAD_REQUEST: u8 = 0xEE;
 
 fn main() -> i64 {
     let model = match ai::load_model(MODEL) {
@@ -76,23 +65,18 @@ fn main() -> i64 {
         }
         let start = read_timestamp_counter();
         for (float, &pixel) in floats.iter_mut().zip(&request[..PIXELS]) {
-            *float = f32::from(pixel.min(16)) / VALUE_MAX;
+            *float = f32::from(pixel.min(VALUE_MAX)) / f32::from(VALUE_MAX);
         }
         model.quantize_input(&floats, &mut quantised);
         model.forward(&quantised, &mut logits);
         let class = ai::agent_tensor::argmax_i32(&logits);
         let cycles = read_timestamp_counter().wrapping_sub(start);
-        let mut reply = [0u8; REPLY_BYTES];
-        reply[0] = class as u8;
-        for (chunk, logit) in reply[4..4 + CLASSES * 4]
-            .as_chunks_mut::<4>()
-            .0
-            .iter_mut()
-            .zip(logits)
-        {
-            chunk.copy_from_slice(&logit.to_le_bytes());
+        let reply = Reply {
+            class: class as u8,
+            logits,
+            cycles,
         }
-        reply[4 + CLASSES * 4..].copy_from_slice(&cycles.to_le_bytes());
+        .to_bytes();
         served += 1;
         if agent_lib::reply(caller, &reply).is_err() {
             // The caller is gone: serve the next one.

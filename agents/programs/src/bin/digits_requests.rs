@@ -10,32 +10,34 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use agent_lib::{ai, println, raw::read_timestamp_counter};
+use agent_lib::{
+    ai::{
+        self,
+        digits::{ENDPOINT, REPLY_BYTES, STARTUP_US, TEST_FILE as TEST},
+    },
+    println,
+    raw::read_timestamp_counter,
+};
 
 agent_lib::agent_main!(main);
 
-/// Endpoint `digits_infer` serves.
-const ENDPOINT: u64 = 5;
-/// How long the server may take to start serving (it loads its model
-/// first), µs.
-const STARTUP_US: u64 = 5_000_000;
-/// The test split.
-const TEST: &str = "models/digits-test.dset";
 /// Time between requests, µs.
 pub const PERIOD_US: u64 = 10_000;
-/// Bytes of a server reply.
-const REPLY_BYTES: usize = 52;
 
 fn main() -> i64 {
-    let bytes = match ai::load_dataset(TEST) {
+    let bytes = match ai::read(TEST) {
         Ok(bytes) => bytes,
+        Err(error) => {
+            println!("digits_requests: {TEST}: {error}");
+            return 10;
+        }
+    };
+    let test = match ai::dataset(&bytes) {
+        Ok(test) => test,
         Err(error) => {
             println!("digits_requests: {TEST} refused: {error}");
             return 10;
         }
-    };
-    let Ok(test) = ai::dataset(&bytes) else {
-        return 10;
     };
     let mut reply = [0u8; 64];
     let mut trips = Vec::with_capacity(test.len());

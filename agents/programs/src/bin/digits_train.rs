@@ -105,15 +105,19 @@ fn milli(value: f32) -> u64 {
 }
 
 fn main() -> i64 {
-    let data_bytes = match ai::load_dataset(TRAIN) {
+    let data_bytes = match ai::read(TRAIN) {
         Ok(bytes) => bytes,
+        Err(error) => {
+            println!("digits_train: {TRAIN}: {error}");
+            return 10;
+        }
+    };
+    let data = match ai::dataset(&data_bytes) {
+        Ok(data) => data,
         Err(error) => {
             println!("digits_train: {TRAIN} refused: {error}");
             return 10;
         }
-    };
-    let Ok(data) = ai::dataset(&data_bytes) else {
-        return 10;
     };
     let Some(plan) = agent_lib::load_file(REFERENCE)
         .ok()

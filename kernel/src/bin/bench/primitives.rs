@@ -48,8 +48,6 @@ const WARM_UP_ROUNDS: usize = 500;
 const IPC_POLICIES: [&str; 2] = ["round-robin", "q-learning"];
 /// Endpoint the IPC programs use (matches `bench_ipc_*`).
 const IPC_ENDPOINT: u64 = 2;
-/// Endpoint `digits_infer` serves (matches the program).
-const INFERENCE_ENDPOINT: u64 = 5;
 /// How often the benchmark agent looks whether a phase ended, µs.
 const POLL_US: u64 = 2_000;
 
@@ -244,9 +242,9 @@ fn inference(policy: &str) {
     set_policy(policy);
     let mut server_caps = CapabilitySet::ALL;
     server_caps.send_endpoints = 0;
-    server_caps.receive_endpoints = 1 << INFERENCE_ENDPOINT;
+    server_caps.receive_endpoints = 1 << agent_abi::DIGITS_ENDPOINT;
     let mut client_caps = CapabilitySet::ALL;
-    client_caps.send_endpoints = 1 << INFERENCE_ENDPOINT;
+    client_caps.send_endpoints = 1 << agent_abi::DIGITS_ENDPOINT;
     client_caps.receive_endpoints = 0;
     let server = run_program("digits_infer", server_caps);
     let trainer = run_program("digits_train", CapabilitySet::ALL);
