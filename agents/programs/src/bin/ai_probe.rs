@@ -11,12 +11,14 @@
 
 extern crate alloc;
 
-use agent_lib::{Error, ai, println};
+use agent_lib::{
+    Error,
+    ai::{self, digits::MODEL_FILE as MODEL},
+    println,
+};
 
 agent_lib::agent_main!(main);
 
-/// The model image.
-const MODEL: &str = "models/digits.aimg";
 /// Offset of the first layer descriptor's `in_dim` (48-byte header, then
 /// kind u16 and flags u16: see `agents/model-image/FORMAT.md`).
 const FIRST_IN_DIM: usize = 48 + 4;

@@ -14,14 +14,17 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use agent_lib::{ai, ai::agent_tensor::Mlp, println};
+use agent_lib::{
+    ai::{
+        self,
+        agent_tensor::Mlp,
+        digits::{TRAIN_FILE as TRAIN, TRAIN_REFERENCE_FILE as REFERENCE},
+    },
+    println,
+};
 
 agent_lib::agent_main!(main);
 
-/// The training split.
-const TRAIN: &str = "models/digits-train.dset";
-/// The host's run.
-const REFERENCE: &str = "models/digits-train.ref";
 /// Relative difference allowed between this run's loss and the host's:
 /// the SIMD kernels here may sum in another order than the host's scalar
 /// ones.
