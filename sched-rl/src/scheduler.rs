@@ -35,6 +35,7 @@
 
 use crate::agent::{AgentId, ClassHint, Microseconds, StopReason};
 use crate::fixed::Fixed;
+use crate::objective::ObjectiveSignal;
 use crate::policy::watchdog::FallbackReason;
 
 /// A scheduling policy, driven identically by the kernel and the simulator.
@@ -71,6 +72,15 @@ pub trait Scheduler {
     /// agent does nothing. O(runnable agents), no allocation.
     fn remove(&mut self, agent: AgentId);
 
+    /// Reports news about `agent`'s declared learning objective (see
+    /// [`crate::objective`]): it fell behind or caught up, or the kernel
+    /// measured one request it served. A hint: policies may ignore it (the
+    /// baselines do) and must not trust it blindly. May come at any time
+    /// between the other calls, for an agent in any state; O(1).
+    fn objective(&mut self, agent: AgentId, signal: ObjectiveSignal, now: Microseconds) {
+        let _ = (agent, signal, now);
+    }
+
     /// Returns counters for the kernel's status table.
     fn stats(&self) -> SchedulerStats;
 }
@@ -102,6 +112,10 @@ impl<S: Scheduler + ?Sized> Scheduler for alloc::boxed::Box<S> {
 
     fn remove(&mut self, agent: AgentId) {
         (**self).remove(agent);
+    }
+
+    fn objective(&mut self, agent: AgentId, signal: ObjectiveSignal, now: Microseconds) {
+        (**self).objective(agent, signal, now);
     }
 
     fn stats(&self) -> SchedulerStats {

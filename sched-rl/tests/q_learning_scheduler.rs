@@ -82,3 +82,53 @@ fn same_seed_same_decisions() {
     assert_eq!(first.responses, second.responses);
     assert_eq!(first.stats, second.stats);
 }
+
+/// Two CPU hogs that look alike, except that one is behind its latency
+/// objective and answers requests within the target during its
+/// dispatches (the kernel's observation): the learner comes to dispatch
+/// it more often. A third hog that only reports itself behind (a training
+/// loss nobody can check) gains nothing over the calm one.
+#[test]
+fn learns_that_serving_requests_within_target_is_worth_it() {
+    use sched_rl::{AgentId, ClassHint, ObjectiveSignal, StopReason};
+    let mut learner = QLearningScheduler::new(SEED);
+    let server = AgentId::new(0).unwrap();
+    let liar = AgentId::new(1).unwrap();
+    let calm = AgentId::new(2).unwrap();
+    let mut now = 0;
+    for agent in [server, liar, calm] {
+        learner.arrive(agent, ClassHint::Batch, now);
+    }
+    let behind = |observed| ObjectiveSignal::Behind {
+        behind: true,
+        observed,
+    };
+    learner.objective(server, behind(true), now);
+    learner.objective(liar, behind(false), now);
+    let mut runs = [0u32; 3];
+    for _ in 0..4_000 {
+        let agent = learner.next(now).expect("three hogs are always runnable");
+        runs[agent.index()] += 1;
+        if agent == server {
+            learner.objective(server, ObjectiveSignal::RequestServed { met: true }, now);
+        }
+        now += TICK_US;
+        learner.result(agent, TICK_US, StopReason::Preempted, now);
+    }
+    let (served, lied, honest) = (runs[0], runs[1], runs[2]);
+    assert!(
+        served > lied && served > honest && served > 2_000,
+        "server {served}, liar {lied}, calm {honest}"
+    );
+    let behind_value = learner.value(learner.state_of(liar, now));
+    let calm_value = learner.value(learner.state_of(calm, now));
+    let server_value = learner.value(learner.state_of(server, now));
+    assert!(
+        server_value > behind_value && server_value > calm_value,
+        "{server_value} vs {behind_value}, {calm_value}"
+    );
+    assert!(
+        lied.abs_diff(honest) * 5 < lied + honest,
+        "liar {lied}, calm {honest}"
+    );
+}

@@ -4,8 +4,8 @@
 //! burst estimate (a prior that the first real bursts overwrite) and supplies
 //! the relative deadline, whose use is then judged by observed outcomes.
 //!
-//! The state of an agent is the triple (burst bucket, block bucket, slack
-//! bucket), `4 × 3 × 3 = 36` states:
+//! The state of an agent is the quadruple (burst bucket, block bucket, slack
+//! bucket, objective bucket), `4 × 3 × 3 × 3 = 108` states:
 //! - **burst**: `max(EWMA of completed bursts, current burst so far)`,
 //!   bucketed at 256 µs, 1 ms and 4 ms. A burst is the CPU time between two
 //!   blocks; preemptions *and yields* do not end it, so an agent that yields
@@ -15,6 +15,14 @@
 //! - **slack**: none (no deadline), loose, or tight (≤ `TIGHT_SLACK_US`,
 //!   including already late), where slack = release + deadline − now −
 //!   expected remaining burst.
+//! - **objective**: not behind; behind a learning objective
+//!   ([`crate::objective`]) by the kernel's own measurements (a latency
+//!   objective's requests); or behind by the agent's own report (a training
+//!   loss, unverifiable). Like the hint, this only separates states: what
+//!   dispatching a "behind" agent is worth is learned from observed rewards,
+//!   and a reported lag has states of its own, so a liar cannot borrow the
+//!   value measured lags earned. Agents without an objective are never
+//!   behind: their states are the first 36, as before objectives.
 
 use crate::agent::{ClassHint, Microseconds, StopReason, TICK_US};
 use crate::fixed::Fixed;
@@ -27,8 +35,12 @@ pub const BURST_BUCKETS: usize = BURST_BUCKET_LIMITS_US.len() + 1;
 pub const BLOCK_BUCKETS: usize = 3;
 /// Number of deadline-slack buckets.
 pub const SLACK_BUCKETS: usize = 3;
+/// Number of objective buckets (not behind, behind by measurement, behind by report).
+pub const OBJECTIVE_BUCKETS: usize = 3;
+/// Number of states an agent can be in whatever its objective.
+const BEHAVIOUR_STATES: usize = BURST_BUCKETS * BLOCK_BUCKETS * SLACK_BUCKETS;
 /// Number of distinct agent states.
-pub const STATE_COUNT: usize = BURST_BUCKETS * BLOCK_BUCKETS * SLACK_BUCKETS;
+pub const STATE_COUNT: usize = BEHAVIOUR_STATES * OBJECTIVE_BUCKETS;
 /// Slack at or below which a deadline counts as tight.
 pub const TIGHT_SLACK_US: Microseconds = 2 * TICK_US;
 /// Burst prior for agents that claim to be batch work.
@@ -49,6 +61,7 @@ pub struct AgentFeatures {
     blocked_fraction: Fixed,
     deadline_us: Option<Microseconds>,
     released_at: Microseconds,
+    objective: u8,
 }
 
 impl AgentFeatures {
@@ -66,7 +79,18 @@ impl AgentFeatures {
             blocked_fraction: Fixed::ZERO,
             deadline_us,
             released_at: now,
+            objective: 0,
         }
+    }
+
+    /// Records whether the agent is behind its learning objective, and
+    /// whether that is the kernel's measurement (`observed`) or the agent's report.
+    pub fn set_behind(&mut self, behind: bool, observed: bool) {
+        self.objective = match (behind, observed) {
+            (false, _) => 0,
+            (true, true) => 1,
+            (true, false) => 2,
+        };
     }
 
     /// Records a wake-up at `now`, which releases a new burst.
@@ -129,7 +153,8 @@ impl AgentFeatures {
                 }
             }
         };
-        (burst * BLOCK_BUCKETS + block) * SLACK_BUCKETS + slack
+        let behaviour = (burst * BLOCK_BUCKETS + block) * SLACK_BUCKETS + slack;
+        behaviour + BEHAVIOUR_STATES * usize::from(self.objective)
     }
 }
 
@@ -150,6 +175,20 @@ mod tests {
         assert!(interactive.burst_estimate() < 1024);
         assert_ne!(hog.state(0), interactive.state(0));
         assert!(hog.state(0) < STATE_COUNT && interactive.state(0) < STATE_COUNT);
+    }
+
+    #[test]
+    fn behind_agents_have_states_of_their_own() {
+        let mut agent = AgentFeatures::spawned(ClassHint::Unknown, 0);
+        let calm = agent.state(0);
+        assert!(calm < BEHAVIOUR_STATES);
+        agent.set_behind(true, true);
+        assert_eq!(agent.state(0), calm + BEHAVIOUR_STATES);
+        agent.set_behind(true, false);
+        assert_eq!(agent.state(0), calm + 2 * BEHAVIOUR_STATES);
+        assert!(agent.state(0) < STATE_COUNT);
+        agent.set_behind(false, false);
+        assert_eq!(agent.state(0), calm);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod tree_share;
 pub mod watchdog;
 
 use crate::agent::{AgentId, ClassHint, Microseconds, StopReason};
+use crate::objective::ObjectiveSignal;
 use crate::scheduler::{Scheduler, SchedulerStats};
 use fair::FairShare;
 use fifo::Fifo;
@@ -131,6 +132,10 @@ impl Scheduler for AnyPolicy {
 
     fn remove(&mut self, agent: AgentId) {
         self.as_scheduler().remove(agent);
+    }
+
+    fn objective(&mut self, agent: AgentId, signal: ObjectiveSignal, now: Microseconds) {
+        self.as_scheduler().objective(agent, signal, now);
     }
 
     fn stats(&self) -> SchedulerStats {

@@ -2,16 +2,20 @@
 //!
 //! # Formulation
 //! - **Decision state**: the set of runnable agents, each described by its
-//!   behavioural state `s_i` from [`features`](super::features) (36 states).
+//!   behavioural state `s_i` from [`features`](super::features) (108 states:
+//!   36 of behaviour, each not behind, behind its learning objective by the
+//!   kernel's measurement, or behind by the agent's own report).
 //! - **Action**: dispatch one runnable agent `i`. Agents are interchangeable
 //!   apart from their features, so `Q(decision state, dispatch i)` is
-//!   approximated by a table entry `Q(s_i)` (a `QTable<36, 1>`): the value of
+//!   approximated by a table entry `Q(s_i)` (a `QTable<108, 1>`): the value of
 //!   dispatching an agent that looks like `s_i`.
 //! - **Reward** of a dispatch, paid when the agent stops (Q16.16):
 //!   `−ran_for / 1 ms` (every other runnable agent waited that long: the
 //!   occupancy cost), `+1` if the agent blocked or exited (a burst completed,
 //!   so a response was delivered), `+2` more if it blocked within its claimed
-//!   relative deadline. Yields earn nothing, so yielding before each tick does
+//!   relative deadline, `+1` per request the agent answered within its declared
+//!   latency objective during the dispatch (measured by the kernel, at most
+//!   [`MAX_REQUEST_BONUS`] per dispatch). Yields earn nothing, so yielding before each tick does
 //!   not look like finishing work. There is no separate throughput term: the
 //!   policy is work-conserving (never idles while an agent is runnable), so
 //!   every choice delivers the same CPU time per tick.
@@ -41,6 +45,7 @@ use super::features::{AgentFeatures, STATE_COUNT};
 use crate::agent::{AgentId, ClassHint, MAX_AGENTS, Microseconds, StopReason, TICK_US};
 use crate::fixed::Fixed;
 use crate::learning::{EpsilonGreedy, LearningRate, QTable};
+use crate::objective::ObjectiveSignal;
 use crate::random::Rng;
 use crate::runnable::RunnableSet;
 use crate::scheduler::{Scheduler, SchedulerStats};
@@ -53,6 +58,10 @@ const DISPATCH: usize = 0;
 const BURST_COMPLETION_REWARD: Fixed = Fixed::ONE;
 /// Extra reward for completing a burst within its claimed deadline.
 const DEADLINE_MET_REWARD: Fixed = Fixed::from_int(2);
+/// Reward per request answered within the agent's latency objective.
+const REQUEST_MET_REWARD: Fixed = Fixed::ONE;
+/// At most this much request reward is paid for one dispatch.
+pub const MAX_REQUEST_BONUS: Fixed = Fixed::from_int(4);
 /// Occupancy cost is charged per this much CPU time.
 const COST_UNIT_US: i64 = 1_000;
 
@@ -99,6 +108,7 @@ pub struct QLearningScheduler {
     rng: Rng,
     runnable: RunnableSet,
     features: [AgentFeatures; MAX_AGENTS],
+    request_bonus: [Fixed; MAX_AGENTS],
     dispatched: Option<(AgentId, usize)>,
     pending: Option<(usize, Fixed)>,
     decisions: u64,
@@ -119,6 +129,7 @@ impl QLearningScheduler {
             rng: Rng::new(config.seed),
             runnable: RunnableSet::new(),
             features: [AgentFeatures::default(); MAX_AGENTS],
+            request_bonus: [Fixed::ZERO; MAX_AGENTS],
             dispatched: None,
             pending: None,
             decisions: 0,
@@ -159,6 +170,7 @@ impl QLearningScheduler {
 impl Scheduler for QLearningScheduler {
     fn arrive(&mut self, agent: AgentId, hint: ClassHint, now: Microseconds) {
         self.features[agent.index()] = AgentFeatures::spawned(hint, now);
+        self.request_bonus[agent.index()] = Fixed::ZERO;
         self.runnable.insert(agent, now);
     }
 
@@ -226,6 +238,8 @@ impl Scheduler for QLearningScheduler {
         {
             reward = reward + DEADLINE_MET_REWARD;
         }
+        let bonus = core::mem::replace(&mut self.request_bonus[agent.index()], Fixed::ZERO);
+        reward = reward + bonus.min(MAX_REQUEST_BONUS);
         features.stopped(ran_for, reason);
         if let Some((dispatched, state)) = self.dispatched.take()
             && dispatched == agent
@@ -241,12 +255,26 @@ impl Scheduler for QLearningScheduler {
     fn remove(&mut self, agent: AgentId) {
         self.runnable.remove(agent);
         self.features[agent.index()] = AgentFeatures::default();
+        self.request_bonus[agent.index()] = Fixed::ZERO;
         // A dispatch ended by removal has no outcome to learn from.
         if self
             .dispatched
             .is_some_and(|(dispatched, _)| dispatched == agent)
         {
             self.dispatched = None;
+        }
+    }
+
+    fn objective(&mut self, agent: AgentId, signal: ObjectiveSignal, _now: Microseconds) {
+        match signal {
+            ObjectiveSignal::Behind { behind, observed } => {
+                self.features[agent.index()].set_behind(behind, observed)
+            }
+            ObjectiveSignal::RequestServed { met: true } => {
+                let bonus = &mut self.request_bonus[agent.index()];
+                *bonus = *bonus + REQUEST_MET_REWARD;
+            }
+            ObjectiveSignal::RequestServed { met: false } => {}
         }
     }
 

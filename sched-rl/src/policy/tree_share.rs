@@ -30,6 +30,7 @@
 //! Every call is O(agents) and never allocates.
 
 use crate::agent::{AgentId, BlockKind, ClassHint, MAX_AGENTS, Microseconds, StopReason, TICK_US};
+use crate::objective::ObjectiveSignal;
 use crate::scheduler::{Scheduler, SchedulerStats};
 
 /// Length of the window usage is measured over: 16 ticks.
@@ -345,6 +346,10 @@ impl<P: Scheduler> Scheduler for TreeShare<P> {
         self.leave_group(agent, false);
         self.held &= !bit(agent);
         self.inner.remove(agent);
+    }
+
+    fn objective(&mut self, agent: AgentId, signal: ObjectiveSignal, now: Microseconds) {
+        self.inner.objective(agent, signal, now);
     }
 
     fn stats(&self) -> SchedulerStats {

@@ -19,6 +19,7 @@
 
 use super::round_robin::RoundRobin;
 use crate::agent::{AgentId, ClassHint, MAX_AGENTS, Microseconds, StopReason, TICK_US};
+use crate::objective::ObjectiveSignal;
 use crate::runnable::RunnableSet;
 use crate::scheduler::{Scheduler, SchedulerStats};
 
@@ -175,6 +176,12 @@ impl<P: Scheduler> Scheduler for Watchdog<P> {
         self.fallback.remove(agent);
         if self.reason.is_none() {
             self.inner.remove(agent);
+        }
+    }
+
+    fn objective(&mut self, agent: AgentId, signal: ObjectiveSignal, now: Microseconds) {
+        if self.reason.is_none() {
+            self.inner.objective(agent, signal, now);
         }
     }
 
