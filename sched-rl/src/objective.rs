@@ -286,10 +286,11 @@ impl ObjectiveTracker {
     }
 
     /// Returns progress in thousandths: for latency the share of recent
-    /// requests within target; for loss the part of the way from the first
+    /// requests within target (0 before the first); for loss the part of the way from the first
     /// reported loss to the target (clamped to `0..=1000`).
     pub fn progress_permille(&self) -> u64 {
         match self.objective {
+            Objective::Latency { .. } if self.requests == 0 => 0,
             Objective::Latency { .. } => self.met_share.to_thousandths().clamp(0, 1000) as u64,
             Objective::Loss { target, .. } => match (self.first_loss, self.last_loss) {
                 (Some((_, start)), Some((_, latest))) if start > target => {

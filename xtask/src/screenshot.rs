@@ -33,8 +33,9 @@ const MIN_TEXT_PIXELS: usize = 20;
 /// Chart line pixels the reward chart must show at least.
 const MIN_CHART_PIXELS: usize = 2;
 /// Panels with a header strip and a body of text.
-const PANELS: [&str; 6] = [
+const PANELS: [&str; 7] = [
     "agents",
+    "objectives",
     "scheduler",
     "syscalls",
     "accelerators",

@@ -68,6 +68,7 @@ fn script(guest: &mut Guest) -> Result<()> {
     guest.wait_for(PROMPT)?;
     expect(guest, "help", "shutdown")?;
     expect(guest, "agents", "digits_infer")?;
+    expect(guest, "objectives", "latency <= ")?;
     expect(guest, "sched", "policy ")?;
     expect(
         guest,

@@ -28,6 +28,26 @@
 //! | 15 | accel_factorial | input (below 2^32; from [`ACCEL_FACTORIAL_ZERO_FROM`] answered at once, see below), [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] | input! wrapping at 32 bits |
 //! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags; returns within 3 × [`ACCEL_TIMEOUT_US`] | bytes copied |
 //! | 17 | read_file | name pointer, name length (a file under [`FILE_DIRECTORY`], at most [`MAX_NAME_BYTES`]), offset, buffer pointer, buffer length (at most [`MAX_READ_BYTES`] are copied) | bytes copied (0 at or past the end); `NotFound` for any other name |
+//! | 18 | objective | an [`ObjectiveOp`] and its two arguments (see below) | 0 |
+//!
+//! `objective` declares the caller's learning objective or reports its
+//! progress; the task manager shows progress against the objective and
+//! the scheduler may use it (an agent behind its objective is more urgent).
+//! - [`ObjectiveOp::Latency`], target µs (`1..=`[`MAX_LATENCY_TARGET_US`]):
+//!   every request the caller serves should be answered within the target.
+//!   The kernel measures each request itself, from the client's `call` to
+//!   the caller's `reply`.
+//! - [`ObjectiveOp::Loss`], target loss × [`LOSS_ONE`], time from now µs
+//!   (`1..=`[`MAX_OBJECTIVE_DEADLINE_US`]): a training run wants its loss at
+//!   or below the target by then.
+//! - [`ObjectiveOp::ReportLoss`], loss × [`LOSS_ONE`]: the caller's latest
+//!   training loss (a claim: the kernel cannot check it, and the scheduler
+//!   keeps reported lags apart from measured ones).
+//! - [`ObjectiveOp::ReportAccuracy`], correct, total (`correct <= total`,
+//!   `total > 0`): an accuracy for status views.
+//!
+//! A new declaration replaces the caller's earlier one. Anything else is
+//! `InvalidArgument`.
 //!
 //! The accelerator calls need the [`DEVICE_ACCELERATOR`] device capability.
 //! Without flags the kernel's adaptive dispatch table picks the route (CPU,
@@ -137,10 +157,46 @@ pub enum Syscall {
     AccelCopy = 16,
     /// Read part of a model or data file of the boot ramdisk.
     ReadFile = 17,
+    /// Declare a learning objective or report progress against it.
+    Objective = 18,
 }
 
+/// What an `objective` call does (its first argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum ObjectiveOp {
+    /// Declare a latency target per served request (µs).
+    Latency = 0,
+    /// Declare a target loss (× [`LOSS_ONE`]) within a time (µs).
+    Loss = 1,
+    /// Report the latest training loss (× [`LOSS_ONE`]).
+    ReportLoss = 2,
+    /// Report an accuracy: correct, total.
+    ReportAccuracy = 3,
+}
+
+impl ObjectiveOp {
+    /// Returns the operation numbered `number`, if there is one.
+    pub const fn from_number(number: u64) -> Option<Self> {
+        match number {
+            0 => Some(Self::Latency),
+            1 => Some(Self::Loss),
+            2 => Some(Self::ReportLoss),
+            3 => Some(Self::ReportAccuracy),
+            _ => None,
+        }
+    }
+}
+
+/// One unit of loss in `objective` calls: losses are passed as `loss × LOSS_ONE`.
+pub const LOSS_ONE: u64 = 1_000_000;
+/// The largest latency target an objective may declare, µs (ten seconds).
+pub const MAX_LATENCY_TARGET_US: u64 = 10_000_000;
+/// The furthest deadline a loss objective may declare, µs (one hour).
+pub const MAX_OBJECTIVE_DEADLINE_US: u64 = 3_600_000_000;
+
 /// Number of syscalls (numbers are `0..SYSCALL_COUNT`).
-pub const SYSCALL_COUNT: u64 = 18;
+pub const SYSCALL_COUNT: u64 = 19;
 
 impl Syscall {
     /// Every syscall, by number.
@@ -163,6 +219,7 @@ impl Syscall {
         Self::AccelFactorial,
         Self::AccelCopy,
         Self::ReadFile,
+        Self::Objective,
     ];
 
     /// Returns the syscall with `number`, if there is one.
@@ -191,6 +248,7 @@ impl Syscall {
             Self::AccelFactorial => "accel_factorial",
             Self::AccelCopy => "accel_copy",
             Self::ReadFile => "read_file",
+            Self::Objective => "objective",
         }
     }
 
@@ -206,6 +264,9 @@ pub const FILE_DIRECTORY: &str = "models/";
 /// Endpoint of the digits inference service (`digits_infer`): the kernel's
 /// demo, its test and its benchmark grant it to the server and its clients.
 pub const DIGITS_ENDPOINT: u64 = 5;
+/// The digits server's latency objective per request, µs (its test checks
+/// that the kernel measured it by this target).
+pub const DIGITS_LATENCY_TARGET_US: u64 = 5_000;
 /// Most bytes one `read_file` call copies.
 pub const MAX_READ_BYTES: u64 = 64 * 1024;
 

@@ -143,6 +143,16 @@ pub mod digits {
     /// How long a client waits for the server to start serving (it loads
     /// its model first), µs.
     pub const STARTUP_US: u64 = 5_000_000;
+    /// The server's learning objective: each request answered within this
+    /// (from the client's `call` to the server's `reply`), µs. Five timer
+    /// ticks: a request that waits behind a training burst for more than a
+    /// few ticks misses it.
+    pub const LATENCY_TARGET_US: u64 = agent_abi::DIGITS_LATENCY_TARGET_US;
+    /// The trainer's learning objective: its loss at or below the host's
+    /// final loss times this factor...
+    pub const LOSS_TARGET_FACTOR: f32 = 1.05;
+    /// ...within this time from its start, µs.
+    pub const LOSS_DEADLINE_US: u64 = 120_000_000;
 
     /// One answer of the server.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

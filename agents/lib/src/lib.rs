@@ -244,6 +244,45 @@ pub fn load_file(name: &str) -> Result<alloc::vec::Vec<u8>, Error> {
     }
 }
 
+/// Declares the caller's learning objective: every request it serves
+/// answered within `target_us` (the kernel measures each one, from the
+/// client's `call` to this agent's `reply`).
+pub fn declare_latency_objective(target_us: u64) -> Result<(), Error> {
+    objective(abi::ObjectiveOp::Latency, target_us, 0)
+}
+
+/// Declares the caller's learning objective: a training loss at or below
+/// `target` within `within_us` from now.
+pub fn declare_loss_objective(target: f32, within_us: u64) -> Result<(), Error> {
+    objective(abi::ObjectiveOp::Loss, loss_units(target), within_us)
+}
+
+/// Reports the caller's latest training loss to the task manager.
+pub fn report_loss(loss: f32) -> Result<(), Error> {
+    objective(abi::ObjectiveOp::ReportLoss, loss_units(loss), 0)
+}
+
+/// Reports an accuracy (`correct` of `total`) to the task manager.
+pub fn report_accuracy(correct: u64, total: u64) -> Result<(), Error> {
+    objective(abi::ObjectiveOp::ReportAccuracy, correct, total)
+}
+
+/// Returns `loss` in the ABI's units (× [`abi::LOSS_ONE`]); negative and
+/// NaN losses become 0, huge ones saturate.
+fn loss_units(loss: f32) -> u64 {
+    (loss * abi::LOSS_ONE as f32) as u64
+}
+
+fn objective(operation: abi::ObjectiveOp, first: u64, second: u64) -> Result<(), Error> {
+    check(raw::syscall3(
+        Syscall::Objective,
+        operation as u64,
+        first,
+        second,
+    ))
+    .map(|_| ())
+}
+
 /// Maps `length` bytes of zeroed memory (`flags`: `abi::MAP_WRITE`,
 /// `abi::MAP_EXECUTE`); dropping the returned [`Mapping`] unmaps it.
 pub fn map(length: u64, flags: u64) -> Result<Mapping, Error> {

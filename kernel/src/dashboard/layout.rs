@@ -51,6 +51,9 @@ pub const MIN_SHELL_LINES: u32 = 6;
 pub const TOP_ROW_PERCENT: u32 = 50;
 /// Percent of the screen height the shell pane takes.
 pub const SHELL_PERCENT: u32 = 28;
+/// Percent of the agents column's height (top row) the agents table takes;
+/// the objectives panel takes the rest.
+pub const AGENTS_PERCENT: u32 = 58;
 /// Percent of the scheduler panel's body the reward chart takes.
 pub const CHART_PERCENT: u32 = 45;
 
@@ -63,6 +66,8 @@ pub struct Layout {
     pub title: Rectangle,
     /// Agents table.
     pub agents: Rectangle,
+    /// Learning objectives, progress, accuracy and loss per agent.
+    pub objectives: Rectangle,
     /// Scheduling policy and the reward chart.
     pub scheduler: Rectangle,
     /// The reward chart, inside `scheduler`.
@@ -96,7 +101,14 @@ impl Layout {
         let bottom_height = panels_height.saturating_sub(top_height + GAP);
         let column = width.saturating_sub(3 * GAP) / 2;
         let right = 2 * GAP + column;
-        let agents = rectangle(GAP, panels_top, column, top_height);
+        let agents_height = top_height * AGENTS_PERCENT / 100;
+        let agents = rectangle(GAP, panels_top, column, agents_height);
+        let objectives = rectangle(
+            GAP,
+            panels_top + agents_height + GAP,
+            column,
+            top_height.saturating_sub(agents_height + GAP),
+        );
         let scheduler = rectangle(right, panels_top, column, top_height);
         let body_height = top_height.saturating_sub(HEADER_HEIGHT + 2 * PADDING);
         let chart_height = body_height * CHART_PERCENT / 100;
@@ -119,6 +131,7 @@ impl Layout {
             size: Size::new(width, height),
             title,
             agents,
+            objectives,
             scheduler,
             chart,
             syscalls,
@@ -135,6 +148,7 @@ impl Layout {
         for (name, area) in [
             ("title", self.title),
             ("agents", self.agents),
+            ("objectives", self.objectives),
             ("scheduler", self.scheduler),
             ("chart", self.chart),
             ("syscalls", self.syscalls),
@@ -162,9 +176,10 @@ impl Layout {
     }
 
     /// Returns the panels with header strips (name, area).
-    pub fn panels(&self) -> [(&'static str, Rectangle); 6] {
+    pub fn panels(&self) -> [(&'static str, Rectangle); 7] {
         [
             ("agents", self.agents),
+            ("objectives", self.objectives),
             ("scheduler", self.scheduler),
             ("syscalls", self.syscalls),
             ("accelerators", self.accelerators),

@@ -54,6 +54,7 @@ pub struct Dashboard {
     display: Display,
     layout: Layout,
     agents: PanelText,
+    objectives: PanelText,
     scheduler: PanelText,
     syscalls: PanelText,
     accelerators: PanelText,
@@ -101,6 +102,7 @@ impl Dashboard {
             display,
             layout,
             agents: PanelText::default(),
+            objectives: PanelText::default(),
             scheduler: PanelText::default(),
             syscalls: PanelText::default(),
             accelerators: PanelText::default(),
@@ -205,6 +207,16 @@ impl Dashboard {
             area,
             &mut self.agents,
             agent_lines,
+            TEXT,
+            BODY_BACKGROUND,
+        );
+
+        let area = self.layout.objectives;
+        draw_lines(
+            &mut self.display,
+            area,
+            &mut self.objectives,
+            task::status::objective_lines(),
             TEXT,
             BODY_BACKGROUND,
         );

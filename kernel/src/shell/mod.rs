@@ -95,9 +95,13 @@ pub fn run() -> ! {
 }
 
 /// The commands, with their one-line help.
-const COMMANDS: [(&str, &str); 12] = [
+const COMMANDS: [(&str, &str); 13] = [
     ("help", "list the commands"),
     ("agents", "the agents' status table"),
+    (
+        "objectives",
+        "learning objectives: status, progress, requests in target, loss, accuracy",
+    ),
     (
         "top",
         "the status table, refreshed every second; any key stops it",
@@ -135,6 +139,7 @@ fn execute(line: &str, inputs: &mut Inputs) {
     let result = match command {
         "help" => no_arguments(&arguments).map(|()| help()),
         "agents" => no_arguments(&arguments).map(|()| agents()),
+        "objectives" => no_arguments(&arguments).map(|()| objectives()),
         "top" => no_arguments(&arguments).map(|()| top(inputs)),
         "sched" => sched(&arguments),
         "syscalls" => no_arguments(&arguments).map(|()| {
@@ -179,6 +184,12 @@ fn help() {
 
 fn agents() {
     for line in task::status::lines() {
+        say(&line);
+    }
+}
+
+fn objectives() {
+    for line in task::status::objective_lines() {
         say(&line);
     }
 }

@@ -6,7 +6,8 @@ use agent_abi::{
     ACCEL_ALLOW_CPU, ACCEL_INTERRUPT, ACCEL_POLL, AgentStats, CAPABILITY_SET_BYTES, CapabilitySet,
     DEVICE_ACCELERATOR, Error, FILE_DIRECTORY, FIXED_POINT_ONE, MAP_EXECUTE, MAP_WRITE,
     MAX_ACCEL_COPY_BYTES, MAX_ENDPOINTS, MAX_LOG_BYTES, MAX_MAP_BYTES, MAX_MESSAGE_BYTES,
-    MAX_NAME_BYTES, MAX_READ_BYTES, MAX_SLEEP_US, SchedulerStats, StatsKind, StatsReply,
+    MAX_NAME_BYTES, MAX_READ_BYTES, MAX_SLEEP_US, ObjectiveOp, SchedulerStats, StatsKind,
+    StatsReply,
 };
 use x86_64::structures::paging::PageTableFlags;
 
@@ -309,6 +310,7 @@ pub(super) fn call(arguments: &Arguments) -> Outcome {
     check_writable(reply_buffer, capacity)?;
     let me = task::current_pid();
     let tree = crate::user::current_tree().unwrap_or(me);
+    task::note_call_start();
     let reply = ipc::send(me, tree, endpoint, message, true, deadline)?;
     let copied = reply.length.min(capacity as usize);
     write_user(reply_buffer, &reply.payload()[..copied])?;
@@ -323,8 +325,51 @@ pub(super) fn reply(arguments: &Arguments) -> Outcome {
         return Err(Error::PermissionDenied);
     }
     let message = read_message(arguments[1], arguments[2])?;
+    // Taken before the reply wakes the caller (which may then end at once).
+    let started = task::take_call_start(caller);
     ipc::reply(me, caller, message)?;
+    if let Some(started) = started {
+        task::request_served(started);
+    }
     Ok(0)
+}
+
+const _: () = assert!(
+    agent_abi::LOSS_ONE == sched_rl::objective::LOSS_ONE
+        && agent_abi::MAX_LATENCY_TARGET_US == sched_rl::objective::MAX_LATENCY_TARGET_US
+        && agent_abi::MAX_OBJECTIVE_DEADLINE_US == sched_rl::objective::MAX_DEADLINE_US,
+    "the ABI's objective limits must be the scheduler's"
+);
+
+pub(super) fn objective(arguments: &Arguments) -> Outcome {
+    use sched_rl::Objective;
+    let [operation, first, second, ..] = *arguments;
+    let refused = |_| Error::InvalidArgument;
+    match ObjectiveOp::from_number(operation).ok_or(Error::InvalidArgument)? {
+        ObjectiveOp::Latency => {
+            let objective = Objective::latency(first).map_err(refused)?;
+            task::declare_objective(objective)
+                .then_some(0)
+                .ok_or(Error::PermissionDenied)
+        }
+        ObjectiveOp::Loss => {
+            let objective = Objective::loss(first, second, time::now_us()).map_err(refused)?;
+            task::declare_objective(objective)
+                .then_some(0)
+                .ok_or(Error::PermissionDenied)
+        }
+        ObjectiveOp::ReportLoss => {
+            task::report_loss(first);
+            Ok(0)
+        }
+        ObjectiveOp::ReportAccuracy => {
+            if second == 0 || first > second {
+                return Err(Error::InvalidArgument);
+            }
+            task::report_accuracy(first, second);
+            Ok(0)
+        }
+    }
 }
 
 /// Pages `map` and `unmap` handle per visit to the process (one

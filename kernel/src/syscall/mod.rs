@@ -98,6 +98,7 @@ pub static TABLE: [Entry; SYSCALL_COUNT as usize] = [
         &[Operation::CopyToDevice, Operation::CopyFromDevice],
     ),
     direct(Syscall::ReadFile, handlers::read_file),
+    direct(Syscall::Objective, handlers::objective),
 ];
 
 /// Counters of one syscall.

@@ -2,7 +2,7 @@
 
 use alloc::{boxed::Box, string::String};
 
-use sched_rl::{AgentId, ClassHint};
+use sched_rl::{AgentId, ClassHint, ObjectiveStatus, ObjectiveTracker};
 
 use super::histogram::Histogram;
 use crate::arch::vector::VectorState;
@@ -86,6 +86,26 @@ impl AgentStats {
     }
 }
 
+/// What an agent is trying to achieve and how it is doing: its declared
+/// learning objective and the figures it reports (the kernel cannot check
+/// a reported loss or accuracy; it shows them as the agent's claims).
+#[derive(Clone, Copy, Default)]
+pub struct Progress {
+    /// The declared objective and what was measured or reported against it.
+    pub objective: Option<ObjectiveTracker>,
+    /// The status last told to the policy (and logged).
+    pub status: Option<ObjectiveStatus>,
+    /// When a status change was last logged, µs.
+    pub logged_us: Option<u64>,
+    /// The latest loss the agent reported (× `LOSS_ONE`).
+    pub loss: Option<u64>,
+    /// The latest accuracy the agent reported: (correct, total).
+    pub accuracy: Option<(u64, u64)>,
+    /// When the agent's pending IPC `call` started, µs (the kernel's own
+    /// start of a request, for the server's latency objective).
+    pub call_started_us: Option<u64>,
+}
+
 /// A schedulable task.
 pub struct Agent {
     /// Slot index, also the policy's name for it.
@@ -128,6 +148,8 @@ pub struct Agent {
     pub block_deadline_us: Option<u64>,
     /// Statistics.
     pub stats: AgentStats,
+    /// Learning objective and reported progress.
+    pub progress: Progress,
     /// How deep the agent is in kernel operations that own memory on its
     /// stack (a spawn, a log line, freeing a dead agent): while above 0, a
     /// kill waits for them to end.

@@ -10,13 +10,17 @@
 
 use alloc::{string::String, vec::Vec};
 
-use sched_rl::{AgentId, BlockKind, ClassHint, MAX_AGENTS, Scheduler, StopReason};
+use sched_rl::{
+    AgentId, BlockKind, ClassHint, MAX_AGENTS, Objective, ObjectiveSignal, ObjectiveTracker,
+    Scheduler, StopReason,
+};
 
 use super::{
     EventId, MAX_EVENTS, SpawnError,
-    agent::{Agent, AgentState, AgentStats, MAX_NAME_BYTES, TaskData},
+    agent::{Agent, AgentState, AgentStats, MAX_NAME_BYTES, Progress, TaskData},
     histogram::Histogram,
     policy::{GuardedPolicy, KernelPolicy},
+    snapshot::ProgressSnapshot,
 };
 use crate::{
     arch::{cpu, vector::VectorState},
@@ -103,7 +107,33 @@ pub struct Manager {
     /// Whether the running agent was dispatched by the current policy (false
     /// right after a policy change), so its stint is reported to it.
     current_from_policy: bool,
+    /// The progress of the last agents that ended with an objective or
+    /// reported figures (oldest first), for status views after they end.
+    finished: Vec<FinishedProgress>,
 }
+
+/// What an agent that ended had declared and reached.
+#[derive(Debug, Clone, Copy)]
+pub struct FinishedProgress {
+    /// Its boot-unique id.
+    pub pid: u64,
+    name: [u8; MAX_NAME_BYTES],
+    name_length: usize,
+    /// Its exit status.
+    pub status: i64,
+    /// Its objective and figures when it ended.
+    pub progress: ProgressSnapshot,
+}
+
+impl FinishedProgress {
+    /// Returns its name.
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_length]).unwrap_or("?")
+    }
+}
+
+/// Ended agents whose progress is kept.
+pub const MAX_FINISHED_PROGRESS: usize = 8;
 
 /// What [`Manager::kill`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +155,9 @@ pub enum KillError {
     /// The task manager was not started.
     NotStarted,
 }
+
+/// Shortest time between two logged objective changes of one agent, µs.
+const OBJECTIVE_LOG_INTERVAL_US: u64 = 1_000_000;
 
 /// Exits remembered per parent until it waits for them: one parent's
 /// notes are never evicted by another's exits.
@@ -210,6 +243,7 @@ impl Manager {
             graveyard: Vec::with_capacity(GRAVEYARD_CAPACITY),
             exit_event: EventId(0),
             current_from_policy: true,
+            finished: Vec::with_capacity(MAX_FINISHED_PROGRESS),
         };
         manager.exit_event = manager
             .new_event()
@@ -300,6 +334,7 @@ impl Manager {
             needs_arrival: false,
             block_deadline_us: None,
             stats: AgentStats::default(),
+            progress: Progress::default(),
             kill_deferred: 0,
             doomed: false,
         });
@@ -538,6 +573,160 @@ impl Manager {
         }
     }
 
+    /// Sets the running agent's learning objective (replacing any earlier
+    /// one) and tells the policy where it stands.
+    pub fn declare_objective(&mut self, objective: Objective, now: u64) -> bool {
+        let Some(id) = self.current else {
+            return false;
+        };
+        let Some(agent) = self.agent_mut(id) else {
+            return false;
+        };
+        agent.progress.objective = Some(ObjectiveTracker::new(objective, now));
+        agent.progress.status = None;
+        self.refresh_objective(id, now);
+        true
+    }
+
+    /// Records a training loss (× `LOSS_ONE`) the running agent reports.
+    pub fn report_loss(&mut self, loss: u64, now: u64) {
+        let Some(id) = self.current else {
+            return;
+        };
+        if let Some(agent) = self.agent_mut(id) {
+            agent.progress.loss = Some(loss);
+            if let Some(tracker) = agent.progress.objective.as_mut() {
+                tracker.report_loss(loss, now);
+            }
+        }
+        self.refresh_objective(id, now);
+    }
+
+    /// Records an accuracy (`correct` of `total`) the running agent reports.
+    pub fn report_accuracy(&mut self, correct: u64, total: u64) {
+        if let Some(id) = self.current
+            && let Some(agent) = self.agent_mut(id)
+        {
+            agent.progress.accuracy = Some((correct, total));
+        }
+    }
+
+    /// Notes that the running agent starts an IPC `call` at `now`: the
+    /// start of the request its server's latency objective is measured by.
+    pub fn note_call_start(&mut self, now: u64) {
+        if let Some(id) = self.current
+            && let Some(agent) = self.agent_mut(id)
+        {
+            agent.progress.call_started_us = Some(now);
+        }
+    }
+
+    /// Takes the start of the call agent `caller` waits in, if noted.
+    pub fn take_call_start(&mut self, caller: u64) -> Option<u64> {
+        self.agents
+            .iter_mut()
+            .flatten()
+            .find(|agent| agent.pid == caller)
+            .and_then(|agent| agent.progress.call_started_us.take())
+    }
+
+    /// Records that the running agent answered at `now` a call that
+    /// started at `started`: the request's latency counts against the
+    /// server's latency objective, and the policy hears of it.
+    pub fn request_served(&mut self, started: u64, now: u64) {
+        let Some(id) = self.current else {
+            return;
+        };
+        let Some(tracker) = self
+            .agent_mut(id)
+            .and_then(|agent| agent.progress.objective.as_mut())
+        else {
+            return;
+        };
+        let met = tracker.request(now.saturating_sub(started));
+        self.policy
+            .objective(id, ObjectiveSignal::RequestServed { met }, now);
+        self.refresh_objective(id, now);
+    }
+
+    /// Tells the policy (and the log, at most once a second per agent)
+    /// when `id`'s objective status changed.
+    fn refresh_objective(&mut self, id: AgentId, now: u64) {
+        let Some(agent) = self.agents[id.index()].as_mut() else {
+            return;
+        };
+        let Some(tracker) = agent.progress.objective else {
+            return;
+        };
+        let status = tracker.status(now);
+        if agent.progress.status == Some(status) {
+            return;
+        }
+        agent.progress.status = Some(status);
+        if agent
+            .progress
+            .logged_us
+            .is_none_or(|logged| now.saturating_sub(logged) >= OBJECTIVE_LOG_INTERVAL_US)
+        {
+            agent.progress.logged_us = Some(now);
+            log::info!(
+                "objective: {} (agent {}) {}: {} ({}.{}% done)",
+                agent.name,
+                agent.pid,
+                super::ObjectiveText(tracker.objective(), tracker.declared_us()),
+                status.label(),
+                tracker.progress_permille() / 10,
+                tracker.progress_permille() % 10,
+            );
+        }
+        self.policy.objective(id, tracker.signal(now), now);
+    }
+
+    /// Keeps (and logs) the final progress of agent `id`, which ends with
+    /// `status`, if it declared an objective or reported figures.
+    fn record_progress(&mut self, id: AgentId, status: i64) {
+        let now = time::now_us();
+        let Some(agent) = self.agents[id.index()].as_ref() else {
+            return;
+        };
+        let progress = super::snapshot::progress(&agent.progress, now);
+        if progress.is_empty() {
+            return;
+        }
+        if let Some((objective, declared_us)) = progress.objective {
+            let (served, met) = progress.requests;
+            let (last_us, worst_us) = progress.latencies_us;
+            log::info!(
+                "objective: {} (agent {}) ended, {}: {} ({}.{}% done; {met}/{served} requests in target, last {last_us} us, worst {worst_us} us)",
+                agent.name,
+                agent.pid,
+                super::ObjectiveText(objective, declared_us),
+                progress.status.map_or("-", |status| status.label()),
+                progress.progress_permille / 10,
+                progress.progress_permille % 10,
+            );
+        }
+        let mut name = [0; MAX_NAME_BYTES];
+        let name_length = agent.name.len().min(MAX_NAME_BYTES);
+        name[..name_length].copy_from_slice(&agent.name.as_bytes()[..name_length]);
+        if self.finished.len() == MAX_FINISHED_PROGRESS {
+            self.finished.remove(0);
+        }
+        // Within the capacity reserved at start: no allocation under the lock.
+        self.finished.push(FinishedProgress {
+            pid: agent.pid,
+            name,
+            name_length,
+            status,
+            progress,
+        });
+    }
+
+    /// Returns the progress of the last agents that ended with any (oldest first).
+    pub fn finished_progress(&self) -> &[FinishedProgress] {
+        &self.finished
+    }
+
     /// Replaces the policy; agents blocked now are introduced to it when they wake.
     pub fn replace_policy(&mut self, policy: KernelPolicy) {
         self.policy = super::policy::guard(policy);
@@ -555,6 +744,9 @@ impl Manager {
                 AgentState::Exited { .. } => continue,
             }
             self.policy.set_group(agent.id, share_group(agent));
+            // The new policy hears the objective's status when the agent
+            // next stops (after its arrival).
+            agent.progress.status = None;
         }
         // The running agent keeps running, but the new policy did not
         // dispatch it: its current stint is not reported to the policy.
@@ -663,6 +855,9 @@ impl Manager {
         if let Some(agent) = self.agents[id.index()].as_mut() {
             agent.stats.reward += reward;
         }
+        // A loss objective's lag grows with time alone (and its deadline
+        // passes): look again whenever its agent stops.
+        self.refresh_objective(id, now);
         self.dispatched_at_us = now;
     }
 
@@ -916,6 +1111,7 @@ impl Manager {
     /// Marks `id` exited with `status`: failure record, exit note for its
     /// parent, counters, and a signal to agents waiting for children.
     fn record_exit(&mut self, id: AgentId, status: i64) {
+        self.record_progress(id, status);
         if let Some(agent) = self.agents[id.index()].as_ref()
             && status != 0
         {

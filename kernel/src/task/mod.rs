@@ -516,6 +516,74 @@ pub fn report_deadline(met: bool) {
     with_manager(|manager| manager.report_deadline(met));
 }
 
+/// Why an objective declaration or report was refused.
+pub use sched_rl::objective::ObjectiveError;
+
+/// Declares the calling agent's learning objective (see
+/// `sched_rl::objective`); it replaces any earlier one. The manager
+/// reports progress against it ([`agents`]) and tells the policy.
+pub fn declare_objective(objective: sched_rl::Objective) -> bool {
+    with_manager(|manager| manager.declare_objective(objective, crate::time::now_us()))
+        .unwrap_or(false)
+}
+
+/// Records a training loss (× `sched_rl::objective::LOSS_ONE`) the calling agent reports.
+pub fn report_loss(loss: u64) {
+    with_manager(|manager| manager.report_loss(loss, crate::time::now_us()));
+}
+
+/// Records an accuracy (`correct` of `total`) the calling agent reports.
+pub fn report_accuracy(correct: u64, total: u64) {
+    with_manager(|manager| manager.report_accuracy(correct, total));
+}
+
+/// Notes that the calling agent starts an IPC `call` now.
+pub fn note_call_start() {
+    with_manager(|manager| manager.note_call_start(crate::time::now_us()));
+}
+
+/// Takes the start time of the call `caller` waits in, if it noted one.
+pub fn take_call_start(caller: u64) -> Option<u64> {
+    with_manager(|manager| manager.take_call_start(caller)).flatten()
+}
+
+/// Records that the calling agent answered, now, a call that started at
+/// `started_us` (from [`take_call_start`]).
+pub fn request_served(started_us: u64) {
+    with_manager(|manager| manager.request_served(started_us, crate::time::now_us()));
+}
+
+/// An objective as status views print it, e.g. `latency <= 3000 us` or
+/// `loss <= 0.300000 within 20.0 s` (the deadline counted from when it was
+/// declared). Formats without allocating (the manager logs it under its lock).
+pub struct ObjectiveText(pub sched_rl::Objective, pub u64);
+
+impl core::fmt::Display for ObjectiveText {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use sched_rl::objective::LOSS_ONE;
+        let Self(objective, declared_us) = *self;
+        match objective {
+            sched_rl::Objective::Latency { target_us } => {
+                write!(formatter, "latency <= {target_us} us")
+            }
+            sched_rl::Objective::Loss {
+                target,
+                deadline_us,
+            } => {
+                let tenths = deadline_us.saturating_sub(declared_us).div_ceil(100_000);
+                write!(
+                    formatter,
+                    "loss <= {}.{:04} within {}.{} s",
+                    target / LOSS_ONE,
+                    target % LOSS_ONE / 100,
+                    tenths / 10,
+                    tenths % 10
+                )
+            }
+        }
+    }
+}
+
 /// Returns the running agent's (CPU µs, wait µs, runs, p99 response µs).
 pub fn current_stats() -> Option<(u64, u64, u64, u64)> {
     inspect(|manager| {
@@ -591,6 +659,12 @@ fn inspect<R>(action: impl FnOnce(&Manager) -> R) -> Option<R> {
 /// Returns a copy of every agent that has not exited (empty before [`init`]).
 pub fn agents() -> alloc::vec::Vec<snapshot::AgentSnapshot> {
     inspect(snapshot::agents).unwrap_or_default()
+}
+
+/// Returns the final progress of the last agents that ended with an
+/// objective or reported figures, oldest first.
+pub fn finished_progress() -> alloc::vec::Vec<manager::FinishedProgress> {
+    inspect(|manager| manager.finished_progress().to_vec()).unwrap_or_default()
 }
 
 /// Returns a copy of the scheduler's state (`None` before [`init`]).

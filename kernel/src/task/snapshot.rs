@@ -7,10 +7,10 @@
 
 use alloc::{string::String, vec::Vec};
 
-use sched_rl::{ClassHint, Scheduler, SchedulerStats};
+use sched_rl::{ClassHint, Objective, ObjectiveStatus, Scheduler, SchedulerStats};
 
 use super::{
-    agent::AgentState,
+    agent::{AgentState, Progress},
     histogram::Histogram,
     manager::{Manager, ManagerCounters},
 };
@@ -48,6 +48,48 @@ pub struct AgentSnapshot {
     pub deadline_misses: u64,
     /// The learner's accumulated reward for this agent (Q16.16).
     pub reward: i64,
+    /// Its learning objective and reported progress, if any.
+    pub progress: ProgressSnapshot,
+}
+
+/// An agent's learning objective and the figures it reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProgressSnapshot {
+    /// The objective and when it was declared, µs.
+    pub objective: Option<(Objective, u64)>,
+    /// Where the agent stands now.
+    pub status: Option<ObjectiveStatus>,
+    /// Progress in thousandths (see `ObjectiveTracker::progress_permille`).
+    pub progress_permille: u64,
+    /// Requests served and how many met the latency target.
+    pub requests: (u64, u64),
+    /// Latency of the last request and the worst one, µs.
+    pub latencies_us: (u64, u64),
+    /// The latest reported loss (× `LOSS_ONE`).
+    pub loss: Option<u64>,
+    /// The latest reported accuracy (correct, total).
+    pub accuracy: Option<(u64, u64)>,
+}
+
+impl ProgressSnapshot {
+    /// Returns whether there is anything to show.
+    pub fn is_empty(&self) -> bool {
+        self.objective.is_none() && self.loss.is_none() && self.accuracy.is_none()
+    }
+}
+
+/// Returns a copy of `progress` as of `now`.
+pub(super) fn progress(progress: &Progress, now: u64) -> ProgressSnapshot {
+    let tracker = progress.objective;
+    ProgressSnapshot {
+        objective: tracker.map(|tracker| (tracker.objective(), tracker.declared_us())),
+        status: tracker.map(|tracker| tracker.status(now)),
+        progress_permille: tracker.map_or(0, |tracker| tracker.progress_permille()),
+        requests: tracker.map_or((0, 0), |tracker| tracker.requests()),
+        latencies_us: tracker.map_or((0, 0), |tracker| tracker.latencies_us()),
+        loss: progress.loss,
+        accuracy: progress.accuracy,
+    }
 }
 
 /// The scheduler as a whole.
@@ -72,6 +114,7 @@ pub struct SchedulerSnapshot {
 
 /// Returns a copy of every agent that has not exited.
 pub(super) fn agents(manager: &Manager) -> Vec<AgentSnapshot> {
+    let now = crate::time::now_us();
     manager
         .agents()
         .filter(|agent| !matches!(agent.state, AgentState::Exited { .. }))
@@ -91,6 +134,7 @@ pub(super) fn agents(manager: &Manager) -> Vec<AgentSnapshot> {
             deadlines_met: agent.stats.deadlines_met,
             deadline_misses: agent.stats.deadline_misses,
             reward: agent.stats.reward,
+            progress: progress(&agent.progress, now),
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! The status table: per-agent CPU share, runs, response times, deadlines,
 //! and the policy's and the switch path's numbers.
 
-use alloc::{format, string::String, vec::Vec};
+use alloc::{format, string::String, vec, vec::Vec};
 
 use sched_rl::Scheduler;
 
@@ -107,4 +107,69 @@ pub fn print() {
     for line in lines() {
         crate::println!("{line}");
     }
+}
+
+/// Returns the objectives table (dashboard panel, shell `objectives`): per agent that declared an objective or
+/// reported a figure, the objective, where it stands, its progress, the
+/// requests it served within target, and the loss and accuracy it reported
+/// (the agent's own claims: the kernel cannot check them); then the agents
+/// that ended with one, newest first, marked `(end)`.
+pub fn objective_lines() -> Vec<String> {
+    let (rows, finished) = (super::agents(), super::finished_progress());
+    let mut lines = vec![format!(
+        "{:<20} {:<29} {:<8} {:>6} {:>10} {:>9} {:>14}",
+        "agent", "objective", "status", "done", "in target", "loss", "accuracy"
+    )];
+    let live = rows
+        .iter()
+        .filter(|row| !row.progress.is_empty())
+        .map(|row| (row.name.clone(), &row.progress));
+    let ended = finished
+        .iter()
+        .rev()
+        .map(|agent| (format!("{} (end)", agent.name()), &agent.progress));
+    for (name, progress) in live.chain(ended) {
+        let objective = progress.objective.map_or_else(
+            || String::from("-"),
+            |(objective, declared_us)| format!("{}", super::ObjectiveText(objective, declared_us)),
+        );
+        let status = progress.status.map_or("-", |status| status.label());
+        let done = if progress.objective.is_some() {
+            format!(
+                "{}.{}%",
+                progress.progress_permille / 10,
+                progress.progress_permille % 10
+            )
+        } else {
+            String::from("-")
+        };
+        let (served, met) = progress.requests;
+        let requests = if served > 0 {
+            format!("{met}/{served}")
+        } else {
+            String::from("-")
+        };
+        let loss = progress.loss.map_or_else(
+            || String::from("-"),
+            |loss| {
+                let one = sched_rl::objective::LOSS_ONE;
+                format!("{}.{:04}", loss / one, loss % one / 100)
+            },
+        );
+        let accuracy = progress.accuracy.map_or_else(
+            || String::from("-"),
+            |(correct, total)| {
+                let permille = correct * 1000 / total.max(1);
+                format!("{correct}/{total} {}.{}%", permille / 10, permille % 10)
+            },
+        );
+        lines.push(format!(
+            "{:<20} {:<29} {:<8} {:>6} {:>10} {:>9} {:>14}",
+            name, objective, status, done, requests, loss, accuracy
+        ));
+    }
+    if lines.len() == 1 {
+        lines.push(String::from("no agent declared an objective yet"));
+    }
+    lines
 }

@@ -3,6 +3,9 @@
 //! image truncated, with a flipped payload byte, with a wrong layer shape
 //! and with trailing bytes. Every one must be refused with an error (and
 //! its cause printed); the intact image must still load afterwards.
+//! Then bad `objective` calls (unknown operation, targets and deadlines
+//! out of range, an accuracy above its total), each refused, and good ones
+//! accepted.
 //!
 //! Exit 0 when every probe was refused as it should be.
 #![no_std]
@@ -103,6 +106,63 @@ fn main() -> i64 {
         ),
         Err(error) => {
             println!("ai_probe: the intact model is refused: {error}");
+            failures += 1;
+        }
+    }
+    failures + probe_objectives()
+}
+
+/// Feeds the `objective` syscall bad and good arguments; returns the
+/// number of wrong answers.
+fn probe_objectives() -> i64 {
+    use agent_lib::abi::{MAX_LATENCY_TARGET_US, MAX_OBJECTIVE_DEADLINE_US};
+    let objective = |operation: u64, first: u64, second: u64| {
+        agent_lib::check(agent_lib::raw::syscall3(
+            agent_lib::Syscall::Objective,
+            operation,
+            first,
+            second,
+        ))
+    };
+    let bad: [(&str, u64, u64, u64); 8] = [
+        ("an unknown operation", 4, 1, 1),
+        ("a huge operation", u64::MAX, 1, 1),
+        ("a zero latency target", 0, 0, 0),
+        ("a latency target too long", 0, MAX_LATENCY_TARGET_US + 1, 0),
+        ("a loss deadline of zero", 1, 1, 0),
+        (
+            "a loss deadline too far",
+            1,
+            1,
+            MAX_OBJECTIVE_DEADLINE_US + 1,
+        ),
+        ("an accuracy above its total", 3, 5, 4),
+        ("an accuracy out of nothing", 3, 0, 0),
+    ];
+    let mut failures = 0;
+    for (what, operation, first, second) in bad {
+        match objective(operation, first, second) {
+            Err(Error::InvalidArgument) => println!("ai_probe: objective with {what}: refused"),
+            other => {
+                println!("ai_probe: objective with {what}: {other:?}, not invalid-argument");
+                failures += 1;
+            }
+        }
+    }
+    let good: [(&str, u64, u64, u64); 4] = [
+        ("the longest latency target", 0, MAX_LATENCY_TARGET_US, 0),
+        ("a loss of u64::MAX reported", 2, u64::MAX, 0),
+        (
+            "the furthest loss deadline",
+            1,
+            0,
+            MAX_OBJECTIVE_DEADLINE_US,
+        ),
+        ("a perfect accuracy", 3, 7, 7),
+    ];
+    for (what, operation, first, second) in good {
+        if let Err(error) = objective(operation, first, second) {
+            println!("ai_probe: objective with {what}: refused ({error:?})");
             failures += 1;
         }
     }

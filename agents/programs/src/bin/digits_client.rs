@@ -89,6 +89,7 @@ fn main() -> i64 {
         if answer.class == test.label(sample) {
             correct += 1;
         }
+        let _ = agent_lib::report_accuracy(correct as u64, sample as u64 + 1);
         let expected = reference[20 + sample * CLASSES * 4..20 + (sample + 1) * CLASSES * 4]
             .as_chunks::<4>()
             .0

@@ -3,7 +3,8 @@
 //! answers requests on endpoint 5 in the format of `agent_lib::ai::digits`
 //! (an 8x8 image in, the class, logits and cycles out). A one-byte stop
 //! request ends the server (exit 0); a request of any other size is
-//! answered with one byte `BAD_REQUEST`.
+//! answered with one byte `BAD_REQUEST`. It declares a latency objective
+//! (`LATENCY_TARGET_US` per request) that the kernel measures it by.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -12,7 +13,8 @@ use agent_lib::{
     ai::{
         self,
         digits::{
-            BAD_REQUEST, CLASSES, ENDPOINT, MODEL_FILE as MODEL, PIXELS, Reply, STOP, VALUE_MAX,
+            BAD_REQUEST, CLASSES, ENDPOINT, LATENCY_TARGET_US, MODEL_FILE as MODEL, PIXELS, Reply,
+            STOP, VALUE_MAX,
         },
     },
     println,
@@ -41,6 +43,10 @@ fn main() -> i64 {
         "digits_infer: model of {} layers loaded, serving endpoint {ENDPOINT}",
         model.layers.len()
     );
+    if let Err(error) = agent_lib::declare_latency_objective(LATENCY_TARGET_US) {
+        println!("digits_infer: objective refused: {error:?}");
+        return 13;
+    }
     let mut request = [0u8; 64];
     let mut floats = [0f32; PIXELS];
     let mut quantised = [0i8; PIXELS];

@@ -64,6 +64,8 @@ fn main() -> i64 {
             if reply[0] == test.label(sample) {
                 correct += 1;
             }
+            // This pass's accuracy so far, for the dashboard.
+            let _ = agent_lib::report_accuracy(correct, sample as u64 + 1);
             let _ = agent_lib::sleep_us(PERIOD_US);
         }
         let elapsed_us = agent_lib::clock_us().saturating_sub(started_us).max(1);

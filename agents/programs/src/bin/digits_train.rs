@@ -5,6 +5,10 @@
 //! and checks that it matches the host's within float reordering
 //! tolerance and falls by at least the host's factor.
 //!
+//! It declares a learning objective (the host's final loss within
+//! `LOSS_TARGET_FACTOR`, in `LOSS_DEADLINE_US`) and reports every loss to
+//! the task manager.
+//!
 //! Exit 0 when both hold.
 #![no_std]
 #![no_main]
@@ -18,7 +22,10 @@ use agent_lib::{
     ai::{
         self,
         agent_tensor::Mlp,
-        digits::{TRAIN_FILE as TRAIN, TRAIN_REFERENCE_FILE as REFERENCE},
+        digits::{
+            LOSS_DEADLINE_US, LOSS_TARGET_FACTOR, TRAIN_FILE as TRAIN,
+            TRAIN_REFERENCE_FILE as REFERENCE,
+        },
     },
     println,
 };
@@ -138,13 +145,20 @@ fn main() -> i64 {
     let xs = ai::inputs(&data);
     let labels = data.all_labels();
     let mut mlp = Mlp::new(&plan.sizes, plan.seed);
+    let target = plan.losses.last().copied().unwrap_or(0.0) * LOSS_TARGET_FACTOR;
+    if let Err(error) = agent_lib::declare_loss_objective(target, LOSS_DEADLINE_US) {
+        println!("digits_train: objective refused: {error:?}");
+        return 12;
+    }
     let mut losses = Vec::with_capacity(plan.losses.len());
     losses.push(mlp.loss(&xs, labels));
+    let _ = agent_lib::report_loss(losses[0]);
     let started_us = agent_lib::clock_us();
     for (epoch, &seed) in plan.epoch_seeds.iter().enumerate() {
         mlp.train_epoch(&xs, labels, plan.learning_rate, plan.batch, seed);
         let loss = mlp.loss(&xs, labels);
         losses.push(loss);
+        let _ = agent_lib::report_loss(loss);
         println!(
             "digits_train: epoch {} loss {}e-4 (host {}e-4)",
             epoch + 1,
