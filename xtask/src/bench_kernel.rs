@@ -258,8 +258,8 @@ fn print_vector_and_inference(results: &[&Words], to_us: &dyn Fn(f64) -> f64) {
          from digits_client over IPC, digits_train training beside them"
     );
     println!(
-        "  {:<12} {:>12} {:>12} {:>12} {:>12}",
-        "policy", "trip p50 us", "trip p99 us", "infer p50 us", "infer p99 us"
+        "  {:<12} {:>12} {:>12} {:>12} {:>12} {:>16}",
+        "policy", "trip p50 us", "trip p99 us", "infer p50 us", "infer p99 us", "in target (kern)"
     );
     let trips: Vec<&Words> = results
         .iter()
@@ -274,12 +274,39 @@ fn print_vector_and_inference(results: &[&Words], to_us: &dyn Fn(f64) -> f64) {
         let (compute_p50, compute_p99) = compute.map_or((0.0, 0.0), |words| {
             (number(words, "p50"), number(words, "p99"))
         });
+        // The server's latency objective as the task manager measured it.
+        let objective = results.iter().copied().find(|words| {
+            text(words, "name") == "inference_objective" && text(words, "policy") == policy
+        });
+        let in_target = objective.map_or_else(
+            || String::from("-"),
+            |words| {
+                let requests = number(words, "requests").max(1.0);
+                format!(
+                    "{:.1}% of {}",
+                    100.0 * number(words, "met") / requests,
+                    text(words, "requests")
+                )
+            },
+        );
         println!(
-            "  {policy:<12} {:>12.1} {:>12.1} {:>12.1} {:>12.1}",
+            "  {policy:<12} {:>12.1} {:>12.1} {:>12.1} {:>12.1} {:>16}",
             to_us(number(trip, "p50")),
             to_us(number(trip, "p99")),
             to_us(compute_p50),
-            to_us(compute_p99)
+            to_us(compute_p99),
+            in_target
+        );
+    }
+    if let Some(words) = results
+        .iter()
+        .copied()
+        .find(|words| text(words, "name") == "inference_objective")
+    {
+        println!(
+            "  (in target: requests the server answered within its declared latency objective of {} us, \
+             measured by the kernel from the client's call to the server's reply)",
+            text(words, "target_us")
         );
     }
 }

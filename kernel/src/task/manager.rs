@@ -56,6 +56,8 @@ pub struct ManagerCounters {
     /// Switches that moved the vector registers from one user agent to
     /// another (save and restore).
     pub vector_switches: u64,
+    /// Kernel sections that used the vector unit ([`super::with_kernel_vector`]).
+    pub kernel_vector_sections: u64,
     /// Decisions the kernel refused because the agent was not runnable.
     pub refused_decisions: u64,
     /// Watchdog fallbacks seen.
@@ -953,6 +955,27 @@ impl Manager {
         self.counters.vector_switches += 1;
         self.vector_cycles
             .record(cpu::read_timestamp_counter().wrapping_sub(start));
+    }
+
+    /// Saves the live vector registers into their owner's area, before
+    /// kernel code uses the unit ([`super::with_kernel_vector`]).
+    pub fn save_live_vector(&mut self) {
+        self.counters.kernel_vector_sections += 1;
+        if let Some((owner, pid)) = self.vector_owner
+            && let Some(state) = self.vector_state_of(owner, pid)
+        {
+            state.save();
+        }
+    }
+
+    /// Gives the live owner its vector registers back after kernel code
+    /// used the unit.
+    pub fn restore_live_vector(&mut self) {
+        if let Some((owner, pid)) = self.vector_owner
+            && let Some(state) = self.vector_state_of(owner, pid)
+        {
+            state.restore();
+        }
     }
 
     /// Returns the vector save area of agent `id` if it is still agent

@@ -584,6 +584,26 @@ impl core::fmt::Display for ObjectiveText {
     }
 }
 
+/// Runs `work` with the vector unit (x87/SSE/AVX), the kernel's
+/// `kernel_fpu_begin/end`: the live owner's registers (the last user agent
+/// that ran) are saved first and restored after, interrupts stay off in
+/// between, and MXCSR and the x87 control word are the kernel's defaults
+/// inside. Returns `None` (without running `work`) when the unit is off or
+/// inside another such section. Keep `work` short: it holds the timer off.
+pub fn with_kernel_vector<R>(
+    work: impl FnOnce(&crate::arch::vector::KernelVector) -> R,
+) -> Option<R> {
+    crate::arch::vector::kernel_section(
+        || {
+            with_manager(Manager::save_live_vector);
+        },
+        || {
+            with_manager(Manager::restore_live_vector);
+        },
+        work,
+    )
+}
+
 /// Returns the running agent's (CPU µs, wait µs, runs, p99 response µs).
 pub fn current_stats() -> Option<(u64, u64, u64, u64)> {
     inspect(|manager| {

@@ -291,3 +291,153 @@ impl VectorState {
         }
     }
 }
+
+/// Set while kernel code holds the vector unit ([`kernel_section`]).
+static KERNEL_SECTION: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// The vector unit lent to kernel code for one [`kernel_section`]: the only
+/// way kernel code runs vector instructions. Not `Send`, and only handed
+/// out by reference, so it cannot outlive the section.
+pub struct KernelVector {
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+/// Runs `work` with the vector unit, like Linux's `kernel_fpu_begin/end`:
+/// interrupts stay off for the whole section (no switch can hand the
+/// registers to an agent meanwhile), MXCSR and the x87 control word are
+/// the kernel's defaults inside it (an agent's rounding mode or unmasked
+/// exceptions do not leak in), and `save_live` / `restore_live` run first
+/// and last so that the owner of the live register values (the task
+/// manager's business: the last user agent that ran) gets them back
+/// unchanged. Returns `None` without running `work` when the unit is off,
+/// or when called inside a section (sections do not nest; an interrupt
+/// handler cannot get here, interrupts being off).
+///
+/// Callers go through the task manager's bracket, which supplies the
+/// save and restore of the live owner's state.
+pub fn kernel_section<R>(
+    save_live: impl FnOnce(),
+    restore_live: impl FnOnce(),
+    work: impl FnOnce(&KernelVector) -> R,
+) -> Option<R> {
+    if unit().mode == SaveMode::Off {
+        return None;
+    }
+    super::cpu::without_interrupts(|| {
+        if KERNEL_SECTION.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        save_live();
+        let mxcsr = MXCSR_DEFAULT;
+        // SAFETY: the unit is on (`enable`); `fninit` and `ldmxcsr` change
+        // only the x87/SSE control state, which the kernel's own (soft-float)
+        // code never reads and `restore_live` puts back for its owner.
+        unsafe {
+            core::arch::asm!(
+                "fninit",
+                "ldmxcsr [{}]",
+                in(reg) &raw const mxcsr,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        let result = work(&KernelVector {
+            _not_send: core::marker::PhantomData,
+        });
+        restore_live();
+        KERNEL_SECTION.store(false, Ordering::Release);
+        Some(result)
+    })
+}
+
+/// Returns whether kernel code holds the vector unit now.
+pub fn in_kernel_section() -> bool {
+    KERNEL_SECTION.load(Ordering::Relaxed)
+}
+
+impl KernelVector {
+    /// Returns the dot product of `a` and `b` (the shorter length), four
+    /// lanes at a time with SSE (`mulps`/`addps`, lanes summed pairwise at
+    /// the end), the tail of fewer than four in software.
+    pub fn dot_f32(&self, a: &[f32], b: &[f32]) -> f32 {
+        let length = a.len().min(b.len());
+        let chunks = length / 4;
+        let bits: u32;
+        // SAFETY: the section owns the vector registers (interrupts off,
+        // live state saved by `kernel_section`); the loads read `4 * chunks
+        // <= length` floats of each slice; unaligned loads (`movups`) need no
+        // alignment. The kernel's compiled code never uses xmm registers, so
+        // clobbering xmm0-xmm2 disturbs nothing.
+        unsafe {
+            core::arch::asm!(
+                "xorps xmm0, xmm0",
+                "test {chunks}, {chunks}",
+                "jz 3f",
+                "2:",
+                "movups xmm1, [{a}]",
+                "movups xmm2, [{b}]",
+                "mulps xmm1, xmm2",
+                "addps xmm0, xmm1",
+                "add {a}, 16",
+                "add {b}, 16",
+                "dec {chunks}",
+                "jnz 2b",
+                "3:",
+                "movaps xmm1, xmm0",
+                "shufps xmm1, xmm0, 0x4E",
+                "addps xmm0, xmm1",
+                "movaps xmm1, xmm0",
+                "shufps xmm1, xmm0, 0xB1",
+                "addps xmm0, xmm1",
+                "movd {bits:e}, xmm0",
+                a = inout(reg) a.as_ptr() => _,
+                b = inout(reg) b.as_ptr() => _,
+                chunks = inout(reg) chunks => _,
+                bits = lateout(reg) bits,
+                options(nostack, readonly)
+            );
+        }
+        let tail = a[4 * chunks..length]
+            .iter()
+            .zip(&b[4 * chunks..length])
+            .fold(0.0f32, |sum, (x, y)| sum + x * y);
+        f32::from_bits(bits) + tail
+    }
+
+    /// Overwrites every vector register the unit saves (xmm0-15, the upper
+    /// ymm halves with AVX) and MXCSR's rounding mode with values derived
+    /// from `seed`: what a careless kernel routine could leave behind. Tests
+    /// use it to show that the section gives the owner its values back.
+    pub fn scramble(&self, seed: u64) {
+        let pattern = [seed, !seed];
+        let avx = unit().has_avx();
+        // Round toward zero, every exception masked.
+        let mxcsr = MXCSR_DEFAULT | (3 << 13);
+        // SAFETY: the section owns the vector registers; `pattern` is 16
+        // readable bytes; the AVX instructions run only where XCR0 enables
+        // AVX (`unit().has_avx()`).
+        unsafe {
+            core::arch::asm!(
+                "movups xmm0, [{p}]",
+                "movaps xmm1, xmm0", "movaps xmm2, xmm0", "movaps xmm3, xmm0",
+                "movaps xmm4, xmm0", "movaps xmm5, xmm0", "movaps xmm6, xmm0",
+                "movaps xmm7, xmm0", "movaps xmm8, xmm0", "movaps xmm9, xmm0",
+                "movaps xmm10, xmm0", "movaps xmm11, xmm0", "movaps xmm12, xmm0",
+                "movaps xmm13, xmm0", "movaps xmm14, xmm0", "movaps xmm15, xmm0",
+                "ldmxcsr [{m}]",
+                "test {avx}, {avx}",
+                "jz 2f",
+                "vinsertf128 ymm0, ymm0, xmm0, 1",
+                "vmovaps ymm1, ymm0", "vmovaps ymm2, ymm0", "vmovaps ymm3, ymm0",
+                "vmovaps ymm4, ymm0", "vmovaps ymm5, ymm0", "vmovaps ymm6, ymm0",
+                "vmovaps ymm7, ymm0", "vmovaps ymm8, ymm0", "vmovaps ymm9, ymm0",
+                "vmovaps ymm10, ymm0", "vmovaps ymm11, ymm0", "vmovaps ymm12, ymm0",
+                "vmovaps ymm13, ymm0", "vmovaps ymm14, ymm0", "vmovaps ymm15, ymm0",
+                "2:",
+                p = in(reg) pattern.as_ptr(),
+                m = in(reg) &raw const mxcsr,
+                avx = in(reg) u64::from(avx),
+                options(nostack, readonly)
+            );
+        }
+    }
+}

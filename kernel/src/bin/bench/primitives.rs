@@ -252,4 +252,19 @@ fn inference(policy: &str) {
     check_status("digits_client", task::wait_child(client));
     check_status("digits_infer", task::wait_child(server));
     check_status("digits_train", task::wait_child(trainer));
+    // The server's latency objective, as the task manager measured it
+    // (every request from the client's `call` to the server's `reply`).
+    let finished = task::finished_progress();
+    let Some(served) = finished.iter().find(|agent| agent.pid == server) else {
+        testing::fail("the digits server's objective was not recorded");
+    };
+    let target_us = match served.progress.objective {
+        Some((sched_rl::Objective::Latency { target_us }, _)) => target_us,
+        _ => testing::fail("the digits server declared no latency objective"),
+    };
+    let (requests, met) = served.progress.requests;
+    kernel::println!(
+        "BENCH name=inference_objective requests={requests} met={met} target_us={target_us} worst_us={} unit=requests policy={policy}",
+        served.progress.latencies_us.1
+    );
 }
