@@ -97,6 +97,8 @@ pub struct Progress {
     pub status: Option<ObjectiveStatus>,
     /// When a status change was last logged, µs.
     pub logged_us: Option<u64>,
+    /// The status the log last showed.
+    pub logged_status: Option<ObjectiveStatus>,
     /// The latest loss the agent reported (× `LOSS_ONE`).
     pub loss: Option<u64>,
     /// The latest accuracy the agent reported: (correct, total).

@@ -586,6 +586,7 @@ impl Manager {
         };
         agent.progress.objective = Some(ObjectiveTracker::new(objective, now));
         agent.progress.status = None;
+        agent.progress.logged_status = None;
         self.refresh_objective(id, now);
         true
     }
@@ -661,16 +662,16 @@ impl Manager {
             return;
         };
         let status = tracker.status(now);
-        if agent.progress.status == Some(status) {
-            return;
-        }
-        agent.progress.status = Some(status);
-        if agent
+        let changed = agent.progress.status != Some(status);
+        // The log names the status it last showed; a change within a
+        // second of the last line waits for the next look after that.
+        let log_due = agent
             .progress
             .logged_us
-            .is_none_or(|logged| now.saturating_sub(logged) >= OBJECTIVE_LOG_INTERVAL_US)
-        {
+            .is_none_or(|logged| now.saturating_sub(logged) >= OBJECTIVE_LOG_INTERVAL_US);
+        if log_due && agent.progress.logged_status != Some(status) {
             agent.progress.logged_us = Some(now);
+            agent.progress.logged_status = Some(status);
             log::info!(
                 "objective: {} (agent {}) {}: {} ({}.{}% done)",
                 agent.name,
@@ -681,6 +682,10 @@ impl Manager {
                 tracker.progress_permille() % 10,
             );
         }
+        if !changed {
+            return;
+        }
+        agent.progress.status = Some(status);
         self.policy.objective(id, tracker.signal(now), now);
     }
 
@@ -698,8 +703,8 @@ impl Manager {
         if let Some((objective, declared_us)) = progress.objective {
             let (served, met) = progress.requests;
             let (last_us, worst_us) = progress.latencies_us;
-            log::info!(
-                "objective: {} (agent {}) ended, {}: {} ({}.{}% done; {met}/{served} requests in target, last {last_us} us, worst {worst_us} us)",
+            let head = format_args!(
+                "objective: {} (agent {}) ended, {}: {} ({}.{}% done",
                 agent.name,
                 agent.pid,
                 super::ObjectiveText(objective, declared_us),
@@ -707,6 +712,17 @@ impl Manager {
                 progress.progress_permille / 10,
                 progress.progress_permille % 10,
             );
+            match (objective, progress.loss) {
+                (Objective::Latency { .. }, _) => log::info!(
+                    "{head}; {met}/{served} requests in target, last {last_us} us, worst {worst_us} us)"
+                ),
+                (Objective::Loss { .. }, Some(loss)) => log::info!(
+                    "{head}; last loss {}.{:06})",
+                    loss / sched_rl::objective::LOSS_ONE,
+                    loss % sched_rl::objective::LOSS_ONE
+                ),
+                (Objective::Loss { .. }, None) => log::info!("{head}; no loss reported)"),
+            }
         }
         let mut name = [0; MAX_NAME_BYTES];
         let name_length = agent.name.len().min(MAX_NAME_BYTES);
