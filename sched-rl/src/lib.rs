@@ -54,9 +54,12 @@
 //!
 //! # Simulator and workload files
 //! With the default `sim` feature (which uses `alloc`, never in a policy),
-//! [`sim`] runs workloads through the same trait. Workloads are text files;
-//! the format is in `WORKLOAD_FORMAT.md` beside this crate's manifest and
-//! is reproduced here:
+//! [`sim`] runs workloads through the same trait. Agents may declare latency
+//! objectives or claim to be behind one; the simulator measures each request,
+//! sends the [`ObjectiveSignal`]s and counts the targets met, and
+//! `sim::ObjectiveBlind` runs a policy deaf to those signals for comparison.
+//! Workloads are text files; the format is in `WORKLOAD_FORMAT.md` beside
+//! this crate's manifest and is reproduced here:
 //!
 #![doc = include_str!("../WORKLOAD_FORMAT.md")]
 #![cfg_attr(not(test), no_std)]

@@ -12,7 +12,14 @@ fn builtin_workloads_parse() {
         .collect();
     assert_eq!(
         names,
-        ["mixed", "periodic", "bursty", "gaming", "phase-change"]
+        [
+            "mixed",
+            "periodic",
+            "bursty",
+            "gaming",
+            "phase-change",
+            "objectives"
+        ]
     );
 }
 

@@ -6,11 +6,18 @@
 //! decision at 4, 16 and 64 runnable agents; then the issue's targets,
 //! measured against the baselines of the same run. It writes `results.csv`,
 //! `learning_curve.svg` and `response_cdf.svg` into the output directory.
+//!
+//! Workloads with learning objectives get a section of their own: per
+//! policy, the requests served against latency objectives after warm-up, the
+//! share within target, their p99 latency and throughput, with Q-learning
+//! also run deaf to objective signals (`q-learning-blind`) to show what the
+//! signals are worth; then the objective targets, and `objectives.csv`.
 
 use sched_rl::policy::watchdog::DEFAULT_WAIT_BOUND_US;
 use sched_rl::sim::srpt::RemainingBursts;
 use sched_rl::sim::{
-    SimReport, SrptOracle, Workload, builtin_workloads, parse_workload, simulate, simulate_srpt,
+    ObjectiveBlind, SimReport, SrptOracle, Workload, builtin_workloads, parse_workload, simulate,
+    simulate_srpt,
 };
 use sched_rl::{
     AgentId, AnyPolicy, BlockKind, ClassHint, PolicyKind, QLearningScheduler, Scheduler,
@@ -38,6 +45,10 @@ const TARGET_WORKLOAD: &str = "mixed";
 const CONTENDER: &str = "q-learning";
 /// The oracle's label.
 const ORACLE: &str = "srpt-oracle";
+/// The label of Q-learning with every objective signal dropped.
+const BLIND: &str = "q-learning-blind";
+/// The workload the objective targets refer to.
+const OBJECTIVE_WORKLOAD: &str = "objectives";
 
 /// Options of `cargo xtask bench sched`.
 pub struct BenchSchedArgs {
@@ -80,9 +91,14 @@ pub fn run(args: &BenchSchedArgs) -> Result<(), String> {
     let costs = measure_costs(iterations);
     print_costs(&costs);
     print_targets(&rows, &costs);
+    let objective_rows = objective_rows(&workloads, &rows);
+    print_objectives(&objective_rows);
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|error| format!("creating {}: {error}", args.out_dir.display()))?;
     write_file(args, "results.csv", &csv(&rows, &costs))?;
+    if !objective_rows.is_empty() {
+        write_file(args, "objectives.csv", &objectives_csv(&objective_rows))?;
+    }
     let curve_workload = if rows.iter().any(|row| row.workload == "phase-change") {
         "phase-change"
     } else {
@@ -133,6 +149,9 @@ fn policy_labels() -> Vec<&'static str> {
 fn make_policy(label: &str) -> Box<dyn Scheduler> {
     match PolicyKind::from_name(label) {
         Some(PolicyKind::QLearning) => Box::new(Watchdog::new(QLearningScheduler::new(SEED))),
+        None if label == BLIND => Box::new(Watchdog::new(ObjectiveBlind::new(
+            QLearningScheduler::new(SEED),
+        ))),
         Some(kind) => Box::new(AnyPolicy::new(kind, SEED)),
         None => Box::new(SrptOracle::new(Rc::new(RemainingBursts::default()))),
     }
@@ -360,6 +379,167 @@ fn print_targets(rows: &[Row], costs: &[Cost]) {
             verdict(at_sixteen <= 200.0)
         );
     }
+}
+
+/// Returns every policy's row on every workload with objectives, in print
+/// order: the rows already run, and `q-learning-blind` run now after `q-learning`.
+fn objective_rows<'a>(workloads: &'a [Workload], rows: &'a [Row]) -> Vec<ObjectiveRow<'a>> {
+    let mut labels = policy_labels();
+    let after_learner = labels
+        .iter()
+        .position(|label| *label == CONTENDER)
+        .map_or(labels.len(), |index| index + 1);
+    labels.insert(after_learner, BLIND);
+    let mut result = Vec::new();
+    for workload in workloads
+        .iter()
+        .filter(|workload| workload.has_objectives())
+    {
+        for &policy in &labels {
+            let report = match find(rows, &workload.name, policy) {
+                Some(report) => std::borrow::Cow::Borrowed(report),
+                None => std::borrow::Cow::Owned(simulate_policy(policy, workload)),
+            };
+            result.push(ObjectiveRow {
+                workload: &workload.name,
+                policy,
+                report,
+            });
+        }
+    }
+    result
+}
+
+/// One policy's objective figures on one workload.
+struct ObjectiveRow<'a> {
+    workload: &'a str,
+    policy: &'static str,
+    report: std::borrow::Cow<'a, SimReport>,
+}
+
+/// Returns the share of objective requests that met their target, in
+/// percent with two decimals, or `n/a` when none was served.
+fn share_text(report: &SimReport) -> String {
+    report.objective_met_share().map_or_else(
+        || "n/a".to_string(),
+        |share| format!("{:.2}", share * 100.0),
+    )
+}
+
+fn print_objectives(rows: &[ObjectiveRow<'_>]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "learning objectives: requests = bursts of agents with a latency objective completed after warm-up; \
+         met = answered within the agent's target"
+    );
+    let mut workloads: Vec<&str> = rows.iter().map(|row| row.workload).collect();
+    workloads.dedup();
+    for workload in workloads {
+        println!("workload {workload}");
+        println!(
+            "  {:<17} {:>9} {:>9} {:>8} {:>10} {:>12}",
+            "policy", "requests", "met", "met %", "p99 ms", "work ms/s"
+        );
+        for row in rows.iter().filter(|row| row.workload == workload) {
+            let report = &row.report;
+            println!(
+                "  {:<17} {:>9} {:>9} {:>8} {:>10} {:>12.1}",
+                row.policy,
+                report.objective_requests,
+                report.objective_requests_met,
+                share_text(report),
+                milliseconds(report.objective_percentile_us(99) as f64),
+                report.throughput_ms_per_second(),
+            );
+        }
+    }
+    print_objective_targets(rows);
+}
+
+/// Returns true when `first` met at least as large a share of its objective
+/// requests as `second` (exact, in integers); false when `first` served none.
+fn share_at_least(first: &SimReport, second: &SimReport) -> bool {
+    first.objective_requests > 0
+        && u128::from(first.objective_requests_met) * u128::from(second.objective_requests)
+            >= u128::from(second.objective_requests_met) * u128::from(first.objective_requests)
+}
+
+fn print_objective_targets(rows: &[ObjectiveRow<'_>]) {
+    let report_of = |policy: &str| {
+        rows.iter()
+            .find(|row| row.workload == OBJECTIVE_WORKLOAD && row.policy == policy)
+            .map(|row| row.report.as_ref())
+    };
+    println!();
+    let (Some(learner), Some(blind)) = (report_of(CONTENDER), report_of(BLIND)) else {
+        println!(
+            "objective targets: the `{OBJECTIVE_WORKLOAD}` workload was not run, so they are not evaluated"
+        );
+        return;
+    };
+    println!(
+        "objective targets on `{OBJECTIVE_WORKLOAD}` (after warm-up), share of latency targets met:"
+    );
+    let baselines: Vec<(&str, &SimReport)> = PolicyKind::ALL
+        .iter()
+        .map(|kind| kind.name())
+        .filter(|name| *name != CONTENDER)
+        .filter_map(|name| report_of(name).map(|report| (name, report)))
+        .collect();
+    let beside: Vec<String> = baselines
+        .iter()
+        .map(|(name, report)| format!("{name} {}%", share_text(report)))
+        .collect();
+    let every_baseline = baselines
+        .iter()
+        .all(|(_, baseline)| share_at_least(learner, baseline));
+    println!(
+        "  (a) q-learning {}% vs {} (target: at least every baseline's): {}",
+        share_text(learner),
+        beside.join(", "),
+        verdict(every_baseline)
+    );
+    let not_fewer = learner.objective_requests_met >= blind.objective_requests_met;
+    println!(
+        "  (b) q-learning {}% ({} met) vs q-learning-blind {}% ({} met) (target: at least as large a share and as many): {}",
+        share_text(learner),
+        learner.objective_requests_met,
+        share_text(blind),
+        blind.objective_requests_met,
+        verdict(share_at_least(learner, blind) && not_fewer)
+    );
+    if let Some(oracle) = report_of(ORACLE) {
+        println!(
+            "  for reference, not a target: {ORACLE} {}%",
+            share_text(oracle)
+        );
+    }
+}
+
+fn objectives_csv(rows: &[ObjectiveRow<'_>]) -> String {
+    let mut text = String::from(
+        "workload,policy,objective_requests,objective_requests_met,met_share,p99_objective_latency_us,throughput_work_ms_per_s\n",
+    );
+    for row in rows {
+        let report = &row.report;
+        let share = report
+            .objective_met_share()
+            .map_or_else(String::new, |share| format!("{share:.4}"));
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{share},{},{:.2}",
+            row.workload,
+            row.policy,
+            report.objective_requests,
+            report.objective_requests_met,
+            report.objective_percentile_us(99),
+            report.throughput_ms_per_second(),
+        );
+    }
+    text
 }
 
 fn csv(rows: &[Row], costs: &[Cost]) -> String {

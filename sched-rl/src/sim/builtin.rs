@@ -60,8 +60,28 @@ agent beta count=3 hint=batch burst=20ms..60ms block=accelerator:500..2ms
 phase beta at=2s sensitive burst=100..600 block=io:3ms..12ms
 ";
 
+/// Inference servers with latency objectives among training agents that
+/// report themselves behind (unverifiably) and a hog that claims it too.
+pub const OBJECTIVES: &str = "\
+workload objectives
+duration 4s
+warmup 400ms
+# Inference servers: each burst answers one request, due within 2 ms.
+agent serve count=4 hint=interactive sensitive objective=latency:2ms burst=200..800 block=io:2ms..10ms
+# A tighter class with smaller requests, due within 1 ms. (With 800 us of
+# work, a 1 ms tick and no preemption on wake-up, 1 ms would be out of reach
+# of any policy, the oracle included.)
+agent serve-fast count=2 hint=interactive sensitive objective=latency:1ms burst=100..400 block=io:2ms..10ms
+# Training: long CPU bursts. Two report that they are behind their loss
+# curve (honest or not, nothing can check it); two make no claim.
+agent train-behind count=2 hint=batch claims-behind burst=20ms..60ms block=accelerator:500..2ms
+agent train count=2 hint=batch burst=20ms..60ms block=accelerator:500..2ms
+# A CPU hog posing as interactive that claims to be behind as well.
+agent poser hint=interactive claims-behind yield-before-tick=50us
+";
+
 /// Every built-in workload's text.
-pub const ALL: [&str; 5] = [MIXED, PERIODIC, BURSTY, GAMING, PHASE_CHANGE];
+pub const ALL: [&str; 6] = [MIXED, PERIODIC, BURSTY, GAMING, PHASE_CHANGE, OBJECTIVES];
 
 /// Returns every built-in workload, parsed.
 pub fn builtin_workloads() -> Vec<Workload> {

@@ -8,11 +8,23 @@
 //! Every agent draws its burst and block lengths from its own generator,
 //! seeded from the run's seed and its index, so every policy faces the same
 //! draws.
+//!
+//! # Objectives
+//! An agent with a latency objective gets an [`ObjectiveTracker`] when it
+//! arrives (it belongs to that agent, not to the slot). Each burst it
+//! completes is one request whose latency is the burst's response time; the
+//! policy hears [`ObjectiveSignal::RequestServed`] for it, then the tracker's
+//! [`ObjectiveSignal::Behind`] if the behind status changed, both before the
+//! `result` of the dispatch that completed the burst. An agent that
+//! `claims-behind` sends `Behind { behind: true, observed: false }` right
+//! after its `arrive`. Signals draw nothing from any generator, so every
+//! policy still faces the same draws.
 
 use super::report::SimReport;
 use super::srpt::{RemainingBursts, SrptOracle};
 use super::workload::{AfterBurst, Behaviour, Workload};
 use crate::agent::{AgentId, BlockKind, Microseconds, StopReason, TICK_US};
+use crate::objective::{ObjectiveSignal, ObjectiveTracker};
 use crate::random::Rng;
 use crate::scheduler::Scheduler;
 use alloc::collections::BinaryHeap;
@@ -66,6 +78,8 @@ struct AgentState {
     bursts_done: u32,
     cpu_us: Microseconds,
     wait_us: Microseconds,
+    /// Its latency objective and the requests measured against it, from arrival.
+    tracker: Option<ObjectiveTracker>,
 }
 
 struct Simulation<'a> {
@@ -96,6 +110,9 @@ impl<'a> Simulation<'a> {
                 service: vec![(0, 0); workload.agents.len()],
                 invalid_picks: 0,
                 stats: crate::scheduler::SchedulerStats::baseline("", 0),
+                objective_responses: Vec::new(),
+                objective_requests: 0,
+                objective_requests_met: 0,
             },
         };
         for (index, spec) in workload.agents.iter().enumerate() {
@@ -114,6 +131,7 @@ impl<'a> Simulation<'a> {
                 bursts_done: 0,
                 cpu_us: 0,
                 wait_us: 0,
+                tracker: None,
             });
             simulation.schedule(arrival, EventKind::Arrival, index);
         }
@@ -135,7 +153,20 @@ impl<'a> Simulation<'a> {
             self.release(index, at);
             let id = self.agents[index].id;
             match kind {
-                EventKind::Arrival => policy.arrive(id, self.workload.agents[index].hint, at),
+                EventKind::Arrival => {
+                    let spec = &self.workload.agents[index];
+                    self.agents[index].tracker = spec
+                        .objective
+                        .map(|objective| ObjectiveTracker::new(objective, at));
+                    policy.arrive(id, spec.hint, at);
+                    if spec.claims_behind {
+                        let claim = ObjectiveSignal::Behind {
+                            behind: true,
+                            observed: false,
+                        };
+                        policy.objective(id, claim, at);
+                    }
+                }
                 EventKind::Wake => policy.wake(id, at),
             }
         }
@@ -263,7 +294,10 @@ impl<'a> Simulation<'a> {
             self.tell_remaining(index, left);
             StopReason::Preempted
         } else {
-            self.complete_burst(index, end)
+            let response = end - agent.released_at;
+            let reason = self.complete_burst(index, end);
+            self.serve_request(index, response, end, policy);
+            reason
         };
         policy.result(self.agents[index].id, ran, reason, end);
         end
@@ -314,6 +348,35 @@ impl<'a> Simulation<'a> {
                 self.schedule(wake, EventKind::Wake, index);
                 StopReason::Blocked(BlockKind::Sleep)
             }
+        }
+    }
+
+    /// Counts the burst agent `index` completed at `now`, `response` after
+    /// its release, as one request against its latency objective (if it has
+    /// one) and tells `policy` how it went.
+    fn serve_request(
+        &mut self,
+        index: usize,
+        response: Microseconds,
+        now: Microseconds,
+        policy: &mut dyn Scheduler,
+    ) {
+        let id = self.agents[index].id;
+        let Some(tracker) = &mut self.agents[index].tracker else {
+            return;
+        };
+        let was_behind = tracker.status(now).is_behind();
+        let met = tracker.request(response);
+        let status_changed = tracker.status(now).is_behind() != was_behind;
+        let status = tracker.signal(now);
+        self.report.objective_responses.push((now, response));
+        if now >= self.workload.warmup_us {
+            self.report.objective_requests += 1;
+            self.report.objective_requests_met += u64::from(met);
+        }
+        policy.objective(id, ObjectiveSignal::RequestServed { met }, now);
+        if status_changed {
+            policy.objective(id, status, now);
         }
     }
 

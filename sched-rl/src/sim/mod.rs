@@ -2,6 +2,7 @@
 //!
 //! Everything here may allocate; none of it runs in a policy's per-tick path.
 
+pub mod blind;
 pub mod builtin;
 pub mod engine;
 pub mod report;
@@ -9,6 +10,7 @@ pub mod srpt;
 pub mod trace;
 pub mod workload;
 
+pub use blind::ObjectiveBlind;
 pub use builtin::builtin_workloads;
 pub use engine::{simulate, simulate_srpt};
 pub use report::SimReport;

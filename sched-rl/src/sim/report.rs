@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 const MICROSECONDS_PER_SECOND: f64 = 1_000_000.0;
 
 /// The raw measurements of one run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimReport {
     /// (completion time, response time) of every latency-sensitive burst,
     /// warm-up included (for learning curves).
@@ -34,6 +34,14 @@ pub struct SimReport {
     pub invalid_picks: u64,
     /// The policy's own counters at the end.
     pub stats: SchedulerStats,
+    /// (completion time, latency) of every request an agent with a latency
+    /// objective served (each completed burst), warm-up included.
+    pub objective_responses: Vec<(Microseconds, Microseconds)>,
+    /// Requests against latency objectives answered after the warm-up.
+    /// A request still unanswered at the end is not counted.
+    pub objective_requests: u64,
+    /// Of those, the ones answered within their agent's target.
+    pub objective_requests_met: u64,
 }
 
 impl SimReport {
@@ -62,6 +70,26 @@ impl SimReport {
     /// nearest-rank (0 when there is none).
     pub fn percentile_response_us(&self, percentile: u64) -> Microseconds {
         percentile_of(&self.measured_responses(), percentile)
+    }
+
+    /// Returns the share of objective requests after warm-up that met their
+    /// target, or `None` when there were none.
+    pub fn objective_met_share(&self) -> Option<f64> {
+        (self.objective_requests > 0)
+            .then(|| self.objective_requests_met as f64 / self.objective_requests as f64)
+    }
+
+    /// Returns the `percentile` (0..=100) latency of objective requests
+    /// answered after warm-up, nearest-rank (0 when there is none).
+    pub fn objective_percentile_us(&self, percentile: u64) -> Microseconds {
+        let mut latencies: Vec<Microseconds> = self
+            .objective_responses
+            .iter()
+            .filter(|(at, _)| *at >= self.warmup_us)
+            .map(|(_, latency)| *latency)
+            .collect();
+        latencies.sort_unstable();
+        percentile_of(&latencies, percentile)
     }
 
     /// Returns the fraction of deadline-bound bursts that missed.

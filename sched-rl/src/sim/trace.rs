@@ -6,6 +6,7 @@
 
 use super::workload::{AfterBurst, AgentSpec, Behaviour, Phase, TimeRange, Workload};
 use crate::agent::{BlockKind, ClassHint, MAX_AGENTS, Microseconds};
+use crate::objective::{MAX_LATENCY_TARGET_US, Objective};
 use alloc::borrow::ToOwned;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -119,6 +120,14 @@ impl Parser {
             }
             None => None,
         };
+        let objective = fields.take("objective").map(parse_objective).transpose()?;
+        let claims_behind = fields.take_flag("claims-behind");
+        if objective.is_some() && claims_behind {
+            return Err(
+                "an agent declares one objective: give objective=latency:TIME or claims-behind, not both"
+                    .to_string(),
+            );
+        }
         let first = parse_phase(&mut fields)?;
         fields.finish()?;
         let total = self.agents.len() as u64 + count;
@@ -137,6 +146,8 @@ impl Parser {
                 arrival,
                 hint,
                 bursts,
+                objective,
+                claims_behind,
                 first,
                 change: None,
             });
@@ -147,6 +158,15 @@ impl Parser {
 
     fn phase(&mut self, words: &[&str]) -> Result<()> {
         let (name, mut fields) = named_fields(words, "phase")?;
+        if let Some((key, _)) = fields
+            .entries
+            .iter()
+            .find(|(key, _)| matches!(*key, "objective" | "claims-behind"))
+        {
+            return Err(format!(
+                "`{key}` belongs on the `agent` line: an agent declares its objective at arrival and keeps it through its phases"
+            ));
+        }
         let at = parse_time(fields.take("at").ok_or("phase needs at=TIME")?)?;
         let phase = parse_phase(&mut fields)?;
         fields.finish()?;
@@ -365,6 +385,30 @@ fn parse_range(text: &str) -> Result<TimeRange> {
         return Err(format!("range `{text}` has its minimum above its maximum"));
     }
     Ok(range)
+}
+
+/// Parses `latency:TIME` into a latency objective.
+fn parse_objective(text: &str) -> Result<Objective> {
+    let (kind, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("objective `{text}` needs KIND:VALUE (latency:TIME)"))?;
+    match kind {
+        "latency" => {
+            let target_us = parse_time(value)?;
+            Objective::latency(target_us).map_err(|_| {
+                if target_us == 0 {
+                    "latency target must be at least 1us".to_string()
+                } else {
+                    format!(
+                        "latency target `{value}` is above the maximum, {MAX_LATENCY_TARGET_US}us"
+                    )
+                }
+            })
+        }
+        _ => Err(format!(
+            "unknown objective kind `{kind}` (latency:TIME; a training loss is the agent's own report: use claims-behind)"
+        )),
+    }
 }
 
 fn parse_hint(text: &str) -> Result<ClassHint> {

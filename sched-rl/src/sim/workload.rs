@@ -4,6 +4,7 @@
 //! `WORKLOAD_FORMAT.md`); the built-in workloads are such files too.
 
 use crate::agent::{BlockKind, ClassHint, Microseconds};
+use crate::objective::Objective;
 use crate::random::Rng;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -92,6 +93,13 @@ pub struct AgentSpec {
     pub hint: ClassHint,
     /// It exits after this many bursts; `None` runs forever.
     pub bursts: Option<u32>,
+    /// A latency objective declared at arrival: each completed burst is one
+    /// request, its response time the request's latency (measured by the
+    /// simulator, as a kernel would). Holds through a phase change.
+    pub objective: Option<Objective>,
+    /// From arrival on it reports itself behind a training objective the
+    /// simulator cannot check (an honest trainer or a liar alike).
+    pub claims_behind: bool,
     /// Its behaviour from arrival.
     pub first: Phase,
     /// A later behaviour and the time it starts.
@@ -122,6 +130,14 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Returns true when some agent declares a latency objective or claims
+    /// to be behind one.
+    pub fn has_objectives(&self) -> bool {
+        self.agents
+            .iter()
+            .any(|agent| agent.objective.is_some() || agent.claims_behind)
+    }
+
     /// Returns the workload with its length, warm-up, arrivals and phase
     /// changes scaled by `numerator / denominator` (bursts and blocks
     /// unchanged); used for quick runs.
