@@ -139,6 +139,8 @@ impl Objective {
 /// What a scheduler hears about an agent's objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectiveSignal {
+    /// The agent declared `Objective` (a claim: the target is the agent's).
+    Declared(Objective),
     /// The agent fell behind its objective or is no longer behind.
     Behind {
         /// Behind now.

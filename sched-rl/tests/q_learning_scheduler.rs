@@ -83,52 +83,63 @@ fn same_seed_same_decisions() {
     assert_eq!(first.stats, second.stats);
 }
 
-/// Two CPU hogs that look alike, except that one is behind its latency
-/// objective and answers requests within the target during its
-/// dispatches (the kernel's observation): the learner comes to dispatch
-/// it more often. A third hog that only reports itself behind (a training
-/// loss nobody can check) gains nothing over the calm one.
+/// A lag the agent only reports (a training loss nobody can check) changes
+/// no decision: the same run with and without the claim dispatches alike.
 #[test]
-fn learns_that_serving_requests_within_target_is_worth_it() {
+fn a_reported_lag_changes_nothing() {
     use sched_rl::{AgentId, ClassHint, ObjectiveSignal, StopReason};
-    let mut learner = QLearningScheduler::new(SEED);
-    let server = AgentId::new(0).unwrap();
-    let liar = AgentId::new(1).unwrap();
-    let calm = AgentId::new(2).unwrap();
-    let mut now = 0;
-    for agent in [server, liar, calm] {
-        learner.arrive(agent, ClassHint::Batch, now);
-    }
-    let behind = |observed| ObjectiveSignal::Behind {
-        behind: true,
-        observed,
-    };
-    learner.objective(server, behind(true), now);
-    learner.objective(liar, behind(false), now);
-    let mut runs = [0u32; 3];
-    for _ in 0..4_000 {
-        let agent = learner.next(now).expect("three hogs are always runnable");
-        runs[agent.index()] += 1;
-        if agent == server {
-            learner.objective(server, ObjectiveSignal::RequestServed { met: true }, now);
+    let run = |claim: bool| {
+        let mut learner = QLearningScheduler::new(SEED);
+        let mut now = 0;
+        for slot in 0..3 {
+            learner.arrive(AgentId::new(slot).unwrap(), ClassHint::Batch, now);
         }
-        now += TICK_US;
-        learner.result(agent, TICK_US, StopReason::Preempted, now);
-    }
-    let (served, lied, honest) = (runs[0], runs[1], runs[2]);
-    assert!(
-        served > lied && served > honest && served > 2_000,
-        "server {served}, liar {lied}, calm {honest}"
-    );
-    let behind_value = learner.value(learner.state_of(liar, now));
-    let calm_value = learner.value(learner.state_of(calm, now));
-    let server_value = learner.value(learner.state_of(server, now));
-    assert!(
-        server_value > behind_value && server_value > calm_value,
-        "{server_value} vs {behind_value}, {calm_value}"
-    );
-    assert!(
-        lied.abs_diff(honest) * 5 < lied + honest,
-        "liar {lied}, calm {honest}"
-    );
+        if claim {
+            let lie = ObjectiveSignal::Behind {
+                behind: true,
+                observed: false,
+            };
+            learner.objective(AgentId::new(1).unwrap(), lie, now);
+        }
+        let mut picks = Vec::new();
+        for _ in 0..2_000 {
+            let agent = learner.next(now).expect("three hogs are always runnable");
+            picks.push(agent.index());
+            now += TICK_US;
+            learner.result(agent, TICK_US, StopReason::Preempted, now);
+        }
+        picks
+    };
+    assert_eq!(run(true), run(false));
+}
+
+/// A declared latency target gives each burst a deadline: among agents the
+/// table cannot tell apart, the one due first runs first; a measured lag
+/// is a state of its own.
+#[test]
+fn a_latency_objective_sets_deadlines_and_a_measured_lag_its_own_state() {
+    use sched_rl::{AgentId, ClassHint, Objective, ObjectiveSignal};
+    let waiting = AgentId::new(0).unwrap();
+    let server = AgentId::new(1).unwrap();
+    let first_pick = |declare: bool| {
+        let mut learner = QLearningScheduler::new(SEED);
+        learner.arrive(waiting, ClassHint::Interactive, 0);
+        learner.arrive(server, ClassHint::Interactive, 10);
+        if declare {
+            let objective = Objective::latency(TICK_US).unwrap();
+            learner.objective(server, ObjectiveSignal::Declared(objective), 10);
+        }
+        learner.next(20)
+    };
+    assert_eq!(first_pick(false), Some(waiting));
+    assert_eq!(first_pick(true), Some(server));
+    let mut learner = QLearningScheduler::new(SEED);
+    learner.arrive(server, ClassHint::Interactive, 0);
+    let calm = learner.state_of(server, 0);
+    let behind = ObjectiveSignal::Behind {
+        behind: true,
+        observed: true,
+    };
+    learner.objective(server, behind, 0);
+    assert_ne!(learner.state_of(server, 0), calm);
 }

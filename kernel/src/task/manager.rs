@@ -661,6 +661,14 @@ impl Manager {
         let Some(tracker) = agent.progress.objective else {
             return;
         };
+        if agent.progress.status.is_none() {
+            // Newly declared, or a new policy: it hears the objective first.
+            self.policy
+                .objective(id, ObjectiveSignal::Declared(tracker.objective()), now);
+        }
+        let Some(agent) = self.agents[id.index()].as_mut() else {
+            return;
+        };
         let status = tracker.status(now);
         let changed = agent.progress.status != Some(status);
         // The log names the status it last showed; a change within a

@@ -5,7 +5,7 @@
 //! the relative deadline, whose use is then judged by observed outcomes.
 //!
 //! The state of an agent is the quadruple (burst bucket, block bucket, slack
-//! bucket, objective bucket), `4 × 3 × 3 × 3 = 108` states:
+//! bucket, objective bucket), `4 × 3 × 3 × 2 = 72` states:
 //! - **burst**: `max(EWMA of completed bursts, current burst so far)`,
 //!   bucketed at 256 µs, 1 ms and 4 ms. A burst is the CPU time between two
 //!   blocks; preemptions *and yields* do not end it, so an agent that yields
@@ -15,14 +15,13 @@
 //! - **slack**: none (no deadline), loose, or tight (≤ `TIGHT_SLACK_US`,
 //!   including already late), where slack = release + deadline − now −
 //!   expected remaining burst.
-//! - **objective**: not behind; behind a learning objective
-//!   ([`crate::objective`]) by the kernel's own measurements (a latency
-//!   objective's requests); or behind by the agent's own report (a training
-//!   loss, unverifiable). Like the hint, this only separates states: what
-//!   dispatching a "behind" agent is worth is learned from observed rewards,
-//!   and a reported lag has states of its own, so a liar cannot borrow the
-//!   value measured lags earned. Agents without an objective are never
-//!   behind: their states are the first 36, as before objectives.
+//! - **objective**: whether the kernel's own measurements (a latency
+//!   objective's requests, [`crate::objective`]) put the agent behind its
+//!   objective. Like the hint, this only separates states: what dispatching
+//!   a "behind" agent is worth is learned from observed rewards. Agents
+//!   without one are never behind: their states are the first 36, as
+//!   before objectives. (A declared latency target also sets the deadline
+//!   the slack bucket uses.)
 
 use crate::agent::{ClassHint, Microseconds, StopReason, TICK_US};
 use crate::fixed::Fixed;
@@ -35,8 +34,8 @@ pub const BURST_BUCKETS: usize = BURST_BUCKET_LIMITS_US.len() + 1;
 pub const BLOCK_BUCKETS: usize = 3;
 /// Number of deadline-slack buckets.
 pub const SLACK_BUCKETS: usize = 3;
-/// Number of objective buckets (not behind, behind by measurement, behind by report).
-pub const OBJECTIVE_BUCKETS: usize = 3;
+/// Number of objective buckets (not behind, behind by the kernel's measurement).
+pub const OBJECTIVE_BUCKETS: usize = 2;
 /// Number of states an agent can be in whatever its objective.
 const BEHAVIOUR_STATES: usize = BURST_BUCKETS * BLOCK_BUCKETS * SLACK_BUCKETS;
 /// Number of distinct agent states.
@@ -61,7 +60,8 @@ pub struct AgentFeatures {
     blocked_fraction: Fixed,
     deadline_us: Option<Microseconds>,
     released_at: Microseconds,
-    objective: u8,
+    behind: bool,
+    objective_deadline: bool,
 }
 
 impl AgentFeatures {
@@ -79,18 +79,31 @@ impl AgentFeatures {
             blocked_fraction: Fixed::ZERO,
             deadline_us,
             released_at: now,
-            objective: 0,
+            behind: false,
+            objective_deadline: false,
         }
     }
 
-    /// Records whether the agent is behind its learning objective, and
-    /// whether that is the kernel's measurement (`observed`) or the agent's report.
-    pub fn set_behind(&mut self, behind: bool, observed: bool) {
-        self.objective = match (behind, observed) {
-            (false, _) => 0,
-            (true, true) => 1,
-            (true, false) => 2,
-        };
+    /// Records a relative deadline for every burst from now on: a latency
+    /// objective's target (each burst of a server answers one request). The
+    /// tighter of it and a periodic hint's deadline holds; a burst due by
+    /// an objective's target earns no deadline reward (see `q_learning`).
+    pub fn set_deadline(&mut self, deadline_us: Microseconds) {
+        if self.deadline_us.is_none_or(|old| deadline_us < old) {
+            self.deadline_us = Some(deadline_us);
+            self.objective_deadline = true;
+        }
+    }
+
+    /// Returns true when the deadline is a latency objective's target
+    /// rather than a periodic hint's.
+    pub fn deadline_from_objective(&self) -> bool {
+        self.objective_deadline
+    }
+
+    /// Records whether the kernel measured the agent behind its latency objective.
+    pub fn set_behind(&mut self, behind: bool) {
+        self.behind = behind;
     }
 
     /// Records a wake-up at `now`, which releases a new burst.
@@ -112,6 +125,14 @@ impl AgentFeatures {
             self.burst_average_us = (average + delta).max(0) as Microseconds;
             self.current_burst_us = 0;
         }
+    }
+
+    /// Returns the absolute deadline of the current burst (`u64::MAX`
+    /// without a deadline).
+    pub fn due_at(&self) -> Microseconds {
+        self.deadline_us.map_or(Microseconds::MAX, |deadline| {
+            self.released_at.saturating_add(deadline)
+        })
     }
 
     /// Returns true when a burst that ended at `now` met the claimed deadline.
@@ -154,7 +175,7 @@ impl AgentFeatures {
             }
         };
         let behaviour = (burst * BLOCK_BUCKETS + block) * SLACK_BUCKETS + slack;
-        behaviour + BEHAVIOUR_STATES * usize::from(self.objective)
+        behaviour + BEHAVIOUR_STATES * usize::from(self.behind)
     }
 }
 
@@ -182,12 +203,10 @@ mod tests {
         let mut agent = AgentFeatures::spawned(ClassHint::Unknown, 0);
         let calm = agent.state(0);
         assert!(calm < BEHAVIOUR_STATES);
-        agent.set_behind(true, true);
+        agent.set_behind(true);
         assert_eq!(agent.state(0), calm + BEHAVIOUR_STATES);
-        agent.set_behind(true, false);
-        assert_eq!(agent.state(0), calm + 2 * BEHAVIOUR_STATES);
         assert!(agent.state(0) < STATE_COUNT);
-        agent.set_behind(false, false);
+        agent.set_behind(false);
         assert_eq!(agent.state(0), calm);
     }
 

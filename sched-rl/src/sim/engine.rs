@@ -159,6 +159,9 @@ impl<'a> Simulation<'a> {
                         .objective
                         .map(|objective| ObjectiveTracker::new(objective, at));
                     policy.arrive(id, spec.hint, at);
+                    if let Some(objective) = spec.objective {
+                        policy.objective(id, ObjectiveSignal::Declared(objective), at);
+                    }
                     if spec.claims_behind {
                         let claim = ObjectiveSignal::Behind {
                             behind: true,
