@@ -34,10 +34,13 @@
 //! on it is [`QLearningScheduler`]; its state, action, reward and discount are
 //! stated in [`policy::q_learning`] and [`policy::features`]. In short: the
 //! state of an agent is (burst-length bucket, block-frequency bucket,
-//! deadline-slack bucket), the action is "dispatch this runnable agent", the
-//! reward is −(CPU time the dispatch held others back, in ms) + 1 per
-//! completed burst + 2 per burst finished within its deadline, gamma = 1/2,
-//! and an aging bound forbids starvation.
+//! deadline-slack bucket, behind its latency objective by measurement), the
+//! action is "dispatch this runnable agent", the reward is −(CPU time the
+//! dispatch held others back, in ms) + 1 per completed burst + 2 per burst
+//! finished within its hinted deadline, gamma = 1/2, ties go to the earliest
+//! deadline (a latency objective's target is each burst's deadline), and an
+//! aging bound forbids starvation. Learning objectives ([`objective`]) are
+//! hints like the class hint: only what the kernel measures is used.
 //!
 //! # The adaptive dispatch table
 //! [`adaptive`] is the kernel's second learning mechanism. An operation with

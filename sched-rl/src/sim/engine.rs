@@ -11,7 +11,8 @@
 //!
 //! # Objectives
 //! An agent with a latency objective gets an [`ObjectiveTracker`] when it
-//! arrives (it belongs to that agent, not to the slot). Each burst it
+//! arrives (it belongs to that agent, not to the slot), and the policy hears
+//! [`ObjectiveSignal::Declared`] right after the `arrive`. Each burst it
 //! completes is one request whose latency is the burst's response time; the
 //! policy hears [`ObjectiveSignal::RequestServed`] for it, then the tracker's
 //! [`ObjectiveSignal::Behind`] if the behind status changed, both before the
