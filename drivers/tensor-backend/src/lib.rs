@@ -1,0 +1,27 @@
+//! The host backend of the paravirtual tensor accelerator, and a client to drive it.
+//!
+//! The guest sees QEMU's `ivshmem-plain` device; its BAR2 is a file on the host
+//! (`/dev/shm/tensor0`, say) which this process maps too ([`mapping`]). The backend
+//! ([`server`]) polls the submission ring of the `tensor-ring` protocol, validates
+//! every descriptor (the guest is untrusted: a malformed entry gets an error
+//! completion, never a crash), runs the jobs natively and multi-threaded
+//! ([`compute`]: `matrixmultiply`'s GEMM for `f32`, a widening loop for `i8`), and
+//! posts completions with its time per job. [`client`] is the guest's side in host
+//! Rust, for tests and tools.
+//!
+//! `unsafe` is denied in the crate and allowed in two small modules only: the
+//! mapping's view as atomic words ([`mapping`]) and the call into the GEMM's pointer
+//! API ([`sgemm`]), each with its `SAFETY` argument.
+
+#![deny(unsafe_code)]
+
+pub mod client;
+pub mod compute;
+pub mod mapping;
+pub mod server;
+pub mod sgemm;
+pub mod size;
+
+pub use client::{Client, ClientError};
+pub use mapping::SharedFile;
+pub use server::{Backend, BackendError, Config, Stats, Step};
