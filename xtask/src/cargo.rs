@@ -45,9 +45,9 @@ pub const AGENTS_PACKAGE: &str = "agent-programs";
 pub const RAMDISK_AGENT_DIRECTORY: &str = "agents/";
 
 /// The host crates: unit-tested with `cargo test` and linted with `--all-targets`.
-/// `model-image` is `no_std` and kernel-side too, so it is also in
-/// [`KERNEL_PACKAGES`].
-pub const HOST_PACKAGES: [&str; 7] = [
+/// `model-image` and `tensor-ring` are `no_std` and kernel-side too, so they are
+/// also in [`KERNEL_PACKAGES`].
+pub const HOST_PACKAGES: [&str; 9] = [
     "kernel-core",
     "boot",
     "sched-rl",
@@ -55,16 +55,19 @@ pub const HOST_PACKAGES: [&str; 7] = [
     "agent-abi",
     "agent-tensor",
     "model-image",
+    "tensor-ring",
+    "tensor-backend",
 ];
 
 /// The kernel-side crates: linted for [`KERNEL_TARGET`].
-pub const KERNEL_PACKAGES: [&str; 6] = [
+pub const KERNEL_PACKAGES: [&str; 7] = [
     "foundation",
     "kernel",
     "drivers",
     TEST_KERNELS_PACKAGE,
     "agent-tensor",
     "model-image",
+    "tensor-ring",
 ];
 
 /// The ring-3 crates: linted for [`AGENT_TARGET_SPEC`] (the tensor runtime
