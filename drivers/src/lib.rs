@@ -12,6 +12,7 @@
 
 pub mod edu;
 pub mod framebuffer_console;
+pub mod ivshmem;
 pub mod pci;
 pub mod ps2_keyboard;
 pub mod qemu_exit;

@@ -14,6 +14,7 @@
 
 pub mod dispatch;
 pub mod pool;
+pub mod shared;
 
 use alloc::boxed::Box;
 
@@ -204,6 +205,10 @@ pub fn init() -> usize {
         log::warn!("accel: no exit observer slot; a killed agent's device stays held");
     }
     log::info!("accel: {devices} edu devices in the pool");
+    let shared = shared::init();
+    if shared > 0 {
+        log::info!("accel: {shared} shared-memory devices (ivshmem) for the tensor accelerator");
+    }
     devices
 }
 

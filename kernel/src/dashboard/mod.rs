@@ -259,7 +259,7 @@ impl Dashboard {
             self.draw_chart();
         }
 
-        let syscall_lines = crate::syscall::table_lines();
+        let syscall_lines = crate::syscall::compact_lines();
         let area = self.layout.syscalls;
         draw_lines(
             &mut self.display,

@@ -15,7 +15,7 @@
 
 mod handlers;
 
-use alloc::{format, string::String, vec::Vec};
+use alloc::{borrow::ToOwned, format, string::String, vec, vec::Vec};
 
 use agent_abi::{Error, SYSCALL_COUNT, Syscall, SyscallService, SyscallStats, SyscallTableStats};
 use spin::Mutex;
@@ -212,6 +212,63 @@ pub fn table_stats() -> SyscallTableStats {
 
 /// Returns printable lines describing the table: per syscall its service,
 /// calls, errors and mean cycles; below each accelerator entry the adaptive
+/// Returns the table in less height, for the dashboard's panel: the
+/// directly served syscalls two to a line (calls, errors, mean cycles),
+/// then each adaptive entry with the table's routes, as [`table_lines`].
+pub fn compact_lines() -> Vec<String> {
+    let column = |syscall: Syscall| {
+        let counters = counters(syscall);
+        format!(
+            "{:<15} {:>8} {:>5} {:>10}",
+            syscall.name(),
+            counters.calls,
+            counters.errors,
+            counters.mean_cycles()
+        )
+    };
+    let heading = format!(
+        "{:<15} {:>8} {:>5} {:>10}",
+        "syscall", "calls", "errs", "cycles"
+    );
+    let mut lines = vec![format!("{heading}   {heading}")];
+    let direct: Vec<Syscall> = TABLE
+        .iter()
+        .filter(|entry| entry.service == Service::Direct)
+        .map(|entry| entry.syscall)
+        .collect();
+    for pair in direct.chunks(2) {
+        let right = pair
+            .get(1)
+            .map(|&syscall| column(syscall))
+            .unwrap_or_default();
+        lines.push(
+            format!("{}   {right}", column(pair[0]))
+                .trim_end()
+                .to_owned(),
+        );
+    }
+    for entry in &TABLE {
+        if let Service::AdaptiveTable(operations) = entry.service {
+            let counters = counters(entry.syscall);
+            lines.push(format!(
+                "{} (adaptive): {} calls, {} errors, mean {} cycles",
+                entry.syscall.name(),
+                counters.calls,
+                counters.errors,
+                counters.mean_cycles()
+            ));
+            for operation in operations {
+                lines.extend(crate::accel::dispatch::operation_lines(*operation));
+            }
+        }
+    }
+    let (unknown, denied) = refusals();
+    lines.push(format!(
+        "unknown numbers {unknown}, capability denials {denied}"
+    ));
+    lines
+}
+
 /// table's routes for it (calls, shares, learned weights).
 pub fn table_lines() -> Vec<String> {
     let mut lines = Vec::new();
