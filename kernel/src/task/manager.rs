@@ -56,8 +56,6 @@ pub struct ManagerCounters {
     /// Switches that moved the vector registers from one user agent to
     /// another (save and restore).
     pub vector_switches: u64,
-    /// Kernel sections that used the vector unit ([`super::with_kernel_vector`]).
-    pub kernel_vector_sections: u64,
     /// Decisions the kernel refused because the agent was not runnable.
     pub refused_decisions: u64,
     /// Watchdog fallbacks seen.
@@ -984,7 +982,6 @@ impl Manager {
     /// Saves the live vector registers into their owner's area, before
     /// kernel code uses the unit ([`super::with_kernel_vector`]).
     pub fn save_live_vector(&mut self) {
-        self.counters.kernel_vector_sections += 1;
         if let Some((owner, pid)) = self.vector_owner
             && let Some(state) = self.vector_state_of(owner, pid)
         {

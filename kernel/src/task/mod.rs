@@ -516,9 +516,6 @@ pub fn report_deadline(met: bool) {
     with_manager(|manager| manager.report_deadline(met));
 }
 
-/// Why an objective declaration or report was refused.
-pub use sched_rl::objective::ObjectiveError;
-
 /// Declares the calling agent's learning objective (see
 /// `sched_rl::objective`); it replaces any earlier one. The manager
 /// reports progress against it ([`agents`]) and tells the policy.

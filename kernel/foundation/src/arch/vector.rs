@@ -349,11 +349,6 @@ pub fn kernel_section<R>(
     })
 }
 
-/// Returns whether kernel code holds the vector unit now.
-pub fn in_kernel_section() -> bool {
-    KERNEL_SECTION.load(Ordering::Relaxed)
-}
-
 impl KernelVector {
     /// Returns the dot product of `a` and `b` (the shorter length), four
     /// lanes at a time with SSE (`mulps`/`addps`, lanes summed pairwise at
