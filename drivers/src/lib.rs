@@ -16,4 +16,5 @@ pub mod ivshmem;
 pub mod pci;
 pub mod ps2_keyboard;
 pub mod qemu_exit;
+pub mod tensor;
 pub mod virtio_gpu;

@@ -29,6 +29,7 @@
 //! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags; returns within 3 × [`ACCEL_TIMEOUT_US`] | bytes copied |
 //! | 17 | read_file | name pointer, name length (a file under [`FILE_DIRECTORY`], at most [`MAX_NAME_BYTES`]), offset, buffer pointer, buffer length (at most [`MAX_READ_BYTES`] are copied) | bytes copied (0 at or past the end); `NotFound` for any other name |
 //! | 18 | objective | an [`ObjectiveOp`] and its two arguments (see below) | 0 |
+//! | 19 | tensor | a [`TensorOp`], the shape ([`tensor_shape`]), A pointer, B pointer, C pointer, [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] (see below) | the route: 0 the CPU, `d + 1` tensor device `d` |
 //!
 //! `objective` declares the caller's learning objective or reports its
 //! progress; the task manager shows progress against the objective and
@@ -71,6 +72,21 @@
 //! device at once (a job or the buffer of its copy), else `Exhausted`, so
 //! one agent cannot occupy the whole pool; a killed agent's job and buffer
 //! go back to the pool. `stats` writes a fixed-size reply.
+//!
+//! `tensor` multiplies matrices: each dimension 1 to [`MAX_TENSOR_DIMENSION`],
+//! each operand at most [`MAX_TENSOR_OPERAND_BYTES`], at most
+//! [`MAX_TENSOR_MULTIPLY_ADDS`] multiply-adds, else `InvalidArgument`; A and
+//! B are read from the caller's memory, C written there (it must be
+//! writable, and may not overlap A or B). It needs the accelerator device
+//! capability. The adaptive table picks the CPU or a tensor device (by
+//! polling; [`ACCEL_POLL`] keeps it off the CPU, [`ACCEL_ALLOW_CPU`] allows
+//! the CPU, [`ACCEL_INTERRUPT`] gets `NoDevice`: the device has no
+//! interrupt yet). Without [`ACCEL_ALLOW_CPU`] and without an attached
+//! device it returns `NoDevice`. A device job ends within
+//! [`ACCEL_TIMEOUT_US`] (`TimedOut`) or when its backend stops beating
+//! (`DeviceFault`); either way the device is set aside until its backend
+//! answers again, and later calls go elsewhere. While the call runs, the
+//! operands are charged to the caller's memory budget.
 //!
 //! Agent ids are unique for the whole boot (never reused). Endpoints are
 //! numbered `0..MAX_ENDPOINTS`. A message is delivered synchronously: `send`
@@ -159,6 +175,8 @@ pub enum Syscall {
     ReadFile = 17,
     /// Declare a learning objective or report progress against it.
     Objective = 18,
+    /// Multiply matrices on the CPU or a tensor accelerator.
+    Tensor = 19,
 }
 
 /// What an `objective` call does (its first argument).
@@ -196,7 +214,7 @@ pub const MAX_LATENCY_TARGET_US: u64 = 10_000_000;
 pub const MAX_OBJECTIVE_DEADLINE_US: u64 = 3_600_000_000;
 
 /// Number of syscalls (numbers are `0..SYSCALL_COUNT`).
-pub const SYSCALL_COUNT: u64 = 19;
+pub const SYSCALL_COUNT: u64 = 20;
 
 impl Syscall {
     /// Every syscall, by number.
@@ -220,6 +238,7 @@ impl Syscall {
         Self::AccelCopy,
         Self::ReadFile,
         Self::Objective,
+        Self::Tensor,
     ];
 
     /// Returns the syscall with `number`, if there is one.
@@ -249,6 +268,7 @@ impl Syscall {
             Self::AccelCopy => "accel_copy",
             Self::ReadFile => "read_file",
             Self::Objective => "objective",
+            Self::Tensor => "tensor",
         }
     }
 
@@ -494,3 +514,63 @@ pub const ACCEL_FACTORIAL_ZERO_FROM: u64 = 34;
 pub const ACCEL_TIMEOUT_US: u64 = 2_000_000;
 /// Most devices one agent holds at once.
 pub const ACCEL_MAX_DEVICES_PER_AGENT: u64 = 1;
+
+/// What a `tensor` call computes (its first argument). Matrices are
+/// row-major: element `(i, j)` of an `r x c` matrix is at index `i * c + j`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum TensorOp {
+    /// `C[m x n] = A[m x k] * B[k x n]`, all `f32`; within
+    /// `2 k eps sum_p |a_ip b_pj|` of the scalar product on every route.
+    MatmulF32 = 0,
+    /// The same with `i8` A and B and `i32` C; bit-exact on every route.
+    MatmulI8 = 1,
+}
+
+impl TensorOp {
+    /// Returns the operation numbered `number`, if there is one.
+    pub const fn from_number(number: u64) -> Option<Self> {
+        match number {
+            0 => Some(Self::MatmulF32),
+            1 => Some(Self::MatmulI8),
+            _ => None,
+        }
+    }
+
+    /// Returns the bytes of one element of A and B, and of C.
+    pub const fn element_bytes(self) -> (u64, u64) {
+        match self {
+            Self::MatmulF32 => (4, 4),
+            Self::MatmulI8 => (1, 4),
+        }
+    }
+}
+
+/// Bits of one dimension in a `tensor` shape word.
+pub const TENSOR_SHAPE_BITS: u32 = 20;
+/// Largest `m`, `k` or `n` of a `tensor` call.
+pub const MAX_TENSOR_DIMENSION: u64 = 1024;
+/// Largest operand (A, B or C) of a `tensor` call, bytes.
+pub const MAX_TENSOR_OPERAND_BYTES: u64 = 256 * 1024;
+/// Most multiply-adds (`m * k * n`) of one `tensor` call.
+pub const MAX_TENSOR_MULTIPLY_ADDS: u64 = 1 << 26;
+
+/// Returns the shape word of a `tensor` call: `m | k << 20 | n << 40`.
+pub const fn tensor_shape(m: u64, k: u64, n: u64) -> u64 {
+    let mask = (1 << TENSOR_SHAPE_BITS) - 1;
+    (m & mask) | ((k & mask) << TENSOR_SHAPE_BITS) | ((n & mask) << (2 * TENSOR_SHAPE_BITS))
+}
+
+/// Returns `(m, k, n)` of a shape word, or `None` if bits above the three
+/// fields are set.
+pub const fn tensor_dimensions(shape: u64) -> Option<(u64, u64, u64)> {
+    let mask = (1 << TENSOR_SHAPE_BITS) - 1;
+    if shape >> (3 * TENSOR_SHAPE_BITS) != 0 {
+        return None;
+    }
+    Some((
+        shape & mask,
+        (shape >> TENSOR_SHAPE_BITS) & mask,
+        (shape >> (2 * TENSOR_SHAPE_BITS)) & mask,
+    ))
+}

@@ -397,6 +397,10 @@ pub enum AcceleratorOperation {
     CopyToDevice = 1,
     /// The copy back from a device buffer (second half of `accel_copy`).
     CopyFromDevice = 2,
+    /// An `f32` matrix product (`tensor` with [`crate::TensorOp::MatmulF32`]).
+    MatmulF32 = 3,
+    /// An `i8` matrix product with `i32` results (`tensor` with [`crate::TensorOp::MatmulI8`]).
+    MatmulI8 = 4,
 }
 
 impl AcceleratorOperation {
@@ -406,6 +410,8 @@ impl AcceleratorOperation {
             0 => Some(Self::Factorial),
             1 => Some(Self::CopyToDevice),
             2 => Some(Self::CopyFromDevice),
+            3 => Some(Self::MatmulF32),
+            4 => Some(Self::MatmulI8),
             _ => None,
         }
     }
@@ -459,7 +465,9 @@ impl AcceleratorRoute {
 
 /// One handler of the adaptive accelerator table: a record of
 /// [`AcceleratorTableStats`]. The weights are the learned ones: the
-/// table's linear latency model, `K0 + K1 * KiB + K2 * queued jobs` µs.
+/// table's linear latency model, `K0 + K1 * KiB + K2 * work units + K3 *
+/// queued jobs` µs (a work unit is 2^16 multiply-adds; 0 for operations
+/// without separate work).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AcceleratorHandlerStats {
     /// The operation the handler serves.
@@ -474,13 +482,15 @@ pub struct AcceleratorHandlerStats {
     pub weight_constant: i64,
     /// Learned weight K1 (µs per KiB of payload), Q16.16.
     pub weight_per_kib: i64,
-    /// Learned weight K2 (µs per queued job), Q16.16.
+    /// Learned weight K2 (µs per work unit), Q16.16.
+    pub weight_per_work: i64,
+    /// Learned weight K3 (µs per queued job), Q16.16.
     pub weight_per_job: i64,
 }
 
 impl AcceleratorHandlerStats {
     /// Words of one record.
-    pub const WORDS: usize = 8;
+    pub const WORDS: usize = 9;
 
     /// Returns the record's words (weights as two's complement).
     pub const fn to_record(&self) -> [u64; Self::WORDS] {
@@ -493,6 +503,7 @@ impl AcceleratorHandlerStats {
             self.mean_latency_us,
             self.weight_constant as u64,
             self.weight_per_kib as u64,
+            self.weight_per_work as u64,
             self.weight_per_job as u64,
         ]
     }
@@ -507,6 +518,7 @@ impl AcceleratorHandlerStats {
             mean_latency_us,
             weight_constant,
             weight_per_kib,
+            weight_per_work,
             weight_per_job,
         ] = words;
         let operation = AcceleratorOperation::from_number(operation)
@@ -520,6 +532,7 @@ impl AcceleratorHandlerStats {
             mean_latency_us,
             weight_constant: weight_constant as i64,
             weight_per_kib: weight_per_kib as i64,
+            weight_per_work: weight_per_work as i64,
             weight_per_job: weight_per_job as i64,
         })
     }
@@ -544,6 +557,7 @@ impl AcceleratorTableStats {
                 mean_latency_us: 0,
                 weight_constant: 0,
                 weight_per_kib: 0,
+                weight_per_work: 0,
                 weight_per_job: 0,
             }; MAX_ACCELERATOR_HANDLERS],
             count: 0,
@@ -685,6 +699,8 @@ mod tests {
             AcceleratorOperation::Factorial,
             AcceleratorOperation::CopyToDevice,
             AcceleratorOperation::CopyFromDevice,
+            AcceleratorOperation::MatmulF32,
+            AcceleratorOperation::MatmulI8,
         ];
         let routes = [
             AcceleratorRoute::Cpu,
@@ -704,6 +720,7 @@ mod tests {
                     mean_latency_us: calls * 17,
                     weight_constant: -(index as i64) << 16,
                     weight_per_kib: i64::MIN + index as i64,
+                    weight_per_work: index as i64 * 3,
                     weight_per_job: i64::MAX - index as i64,
                 })
                 .unwrap();
@@ -754,9 +771,10 @@ mod tests {
             mean_latency_us: 100,
             weight_constant: -1,
             weight_per_kib: 2,
+            weight_per_work: 4,
             weight_per_job: 3,
         };
-        assert_eq!(record.to_record(), [2, 2, 2, 5, 100, u64::MAX, 2, 3]);
+        assert_eq!(record.to_record(), [2, 2, 2, 5, 100, u64::MAX, 2, 4, 3]);
         let table = syscall_table();
         let mut words = [0u64; SyscallTableStats::WORDS];
         table.to_words(&mut words).unwrap();
@@ -788,9 +806,9 @@ mod tests {
         assert!(SyscallTableStats::from_words(&words[..SyscallTableStats::WORDS + 4]).is_err());
         for length in [
             1,
-            7,
-            9,
-            15,
+            8,
+            10,
+            17,
             MAX_STATS_WORDS + AcceleratorHandlerStats::WORDS,
         ] {
             assert_eq!(
@@ -850,7 +868,7 @@ mod tests {
             record[index] = value;
             AcceleratorHandlerStats::from_record(record)
         };
-        assert_eq!(with(0, 3), invalid("operation"));
+        assert_eq!(with(0, 5), invalid("operation"));
         assert_eq!(with(1, 3), invalid("route"));
         assert_eq!(with(2, 1), invalid("device"));
         assert_eq!(with(4, 1), invalid("mean_latency_us"));

@@ -382,6 +382,98 @@ pub fn accel_copy(source: &[u8], destination: &mut [u8], flags: u64) -> Result<u
     ))
 }
 
+/// Where a `tensor` call ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorRoute {
+    /// On the CPU (in the kernel).
+    Cpu,
+    /// On this tensor device.
+    Device(u64),
+}
+
+/// Computes `c[m x n] = a[m x k] * b[k x n]` (`f32`, row-major) through the
+/// `tensor` syscall (`flags`: [`abi::ACCEL_ALLOW_CPU`], [`abi::ACCEL_POLL`]).
+pub fn matmul_f32(
+    dims: (u64, u64, u64),
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    tensor(
+        abi::TensorOp::MatmulF32,
+        dims,
+        [a.as_ptr() as u64, b.as_ptr() as u64, c.as_mut_ptr() as u64],
+        [a.len(), b.len(), c.len()],
+        flags,
+    )
+}
+
+/// Computes `c[m x n] = a[m x k] * b[k x n]` for `i8` `a` and `b` into `i32`
+/// `c` through the `tensor` syscall.
+pub fn matmul_i8(
+    dims: (u64, u64, u64),
+    a: &[i8],
+    b: &[i8],
+    c: &mut [i32],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    tensor(
+        abi::TensorOp::MatmulI8,
+        dims,
+        [a.as_ptr() as u64, b.as_ptr() as u64, c.as_mut_ptr() as u64],
+        [a.len(), b.len(), c.len()],
+        flags,
+    )
+}
+
+/// The `tensor` syscall after checking the slice lengths against `dims`
+/// (the kernel reads exactly the shape's bytes at each pointer).
+fn tensor(
+    operation: abi::TensorOp,
+    (m, k, n): (u64, u64, u64),
+    pointers: [u64; 3],
+    lengths: [usize; 3],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    let wanted = [m.checked_mul(k), k.checked_mul(n), m.checked_mul(n)];
+    if wanted
+        .iter()
+        .zip(lengths)
+        .any(|(wanted, length)| *wanted != Some(length as u64))
+    {
+        return Err(Error::InvalidArgument);
+    }
+    tensor_raw(
+        operation as u64,
+        abi::tensor_shape(m, k, n),
+        pointers,
+        flags,
+    )
+}
+
+/// The `tensor` syscall as it is, for probing the kernel's checks.
+pub fn tensor_raw(
+    operation: u64,
+    shape: u64,
+    [a, b, c]: [u64; 3],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    check(raw::raw6(
+        Syscall::Tensor as u64,
+        operation,
+        shape,
+        a,
+        b,
+        c,
+        flags,
+    ))
+    .map(|route| match route {
+        0 => TensorRoute::Cpu,
+        device => TensorRoute::Device(device - 1),
+    })
+}
+
 /// Formats and logs one line (cut at `abi::MAX_LOG_BYTES`).
 pub fn print(arguments: fmt::Arguments<'_>) {
     let mut line = LineBuffer::new();

@@ -53,13 +53,23 @@ pub enum Operation {
     CopyToDevice = 1,
     /// [`super::copy_from_device`].
     CopyFromDevice = 2,
+    /// [`super::tensor::matmul_f32`].
+    MatmulF32 = 3,
+    /// [`super::tensor::matmul_i8`].
+    MatmulI8 = 4,
 }
 
 /// Number of operations.
-const OPERATIONS: usize = 3;
+const OPERATIONS: usize = 5;
 
-// Every handler of every entry fits the `stats` answer.
-const _: () = assert!(OPERATIONS * MAX_HANDLERS <= MAX_ACCELERATOR_HANDLERS);
+/// Handlers of an `edu` entry: the CPU, then polling and interrupt per device.
+const EDU_HANDLERS: usize = 1 + 2 * super::MAX_DEVICES;
+/// Handlers of a tensor entry: the CPU, then polling per device.
+const TENSOR_HANDLERS: usize = 1 + super::shared::MAX_SHARED_DEVICES;
+
+// Every handler of every entry fits the `stats` answer, and every entry its learner.
+const _: () = assert!(3 * EDU_HANDLERS + 2 * TENSOR_HANDLERS <= MAX_ACCELERATOR_HANDLERS);
+const _: () = assert!(EDU_HANDLERS <= MAX_HANDLERS && TENSOR_HANDLERS <= MAX_HANDLERS);
 
 impl From<Route> for AcceleratorRoute {
     fn from(route: Route) -> Self {
@@ -77,6 +87,8 @@ impl From<Operation> for AcceleratorOperation {
             Operation::Factorial => Self::Factorial,
             Operation::CopyToDevice => Self::CopyToDevice,
             Operation::CopyFromDevice => Self::CopyFromDevice,
+            Operation::MatmulF32 => Self::MatmulF32,
+            Operation::MatmulI8 => Self::MatmulI8,
         }
     }
 }
@@ -86,6 +98,8 @@ const ALL_OPERATIONS: [Operation; OPERATIONS] = [
     Operation::Factorial,
     Operation::CopyToDevice,
     Operation::CopyFromDevice,
+    Operation::MatmulF32,
+    Operation::MatmulI8,
 ];
 
 struct Entry {
@@ -104,7 +118,7 @@ fn build(name: &'static str, names: [&'static str; 3], devices: usize, seed: u64
     let mut routes = [Route::Cpu; MAX_HANDLERS];
     let _ = learner.add_handler(names[0], None);
     let mut count = 1;
-    for device in 0..devices.min((MAX_HANDLERS - 1) / 2) {
+    for device in 0..devices.min(super::MAX_DEVICES) {
         for (kind, route) in [
             (names[1], Route::Poll(device as u8)),
             (names[2], Route::Interrupt(device as u8)),
@@ -118,8 +132,26 @@ fn build(name: &'static str, names: [&'static str; 3], devices: usize, seed: u64
     Entry { learner, routes }
 }
 
-/// Builds the entries for `devices` devices (replacing any earlier table).
-pub fn init(devices: usize) {
+/// Builds a tensor entry: the CPU, then polling on each of `devices`.
+fn build_tensor(name: &'static str, devices: usize, seed: u64) -> Entry {
+    let config = AdaptiveConfig {
+        seed,
+        ..AdaptiveConfig::default()
+    };
+    let mut learner = DispatchEntry::new(name, config);
+    let mut routes = [Route::Cpu; MAX_HANDLERS];
+    let _ = learner.add_handler("cpu", None);
+    for device in 0..devices.min(super::shared::MAX_SHARED_DEVICES) {
+        if learner.add_handler("ring", Some(device as u16)).is_ok() {
+            routes[device + 1] = Route::Poll(device as u8);
+        }
+    }
+    Entry { learner, routes }
+}
+
+/// Builds the entries for `devices` `edu` devices and `tensor_devices`
+/// tensor devices (replacing any earlier table).
+pub fn init(devices: usize, tensor_devices: usize) {
     let table = [
         build("factorial", ["cpu", "poll", "irq"], devices, 0xFAC7),
         build(
@@ -134,6 +166,8 @@ pub fn init(devices: usize) {
             devices,
             0xD0A2,
         ),
+        build_tensor("matmul_f32", tensor_devices, 0x7E45),
+        build_tensor("matmul_i8", tensor_devices, 0x7E48),
     ];
     cpu::without_interrupts(|| *TABLE.lock() = Some(table));
 }
@@ -166,7 +200,16 @@ pub fn select(
     queue_depth: u32,
     allowed: impl Fn(Route) -> bool,
 ) -> Option<Decision> {
-    let features = Features::call(payload, queue_depth);
+    select_job(operation, Features::call(payload, queue_depth), allowed)
+}
+
+/// Chooses a route for a call of `operation` with `features` among the
+/// routes `allowed` accepts. No allocation.
+pub fn select_job(
+    operation: Operation,
+    features: Features,
+    allowed: impl Fn(Route) -> bool,
+) -> Option<Decision> {
     cpu::without_interrupts(|| {
         let mut table = TABLE.lock();
         let entry = &mut table.as_mut()?[operation as usize];
@@ -269,10 +312,10 @@ fn handler_line(handler: &HandlerStats, total_calls: u64) -> String {
         .saturating_mul(100)
         .checked_div(total_calls)
         .unwrap_or(0);
-    let [constant, per_kib, per_job] = handler.model.weights();
+    let [constant, per_kib, per_work, per_job] = handler.model.weights();
     format!(
         "    {label:<10} calls {:>8} ({share_percent:>3}%) failed {} mean {} us, \
-         K = [{constant} + {per_kib}/KiB + {per_job}/job]",
+         K = [{constant} + {per_kib}/KiB + {per_work}/work + {per_job}/job]",
         handler.calls,
         handler.failures,
         handler.mean_latency_us(),
@@ -287,7 +330,7 @@ pub fn table_stats() -> AcceleratorTableStats {
         let mut stats = AcceleratorTableStats::new();
         for (operation, entry) in ALL_OPERATIONS.iter().zip(table.iter().flatten()) {
             for (handler, route) in entry.learner.handlers().iter().zip(entry.routes) {
-                let [constant, per_kib, per_job] = handler.model.weights();
+                let [constant, per_kib, per_work, per_job] = handler.model.weights();
                 let record = AcceleratorHandlerStats {
                     operation: (*operation).into(),
                     route: route.into(),
@@ -295,6 +338,7 @@ pub fn table_stats() -> AcceleratorTableStats {
                     mean_latency_us: handler.mean_latency_us(),
                     weight_constant: constant.raw(),
                     weight_per_kib: per_kib.raw(),
+                    weight_per_work: per_work.raw(),
                     weight_per_job: per_job.raw(),
                 };
                 // Cannot fail: the assertion above keeps every handler in.

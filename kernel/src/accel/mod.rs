@@ -15,6 +15,7 @@
 pub mod dispatch;
 pub mod pool;
 pub mod shared;
+pub mod tensor;
 
 use alloc::boxed::Box;
 
@@ -200,14 +201,19 @@ pub fn init() -> usize {
     } else {
         pool::count()
     };
-    dispatch::init(devices);
     if crate::task::on_agent_exit(pool::release_agent).is_err() {
         log::warn!("accel: no exit observer slot; a killed agent's device stays held");
     }
     log::info!("accel: {devices} edu devices in the pool");
     let shared = shared::init();
+    let tensor_ready = tensor::init();
+    dispatch::init(devices, tensor::count());
     if shared > 0 {
-        log::info!("accel: {shared} shared-memory devices (ivshmem) for the tensor accelerator");
+        log::info!(
+            "accel: {shared} tensor accelerator slots (ivshmem), {tensor_ready} with a ready backend"
+        );
+    } else {
+        log::info!("accel: no tensor accelerator (no ivshmem device): matmuls run on the CPU");
     }
     devices
 }
@@ -226,6 +232,7 @@ pub fn devices() -> alloc::vec::Vec<DeviceInfo> {
 /// Brings devices that timed out back into service once idle; returns the
 /// number of devices ready.
 pub fn recover() -> usize {
+    tensor::check();
     pool::recover()
 }
 

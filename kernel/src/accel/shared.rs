@@ -5,7 +5,7 @@
 //! maps the same memory as the guest's `ivshmem` BAR 2 and runs jobs from
 //! rings in it. This module is its first layer: it finds the devices at
 //! boot, maps both windows, turns memory decoding on and keeps them; the
-//! ring protocol builds on [`with_device`]. Without a device the list is
+//! ring protocol ([`super::tensor`]) builds on [`device`]. Without a device the list is
 //! empty and nothing else changes.
 
 use alloc::vec::Vec;
@@ -30,7 +30,9 @@ pub struct SharedDeviceInfo {
 }
 
 struct SharedDevice {
-    device: Ivshmem,
+    /// Kept for the kernel's whole life (the BARs stay mapped), so users
+    /// such as the tensor accelerator may hold it without the lock.
+    device: &'static Ivshmem,
     info: SharedDeviceInfo,
 }
 
@@ -79,7 +81,9 @@ pub fn init() -> usize {
 fn probe(function: &'static drivers::pci::FunctionInfo) -> Result<SharedDevice, ProbeError> {
     let registers = pci::map_bar(function, ivshmem::REGISTERS_BAR).map_err(ProbeError::Map)?;
     let memory = pci::map_bar(function, ivshmem::MEMORY_BAR).map_err(ProbeError::Map)?;
-    let device = Ivshmem::new(registers, memory).map_err(ProbeError::Device)?;
+    let device: &'static Ivshmem = alloc::boxed::Box::leak(alloc::boxed::Box::new(
+        Ivshmem::new(registers, memory).map_err(ProbeError::Device)?,
+    ));
     pci::enable(function, false).map_err(ProbeError::Map)?;
     device.mask_interrupts();
     let info = SharedDeviceInfo {
@@ -107,6 +111,11 @@ pub fn with_device<R>(index: usize, action: impl FnOnce(&Ivshmem) -> R) -> Optio
         DEVICES
             .lock()
             .get(index)
-            .map(|device| action(&device.device))
+            .map(|device| action(device.device))
     })
+}
+
+/// Returns device `index` (kept for the kernel's life), if there is one.
+pub fn device(index: usize) -> Option<&'static Ivshmem> {
+    without_interrupts(|| DEVICES.lock().get(index).map(|device| device.device))
 }

@@ -149,6 +149,99 @@ pub(super) fn accel_copy(arguments: &Arguments) -> Outcome {
     Ok(length)
 }
 
+/// Returns the bytes of user memory `pointer..pointer + bytes` as a range
+/// for overlap checks (`None` when it wraps: `read_user` refuses it anyway).
+fn user_span(pointer: u64, bytes: u64) -> Option<core::ops::Range<u64>> {
+    Some(pointer..pointer.checked_add(bytes)?)
+}
+
+pub(super) fn tensor(arguments: &Arguments) -> Outcome {
+    use accel::tensor::{self as tensors, MatmulShape};
+    use agent_abi::{MAX_TENSOR_OPERAND_BYTES, TensorOp};
+    let [operation, shape, a_pointer, b_pointer, c_pointer, flags] = *arguments;
+    let operation = TensorOp::from_number(operation).ok_or(Error::InvalidArgument)?;
+    let (m, k, n) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
+    let options = accel_options(flags)?;
+    let (input_bytes, output_bytes) = operation.element_bytes();
+    let shape = MatmulShape::new(
+        m as usize,
+        k as usize,
+        n as usize,
+        input_bytes as usize,
+        output_bytes as usize,
+    )?;
+    // Each at most MAX_TENSOR_OPERAND_BYTES (checked by `MatmulShape::new`).
+    let [a_bytes, b_bytes, c_bytes] = [
+        m * k * input_bytes,
+        k * n * input_bytes,
+        m * n * output_bytes,
+    ];
+    let spans = [
+        user_span(a_pointer, a_bytes),
+        user_span(b_pointer, b_bytes),
+        user_span(c_pointer, c_bytes),
+    ];
+    let [Some(a_span), Some(b_span), Some(c_span)] = spans else {
+        return Err(Error::Overflow);
+    };
+    let overlaps =
+        |x: &core::ops::Range<u64>, y: &core::ops::Range<u64>| x.start < y.end && y.start < x.end;
+    if overlaps(&c_span, &a_span) || overlaps(&c_span, &b_span) {
+        return Err(Error::InvalidArgument);
+    }
+    check_writable(c_pointer, c_bytes)?;
+    // Kernel buffers: the typed operands and result, the bytes read, and
+    // the CPU route's transposed B (f32): charged to the caller's budget and
+    // held in the shared pool for the call.
+    let held = 2 * (a_bytes + b_bytes + c_bytes);
+    let deadline = time::now_us().saturating_add(options.timeout_us);
+    let _reservation = tensors::reserve_buffers(held, deadline)?;
+    let _charge = budget::charge_current(held)?;
+    // The buffers are heap memory owned by this frame: a kill waits for the
+    // call to end (bounded by its timeout) instead of leaking them.
+    let _deferral = task::defer_kills();
+    let read = |pointer: u64, bytes: u64| -> Result<Vec<u8>, Error> {
+        let mut buffer = vec![0u8; bytes as usize];
+        read_user(pointer, bytes, MAX_TENSOR_OPERAND_BYTES, &mut buffer)?;
+        Ok(buffer)
+    };
+    let (outcome, result) = match operation {
+        TensorOp::MatmulF32 => {
+            let floats = |bytes: Vec<u8>| -> Vec<f32> {
+                let (words, _) = bytes.as_chunks::<4>();
+                words.iter().map(|word| f32::from_le_bytes(*word)).collect()
+            };
+            let a = floats(read(a_pointer, a_bytes)?);
+            let b = floats(read(b_pointer, b_bytes)?);
+            let mut c = vec![0.0f32; (m * n) as usize];
+            let outcome = tensors::matmul_f32(&shape, &a, &b, &mut c, &options)?;
+            drop((a, b));
+            let bytes: Vec<u8> = c.iter().flat_map(|value| value.to_le_bytes()).collect();
+            (outcome, bytes)
+        }
+        TensorOp::MatmulI8 => {
+            let signed = |bytes: Vec<u8>| -> Vec<i8> {
+                bytes
+                    .iter()
+                    .map(|byte| i8::from_le_bytes([*byte]))
+                    .collect()
+            };
+            let a = signed(read(a_pointer, a_bytes)?);
+            let b = signed(read(b_pointer, b_bytes)?);
+            let mut c = vec![0i32; (m * n) as usize];
+            let outcome = tensors::matmul_i8(&shape, &a, &b, &mut c, &options)?;
+            drop((a, b));
+            let bytes: Vec<u8> = c.iter().flat_map(|value| value.to_le_bytes()).collect();
+            (outcome, bytes)
+        }
+    };
+    write_user(c_pointer, &result)?;
+    Ok(match outcome.route {
+        accel::Route::Cpu => 0,
+        accel::Route::Poll(device) | accel::Route::Interrupt(device) => u64::from(device) + 1,
+    })
+}
+
 pub(super) fn yield_now(_: &Arguments) -> Outcome {
     task::yield_now();
     Ok(0)

@@ -99,6 +99,11 @@ pub static TABLE: [Entry; SYSCALL_COUNT as usize] = [
     ),
     direct(Syscall::ReadFile, handlers::read_file),
     direct(Syscall::Objective, handlers::objective),
+    adaptive(
+        Syscall::Tensor,
+        handlers::tensor,
+        &[Operation::MatmulF32, Operation::MatmulI8],
+    ),
 ];
 
 /// Counters of one syscall.

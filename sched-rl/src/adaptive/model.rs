@@ -6,25 +6,40 @@
 use crate::fixed::{FRACTION_BITS, Fixed};
 
 /// Number of features of a call (and weights of a model).
-pub const FEATURES: usize = 3;
+pub const FEATURES: usize = 4;
 /// Bytes per unit of the payload feature (payload is measured in KiB).
 const PAYLOAD_UNIT_BYTES: i64 = 1024;
+/// Operations per unit of the work feature (2^16 multiply-adds).
+pub const WORK_UNIT: i64 = 1 << 16;
 
-/// What the model knows about one call: `(1, payload in KiB, queue depth)`.
+/// What the model knows about one call: `(1, payload in KiB, work in units
+/// of` [`WORK_UNIT`] `operations, queue depth)`.
 ///
-/// The constant first feature carries the handler's fixed cost.
+/// The constant first feature carries the handler's fixed cost. Payload and
+/// work are separate because they cost differently on different routes: a
+/// device route pays per byte moved and little per operation, the CPU the
+/// other way round, so one linear model per route fits both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Features(pub [Fixed; FEATURES]);
 
 impl Features {
     /// Returns the features of a call moving `payload_bytes` (or, for a
     /// computation, an input of that magnitude) while `queue_depth` jobs
-    /// already wait on the target.
+    /// already wait on the target; no separate work.
     pub fn call(payload_bytes: u64, queue_depth: u32) -> Self {
+        Self::job(payload_bytes, 0, queue_depth)
+    }
+
+    /// Returns the features of a job moving `payload_bytes` and doing
+    /// `operations` (multiply-adds, say) while `queue_depth` jobs already
+    /// wait on the target.
+    pub fn job(payload_bytes: u64, operations: u64, queue_depth: u32) -> Self {
         let payload = i64::try_from(payload_bytes).unwrap_or(i64::MAX);
+        let operations = i64::try_from(operations).unwrap_or(i64::MAX);
         Self([
             Fixed::ONE,
             Fixed::from_ratio(payload, PAYLOAD_UNIT_BYTES),
+            Fixed::from_ratio(operations, WORK_UNIT),
             Fixed::from_int(i64::from(queue_depth)),
         ])
     }
@@ -49,6 +64,16 @@ impl LatencyModel {
         Self {
             weights: [Fixed::ZERO; FEATURES],
         }
+    }
+
+    /// Returns a model predicting `latency_us` for every call: the start a
+    /// handler's first observation gives it (a model starting at zero would
+    /// need many steps to reach a slow handler's cost, and meanwhile look
+    /// cheap enough to be tried again and again).
+    pub const fn constant(latency_us: Fixed) -> Self {
+        let mut weights = [Fixed::ZERO; FEATURES];
+        weights[0] = latency_us;
+        Self { weights }
     }
 
     /// Returns the weights `K`.
@@ -95,9 +120,17 @@ mod tests {
     #[test]
     fn prediction_is_dot_product() {
         let mut model = LatencyModel::new();
-        model.weights = [Fixed::from_int(10), Fixed::from_int(3), Fixed::from_int(5)];
-        let features = Features::call(2048, 1);
-        assert_eq!(model.predict(&features), Fixed::from_int(10 + 3 * 2 + 5));
+        model.weights = [
+            Fixed::from_int(10),
+            Fixed::from_int(3),
+            Fixed::from_int(4),
+            Fixed::from_int(5),
+        ];
+        let features = Features::job(2048, 3 * WORK_UNIT as u64, 1);
+        assert_eq!(
+            model.predict(&features),
+            Fixed::from_int(10 + 3 * 2 + 4 * 3 + 5)
+        );
     }
 
     #[test]
@@ -135,12 +168,39 @@ mod tests {
                 + Fixed::from_int(7 * i64::from(depth));
             model.step(&features, truth, Fixed::from_ratio(1, 4));
         }
-        let [fixed_cost, per_kib, per_job] = model.weights();
+        let [fixed_cost, per_kib, _, per_job] = model.weights();
         assert!(
             (fixed_cost.floor_int() - 40).abs() <= 1,
             "fixed cost {fixed_cost}"
         );
         assert!((per_kib.floor_int() - 25).abs() <= 1, "per KiB {per_kib}");
         assert!((per_job.floor_int() - 7).abs() <= 1, "per job {per_job}");
+    }
+
+    #[test]
+    fn bytes_and_work_are_told_apart() {
+        // Latency = 30 µs + 2 µs per KiB + 9 µs per work unit: the shapes vary
+        // independently, so both slopes are identifiable.
+        let mut model = LatencyModel::new();
+        let mut rng = crate::Rng::new(11);
+        for _ in 0..20_000 {
+            let bytes = rng.below(64 * 1024);
+            let work = rng.below(64 * WORK_UNIT as u64);
+            let features = Features::job(bytes, work, 0);
+            let truth = Fixed::from_int(30)
+                + Fixed::from_int(2).mul(features.0[1])
+                + Fixed::from_int(9).mul(features.0[2]);
+            model.step(&features, truth, Fixed::from_ratio(1, 2));
+        }
+        let [fixed_cost, per_kib, per_work, _] = model.weights();
+        assert!(
+            (fixed_cost.floor_int() - 30).abs() <= 2,
+            "fixed cost {fixed_cost}"
+        );
+        assert!((per_kib.floor_int() - 2).abs() <= 1, "per KiB {per_kib}");
+        assert!(
+            (per_work.floor_int() - 9).abs() <= 1,
+            "per work unit {per_work}"
+        );
     }
 }

@@ -62,6 +62,9 @@ pub struct AdaptiveConfig {
     pub exploration_reach: Fixed,
     /// Absolute slack added to the reach, µs.
     pub exploration_slack_us: u32,
+    /// Decisions a handler sits out after its first failure in a row; each
+    /// further failure in a row doubles it, up to 2^10 times this.
+    pub failure_backoff_calls: u32,
     /// Seed of the exploration's random draws.
     pub seed: u64,
 }
@@ -77,6 +80,7 @@ impl AdaptiveConfig {
             exploration_half_life: 64,
             exploration_reach: Fixed::from_raw(Fixed::ONE.raw() * 4),
             exploration_slack_us: 50,
+            failure_backoff_calls: 16,
             seed: 0x5EED_ADA7,
         }
     }
@@ -103,6 +107,12 @@ pub struct HandlerStats {
     pub total_latency_us: u64,
     /// Failed calls recorded (their latency is not learned from).
     pub failures: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// The handler is not chosen before the entry's decision count reaches
+    /// this (backing off a route that timed out or failed), unless it is the
+    /// only one allowed.
+    pub backoff_until: u64,
 }
 
 impl HandlerStats {
@@ -113,6 +123,8 @@ impl HandlerStats {
         calls: 0,
         total_latency_us: 0,
         failures: 0,
+        consecutive_failures: 0,
+        backoff_until: 0,
     };
 
     /// Returns the mean observed latency in µs (0 before the first call).
@@ -221,31 +233,41 @@ impl DispatchEntry {
     /// Chooses the handler for a call with `features` among `allowed`:
     /// warm-up first, then the lowest prediction, with decaying random
     /// exploration. Returns `None` when no handler is allowed.
+    ///
+    /// Exploration has a bounded price: a handler's first call is free
+    /// (nothing is known), but every later warm-up call and every random
+    /// exploration only goes to handlers whose prediction for this call lies
+    /// within [`AdaptiveConfig::exploration_reach`] times the best one (plus
+    /// the slack). Handlers backing off after failures sit out unless nothing
+    /// else is allowed.
     pub fn select(&mut self, features: &Features, allowed: HandlerMask) -> Option<Selection> {
+        let allowed = self.without_backoff(allowed);
         let (best, predicted_us) = self.best(features, allowed)?;
         self.calls = self.calls.saturating_add(1);
+        let limit = predicted_us
+            .max(Fixed::ZERO)
+            .mul(self.config.exploration_reach)
+            + Fixed::from_int(i64::from(self.config.exploration_slack_us));
+        let mut reach = HandlerMask::NONE;
+        let mut candidates = 0u64;
+        for handler in (0..self.count).map(|index| HandlerId(index as u8)) {
+            if allowed.allows(handler) && self.predict(handler, features) <= limit {
+                reach = reach.with(handler);
+                candidates += 1;
+            }
+        }
         let warmup = u64::from(self.config.warmup_calls);
         let untried = (0..self.count)
             .map(|index| HandlerId(index as u8))
-            .filter(|handler| allowed.allows(*handler))
-            .min_by_key(|handler| self.handlers[usize::from(handler.0)].calls)
-            .filter(|handler| self.handlers[usize::from(handler.0)].calls < warmup);
+            .filter(|handler| {
+                let calls = self.handlers[usize::from(handler.0)].calls;
+                allowed.allows(*handler)
+                    && (calls == 0 || (calls < warmup && reach.allows(*handler)))
+            })
+            .min_by_key(|handler| self.handlers[usize::from(handler.0)].calls);
         let chosen = if let Some(handler) = untried {
             Some(handler)
         } else if self.exploration.explore(&mut self.rng) {
-            // Only handlers within reach of the best prediction are worth a try.
-            let limit = predicted_us
-                .max(Fixed::ZERO)
-                .mul(self.config.exploration_reach)
-                + Fixed::from_int(i64::from(self.config.exploration_slack_us));
-            let mut reach = HandlerMask::NONE;
-            let mut candidates = 0u64;
-            for handler in (0..self.count).map(|index| HandlerId(index as u8)) {
-                if allowed.allows(handler) && self.predict(handler, features) <= limit {
-                    reach = reach.with(handler);
-                    candidates += 1;
-                }
-            }
             let pick = self.rng.below(candidates.max(1)) as usize;
             (0..self.count)
                 .map(|index| HandlerId(index as u8))
@@ -272,6 +294,19 @@ impl DispatchEntry {
         Some(selection)
     }
 
+    /// Returns `allowed` without the handlers backing off, or `allowed` as
+    /// it is when every allowed handler backs off.
+    fn without_backoff(&self, allowed: HandlerMask) -> HandlerMask {
+        let mut kept = allowed;
+        for (index, handler) in self.handlers().iter().enumerate() {
+            if handler.backoff_until > self.calls {
+                kept.0 &= !(1u32 << index);
+            }
+        }
+        let any_kept = (0..self.count).any(|index| kept.allows(HandlerId(index as u8)));
+        if any_kept { kept } else { allowed }
+    }
+
     /// Records that `handler` served a call with `features` in `latency_us`
     /// and takes one gradient step on its model. Returns the prediction
     /// error before the step (observed − predicted), µs.
@@ -280,18 +315,33 @@ impl DispatchEntry {
         let Some(stats) = self.handlers[..self.count].get_mut(usize::from(handler.0)) else {
             return Fixed::ZERO;
         };
+        let observed = Fixed::from_int(i64::try_from(latency_us).unwrap_or(i64::MAX));
+        let first = stats.calls == stats.failures;
         stats.calls = stats.calls.saturating_add(1);
         stats.total_latency_us = stats.total_latency_us.saturating_add(latency_us);
-        let observed = Fixed::from_int(i64::try_from(latency_us).unwrap_or(i64::MAX));
+        stats.consecutive_failures = 0;
+        if first {
+            // The first observation is the whole knowledge: predict it.
+            let error = observed - stats.model.predict(features);
+            stats.model = LatencyModel::constant(observed);
+            return error;
+        }
         stats.model.step(features, observed, learning_rate)
     }
 
     /// Records that `handler` failed (timed out, device error): counted, and
-    /// it also counts as a call, so warm-up does not retry it forever.
+    /// it also counts as a call, so warm-up does not retry it forever; it
+    /// then sits out [`AdaptiveConfig::failure_backoff_calls`] decisions,
+    /// doubled for each further failure in a row.
     pub fn record_failure(&mut self, handler: HandlerId) {
+        let decisions = self.calls;
+        let base = u64::from(self.config.failure_backoff_calls);
         if let Some(stats) = self.handlers[..self.count].get_mut(usize::from(handler.0)) {
             stats.failures = stats.failures.saturating_add(1);
             stats.calls = stats.calls.saturating_add(1);
+            stats.consecutive_failures = stats.consecutive_failures.saturating_add(1);
+            let doublings = (stats.consecutive_failures - 1).min(10);
+            stats.backoff_until = decisions.saturating_add(base << doublings);
         }
     }
 
@@ -329,14 +379,14 @@ impl fmt::Display for ReportLine<'_> {
                 entry.exploration.epsilon()
             ),
             Self::Handler(stats) => {
-                let [fixed, per_kib, per_job] = stats.model.weights();
+                let [fixed, per_kib, per_work, per_job] = stats.model.weights();
                 match stats.instance {
                     Some(instance) => write!(formatter, "  {}#{instance:<3}", stats.name)?,
                     None => write!(formatter, "  {:<4}", stats.name)?,
                 }
                 write!(
                     formatter,
-                    " calls {} failed {} mean {} us, K = [{fixed} + {per_kib}/KiB + {per_job}/job]",
+                    " calls {} failed {} mean {} us, K = [{fixed} + {per_kib}/KiB + {per_work}/work + {per_job}/job]",
                     stats.calls,
                     stats.failures,
                     stats.mean_latency_us(),
@@ -512,5 +562,79 @@ mod tests {
             lines[4]
         );
         assert_eq!(entry.find("h", Some(5)), Some(HandlerId(5)));
+    }
+
+    #[test]
+    fn a_far_slower_handler_is_tried_once_not_warmed_up() {
+        // Two handlers at 2 µs and 100 ms (an edu DMA beside a CPU copy):
+        // the slow one's first call shows it is far out of reach, so warm-up
+        // does not pay for it twice more.
+        let mut entry = DispatchEntry::new("copy", AdaptiveConfig::default());
+        entry.add_handler("cpu", None).unwrap();
+        entry.add_handler("dma", Some(0)).unwrap();
+        let features = Features::call(64, 0);
+        let mut slow_calls = 0;
+        for _ in 0..1000 {
+            let selection = entry.select(&features, HandlerMask::ALL).unwrap();
+            let latency = if selection.handler == HandlerId(0) {
+                2
+            } else {
+                100_000
+            };
+            slow_calls += u32::from(selection.handler == HandlerId(1));
+            entry.record(selection.handler, &features, latency);
+        }
+        assert_eq!(slow_calls, 1);
+        // The first observation is predicted as it was.
+        assert_eq!(entry.predict(HandlerId(1), &features).floor_int(), 100_000);
+    }
+
+    #[test]
+    fn failing_handlers_back_off_and_the_backoff_doubles() {
+        let mut entry = DispatchEntry::new("job", AdaptiveConfig::default());
+        entry.add_handler("device", Some(0)).unwrap();
+        entry.add_handler("cpu", None).unwrap();
+        let features = Features::call(64, 0);
+        // Warm both up; the device is the faster one.
+        for _ in 0..10 {
+            let selection = entry.select(&features, HandlerMask::ALL).unwrap();
+            let latency = if selection.handler == HandlerId(0) {
+                5
+            } else {
+                20
+            };
+            entry.record(selection.handler, &features, latency);
+        }
+        let mut gaps = Vec::new();
+        let mut last_failure = None;
+        for decision in 0..2000u32 {
+            let selection = entry.select(&features, HandlerMask::ALL).unwrap();
+            if selection.handler == HandlerId(0) {
+                // The device fails every time now (its backend died).
+                entry.record_failure(HandlerId(0));
+                if let Some(last) = last_failure {
+                    gaps.push(decision - last);
+                }
+                last_failure = Some(decision);
+            } else {
+                entry.record(selection.handler, &features, 20);
+            }
+        }
+        let base = AdaptiveConfig::default().failure_backoff_calls;
+        assert!(gaps.len() >= 3, "retried only {} times", gaps.len());
+        for (index, gap) in gaps.iter().take(5).enumerate() {
+            assert!(*gap > base << index, "retry {index} after {gap} decisions");
+        }
+        // Alone, a backing-off handler is still chosen.
+        let only_device = HandlerMask::NONE.with(HandlerId(0));
+        assert_eq!(
+            entry
+                .select(&features, only_device)
+                .map(|selection| selection.handler),
+            Some(HandlerId(0))
+        );
+        // A success ends the backoff.
+        entry.record(HandlerId(0), &features, 5);
+        assert_eq!(entry.handlers()[0].consecutive_failures, 0);
     }
 }

@@ -1,5 +1,5 @@
-//! No `edu` device: operations report the documented error, the CPU path
-//! serves when allowed, and a kill of an agent holding a CPU-route copy
+//! No `edu` device and no tensor device: operations report the documented
+//! error, the CPU path serves when allowed (factorials, copies, matmuls), and a kill of an agent holding a CPU-route copy
 //! buffer waits until the buffer is dropped, so no heap byte is lost.
 #![no_std]
 #![no_main]
@@ -59,6 +59,7 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
         testing::fail("CPU-side buffer lost data");
     }
     drop(buffer);
+    check_matmuls();
     task::init(task::policy_by_name("round-robin").expect("policy"));
     task::spawn("killer", ClassHint::Interactive, || match kill_holder() {
         Ok(()) => testing::pass(),
@@ -66,6 +67,34 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
     })
     .expect("spawn killer");
     task::run()
+}
+
+/// Matmuls without a tensor device: on the CPU when allowed (and right),
+/// `NoDevice` when not.
+fn check_matmuls() {
+    use accel::tensor::{self, MatmulShape};
+    if tensor::count() != 0 {
+        testing::fail("no tensor device expected");
+    }
+    let shape = MatmulShape::new(2, 3, 2, 1, 4).expect("small shape");
+    let (a, b) = ([1i8, -2, 3, -128, 127, 0], [4i8, 5, -6, 7, -128, -128]);
+    let mut c = [0i32; 4];
+    match tensor::matmul_i8(&shape, &a, &b, &mut c, &JobOptions::default()) {
+        Ok(outcome) if outcome.route == Route::Cpu && c == [-368, -393, -1274, 249] => {}
+        other => {
+            log::error!("{other:?} {c:?}");
+            testing::fail("the CPU did not serve the matmul without a device");
+        }
+    }
+    let device_only = JobOptions {
+        allow_cpu: false,
+        ..JobOptions::default()
+    };
+    if tensor::matmul_i8(&shape, &a, &b, &mut c, &device_only).map(|_| ())
+        != Err(AccelError::NoDevice)
+    {
+        testing::fail("a device-only matmul without a device did not say NoDevice");
+    }
 }
 
 /// The holder's pid once it holds a CPU-route buffer.

@@ -20,6 +20,13 @@ fn main(boot_info: &'static mut BootInfo) -> ! {
             kernel::println!("accel_user exited with {status}");
             testing::fail("without a device the syscalls did not answer as documented");
         }
+        let status = kernel_tests::run_program("tensor_user", CapabilitySet::ALL);
+        if status != 10 {
+            kernel::println!("tensor_user exited with {status}");
+            testing::fail(
+                "without a tensor device the tensor syscall did not answer as documented",
+            );
+        }
         testing::pass()
     })
     .expect("spawn controller");

@@ -115,7 +115,7 @@ pub fn run(quick: bool) {
     };
     // Adaptive first, on a fresh table; the pinned runs after it also
     // train the table, which no later run uses.
-    accel::dispatch::init(devices);
+    accel::dispatch::init(devices, accel::tensor::count());
     run_config(Config::Adaptive, adaptive_calls);
     for line in accel::table_lines() {
         kernel::println!("table: {line}");

@@ -1,0 +1,925 @@
+//! The tensor accelerators: matrix products on the CPU or on a paravirtual device.
+//!
+//! A tensor device is an `ivshmem` function ([`super::shared`]) behind which
+//! a host process (`tensor-backend`) serves the tensor-ring protocol
+//! (`drivers/tensor-ring/PROTOCOL.md`); [`drivers::tensor::TensorDevice`] is
+//! the guest's end of it. This module keeps one slot per shared-memory
+//! device and drives it:
+//!
+//! - **Attach.** A slot whose header is valid and whose backend is ready is
+//!   attached (rings reset through the epoch handshake); until then it waits.
+//!   Devices are attached at boot and looked at again at most every
+//!   [`CHECK_INTERVAL_US`] by [`check`] (every tensor call runs it).
+//! - **Jobs.** A call holds one device for its job (one job in flight per
+//!   device): operands are written into the data area, the descriptor is
+//!   submitted, the completion polled. The caller yields between polls, so
+//!   other agents run meanwhile (`ivshmem-plain` has no interrupt).
+//! - **Loss.** A job whose deadline passes, or whose backend's heartbeat
+//!   stands still for [`HEARTBEAT_STALL_US`], fails; the device is marked
+//!   lost and the adaptive table backs the route off, so calls go to the CPU
+//!   or the other device. An idle device whose heartbeat stops is marked
+//!   lost the same way. A lost device whose heartbeat moves again (its
+//!   backend restarted) is attached anew.
+//!
+//! The CPU route is the kernel's own code: `i8` products in integer
+//! arithmetic, `f32` products with SSE dot products inside the kernel's
+//! vector bracket ([`crate::task::with_kernel_vector`]), one output row per
+//! bracket so interrupts are never off for long.
+//!
+//! Every call is checked against the kernel's limits ([`MAX_DIMENSION`],
+//! [`MAX_OPERAND_BYTES`], [`MAX_MULTIPLY_ADDS`]) before any route runs, and a
+//! device route only when the operands fit the device's data area and its
+//! published limits.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use drivers::{
+    ivshmem::Ivshmem,
+    tensor::{DeviceError, IvshmemRegion, TensorDevice, liveness},
+};
+use spin::Mutex;
+use tensor_ring::{Op, Outcome as JobOutcome, reference::Shape};
+
+use super::{AccelError, Completion, JobOptions, Outcome, Route, dispatch::Operation};
+use crate::{arch::cpu::without_interrupts, task, time};
+
+/// The largest `m`, `k` or `n` of one call.
+pub const MAX_DIMENSION: usize = agent_abi::MAX_TENSOR_DIMENSION as usize;
+/// The largest operand (A, B or C) of one call, bytes.
+pub const MAX_OPERAND_BYTES: usize = agent_abi::MAX_TENSOR_OPERAND_BYTES as usize;
+/// The most multiply-adds `m * k * n` of one call.
+pub const MAX_MULTIPLY_ADDS: u64 = agent_abi::MAX_TENSOR_MULTIPLY_ADDS;
+/// A backend whose heartbeat does not move for this long is taken for dead.
+/// A job within the kernel's limits takes the backend far less (the
+/// protocol's own bound is for jobs up to 2^33 multiply-adds).
+pub const HEARTBEAT_STALL_US: u64 = 1_000_000;
+/// [`check`] looks at the devices at most this often.
+pub const CHECK_INTERVAL_US: u64 = 50_000;
+/// How long attaching may wait for the backend's ring reset.
+const ATTACH_WAIT_US: u64 = 200_000;
+/// Operands start at multiples of this many bytes of the data area.
+const OPERAND_ALIGN: u64 = 64;
+/// Polls spent spinning before a waiting caller starts yielding.
+const SPIN_POLLS: u32 = 64;
+/// Output elements per vector bracket on the CPU route (bounds the time
+/// interrupts are off to one bracket's dot products).
+const CPU_BRACKET_MULTIPLY_ADDS: usize = 16 * 1024;
+
+/// Kernel heap all `tensor` syscalls together may hold for their operands
+/// at once (the heap is 16 MiB): a call waits in turn for its share.
+pub const BUFFER_POOL_BYTES: u64 = 4 * 1024 * 1024;
+
+static BUFFERS_IN_USE: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of the buffer pool held by one call; given back when dropped.
+#[derive(Debug)]
+pub struct BufferReservation {
+    bytes: u64,
+}
+
+impl Drop for BufferReservation {
+    fn drop(&mut self) {
+        BUFFERS_IN_USE.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Reserves `bytes` of the kernel's tensor buffer pool, yielding while
+/// other calls hold it, until `deadline` (µs): `Busy` then, and
+/// `InvalidArgument` for more than the whole pool.
+pub fn reserve_buffers(bytes: u64, deadline: u64) -> Result<BufferReservation, AccelError> {
+    if bytes > BUFFER_POOL_BYTES {
+        return Err(AccelError::InvalidArgument);
+    }
+    loop {
+        let in_use = BUFFERS_IN_USE.load(Ordering::Acquire);
+        if in_use + bytes <= BUFFER_POOL_BYTES {
+            if BUFFERS_IN_USE
+                .compare_exchange(in_use, in_use + bytes, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(BufferReservation { bytes });
+            }
+            continue;
+        }
+        if time::now_us() >= deadline {
+            return Err(AccelError::Busy);
+        }
+        task::yield_now();
+    }
+}
+
+/// Where a slot stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorState {
+    /// No ready backend behind it yet.
+    Waiting,
+    /// Being attached (rings reset) by some caller.
+    Attaching,
+    /// Attached and free.
+    Ready,
+    /// Attached and running a job.
+    Busy,
+    /// Its backend stopped answering; picked up again when its heartbeat moves.
+    Lost,
+}
+
+/// One tensor device as status views show it.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorDeviceInfo {
+    /// Index among the tensor devices (the route's device number).
+    pub index: usize,
+    /// PCI address of its `ivshmem` function.
+    pub address: drivers::pci::PciAddress,
+    /// Where it stands.
+    pub state: TensorState,
+    /// Bytes of its data area (0 before the first attach).
+    pub data_bytes: u64,
+    /// Jobs completed.
+    pub jobs: u64,
+    /// Jobs that failed (timeout, lost backend, refusal).
+    pub failures: u64,
+    /// Backend time over the completed jobs, ns (from the completions).
+    pub backend_ns: u64,
+    /// Guest time over the completed jobs, µs (holding the device included).
+    pub guest_us: u64,
+    /// Times the device was attached (1 after boot, +1 per backend restart seen).
+    pub attaches: u64,
+    /// Times it was marked lost.
+    pub losses: u64,
+}
+
+struct Slot {
+    shm: &'static Ivshmem,
+    device: Option<TensorDevice<IvshmemRegion<'static>>>,
+    info: TensorDeviceInfo,
+    /// Last heartbeat seen and when it last changed (µs).
+    heartbeat: u32,
+    heartbeat_changed_us: u64,
+    /// Callers waiting for this device.
+    waiting: u32,
+}
+
+static SLOTS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
+static LAST_CHECK_US: AtomicU64 = AtomicU64::new(0);
+
+fn with_slots<R>(action: impl FnOnce(&mut Vec<Slot>) -> R) -> R {
+    without_interrupts(|| action(&mut SLOTS.lock()))
+}
+
+/// Takes every shared-memory device as a potential tensor device and
+/// attaches those with a ready backend; returns how many are ready. Only
+/// the first call builds the slots.
+pub fn init() -> usize {
+    let empty = with_slots(|slots| slots.is_empty());
+    if empty {
+        let now = time::now_us();
+        let found: Vec<Slot> = (0..super::shared::count())
+            .filter_map(|index| {
+                let shm = super::shared::device(index)?;
+                let info = super::shared::devices().get(index).copied()?;
+                Some(Slot {
+                    shm,
+                    device: None,
+                    info: TensorDeviceInfo {
+                        index,
+                        address: info.address,
+                        state: TensorState::Waiting,
+                        data_bytes: 0,
+                        jobs: 0,
+                        failures: 0,
+                        backend_ns: 0,
+                        guest_us: 0,
+                        attaches: 0,
+                        losses: 0,
+                    },
+                    heartbeat: 0,
+                    heartbeat_changed_us: now,
+                    waiting: 0,
+                })
+            })
+            .collect();
+        with_slots(|slots| *slots = found);
+    }
+    for index in 0..count() {
+        try_attach(index, true);
+    }
+    let ready = ready_mask().count_ones() as usize;
+    for info in devices() {
+        match info.state {
+            TensorState::Ready => log::info!(
+                "accel: tensor#{} at {}: backend attached, {} KiB data area",
+                info.index,
+                info.address,
+                info.data_bytes / 1024
+            ),
+            _ => log::info!(
+                "accel: tensor#{} at {}: no ready backend yet (picked up when one starts)",
+                info.index,
+                info.address
+            ),
+        }
+    }
+    ready
+}
+
+/// Returns the number of tensor slots (shared-memory devices).
+pub fn count() -> usize {
+    with_slots(|slots| slots.len())
+}
+
+/// Returns the mask of attached devices (free or busy).
+pub fn ready_mask() -> u32 {
+    with_slots(|slots| {
+        slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| matches!(slot.info.state, TensorState::Ready | TensorState::Busy))
+            .fold(0, |mask, (index, _)| mask | (1 << index))
+    })
+}
+
+/// Returns the mask of attached devices no job holds.
+pub fn free_mask() -> u32 {
+    with_slots(|slots| {
+        slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.info.state == TensorState::Ready)
+            .fold(0, |mask, (index, _)| mask | (1 << index))
+    })
+}
+
+/// Returns how many callers hold or wait for a tensor device.
+pub fn in_flight() -> u32 {
+    with_slots(|slots| {
+        slots
+            .iter()
+            .map(|slot| slot.waiting + u32::from(slot.info.state == TensorState::Busy))
+            .sum()
+    })
+}
+
+/// Returns snapshots of the slots.
+pub fn devices() -> Vec<TensorDeviceInfo> {
+    with_slots(|slots| slots.iter().map(|slot| slot.info).collect())
+}
+
+/// Looks at the devices (at most every [`CHECK_INTERVAL_US`]): marks lost
+/// the idle ones whose heartbeat stood still for [`HEARTBEAT_STALL_US`] or
+/// whose backend stopped, attaches waiting and lost ones whose backend is
+/// ready and beating. Returns the mask of attached devices.
+pub fn check() -> u32 {
+    let now = time::now_us();
+    let last = LAST_CHECK_US.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < CHECK_INTERVAL_US
+        || LAST_CHECK_US
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return ready_mask();
+    }
+    for index in 0..count() {
+        watch(index, now);
+        try_attach(index, false);
+    }
+    ready_mask()
+}
+
+/// Updates slot `index`'s heartbeat record; marks an idle attached device
+/// lost when its backend stopped or its heartbeat stood still too long.
+fn watch(index: usize, now: u64) {
+    with_slots(|slots| {
+        let Some(slot) = slots.get_mut(index) else {
+            return;
+        };
+        let Ok(live) = liveness(&IvshmemRegion::new(slot.shm)) else {
+            return;
+        };
+        if live.heartbeat != slot.heartbeat {
+            slot.heartbeat = live.heartbeat;
+            slot.heartbeat_changed_us = now;
+        }
+        let stalled = now.saturating_sub(slot.heartbeat_changed_us) >= HEARTBEAT_STALL_US;
+        let stopped = live.status != Some(tensor_ring::DeviceStatus::Ready);
+        if slot.info.state == TensorState::Ready && (stalled || stopped) {
+            slot.device = None;
+            mark_lost(
+                slot,
+                if stopped {
+                    "stopped"
+                } else {
+                    "heartbeat stalled"
+                },
+            );
+        }
+    });
+}
+
+fn mark_lost(slot: &mut Slot, why: &str) {
+    slot.info.state = TensorState::Lost;
+    slot.info.losses += 1;
+    log::warn!(
+        "accel: tensor#{} lost ({why}); its calls go elsewhere until its backend beats again",
+        slot.info.index
+    );
+}
+
+/// Attaches slot `index` if it waits (or is lost and its heartbeat moved
+/// since) and its backend is ready. `first` also tries a waiting slot whose
+/// heartbeat has not been seen moving (at boot).
+fn try_attach(index: usize, first: bool) {
+    let claimed = with_slots(|slots| {
+        let slot = slots.get_mut(index)?;
+        let live = liveness(&IvshmemRegion::new(slot.shm)).ok()?;
+        let ready = live.has_header && live.status == Some(tensor_ring::DeviceStatus::Ready);
+        let moved = live.heartbeat != slot.heartbeat;
+        let wanted = match slot.info.state {
+            TensorState::Waiting => ready && (first || moved || slot.info.attaches == 0),
+            TensorState::Lost => ready && moved,
+            _ => false,
+        };
+        if !wanted {
+            return None;
+        }
+        slot.heartbeat = live.heartbeat;
+        slot.heartbeat_changed_us = time::now_us();
+        slot.info.state = TensorState::Attaching;
+        Some(slot.shm)
+    });
+    let Some(shm) = claimed else {
+        return;
+    };
+    let deadline = time::now_us().saturating_add(ATTACH_WAIT_US);
+    let attached = TensorDevice::attach(IvshmemRegion::new(shm), || {
+        core::hint::spin_loop();
+        if task::current().is_some() {
+            task::yield_now();
+        }
+        time::now_us() < deadline
+    });
+    with_slots(|slots| {
+        let Some(slot) = slots.get_mut(index) else {
+            return;
+        };
+        match attached {
+            Ok(device) => {
+                slot.info.data_bytes = device.layout().data_bytes();
+                slot.info.attaches += 1;
+                slot.info.state = TensorState::Ready;
+                if slot.info.attaches > 1 {
+                    log::info!(
+                        "accel: tensor#{index} attached again (epoch {}): its backend is back",
+                        device.epoch()
+                    );
+                }
+                slot.device = Some(device);
+            }
+            Err((_, error)) => {
+                log::warn!("accel: tensor#{index} not attached: {error:?}");
+                slot.info.state = if slot.info.attaches == 0 {
+                    TensorState::Waiting
+                } else {
+                    TensorState::Lost
+                };
+            }
+        }
+    });
+}
+
+/// A device taken out of its slot for one job; put back by [`put_back`].
+struct Held {
+    index: usize,
+    device: TensorDevice<IvshmemRegion<'static>>,
+    shm: &'static Ivshmem,
+}
+
+/// Takes device `index` for a job, yielding while another caller holds it,
+/// until `deadline` (µs): `Busy` then; `DeviceFault` when it is not attached.
+fn take(index: usize, deadline: u64) -> Result<Held, AccelError> {
+    let mut counted = false;
+    let result = loop {
+        let taken = with_slots(|slots| {
+            let slot = slots.get_mut(index).ok_or(AccelError::NoDevice)?;
+            match slot.info.state {
+                TensorState::Ready => {
+                    let device = slot.device.take().ok_or(AccelError::DeviceFault)?;
+                    slot.info.state = TensorState::Busy;
+                    Ok(Some(Held {
+                        index,
+                        device,
+                        shm: slot.shm,
+                    }))
+                }
+                TensorState::Busy | TensorState::Attaching => {
+                    if !counted {
+                        slot.waiting += 1;
+                    }
+                    Ok(None)
+                }
+                TensorState::Waiting | TensorState::Lost => Err(AccelError::DeviceFault),
+            }
+        });
+        match taken {
+            Ok(Some(held)) => break Ok(held),
+            Ok(None) => {
+                counted = true;
+                if time::now_us() >= deadline {
+                    break Err(AccelError::Busy);
+                }
+                task::yield_now();
+            }
+            Err(error) => break Err(error),
+        }
+    };
+    if counted {
+        with_slots(|slots| {
+            if let Some(slot) = slots.get_mut(index) {
+                slot.waiting = slot.waiting.saturating_sub(1);
+            }
+        });
+    }
+    result
+}
+
+/// Puts a held device back: ready after a job that ended cleanly, lost
+/// after one that did not (the backend may still write the data area for
+/// an abandoned job; only a new attach's ring reset makes it safe again).
+fn put_back(held: Held, result: &Result<JobReport, JobError>, guest_us: u64) {
+    with_slots(|slots| {
+        let Some(slot) = slots.get_mut(held.index) else {
+            return;
+        };
+        match result {
+            Ok(report) => {
+                slot.info.jobs += 1;
+                slot.info.backend_ns = slot.info.backend_ns.saturating_add(report.backend_ns);
+                slot.info.guest_us = slot.info.guest_us.saturating_add(guest_us);
+                slot.info.state = TensorState::Ready;
+                slot.device = Some(held.device);
+            }
+            Err(JobError::Refused) => {
+                slot.info.failures += 1;
+                slot.info.state = TensorState::Ready;
+                slot.device = Some(held.device);
+            }
+            Err(JobError::Device(error)) => {
+                slot.info.failures += 1;
+                log::warn!("accel: tensor#{} job failed: {error:?}", held.index);
+                mark_lost(slot, "job failed");
+            }
+        }
+    });
+}
+
+/// What a device job reports.
+#[derive(Debug, Clone, Copy)]
+struct JobReport {
+    backend_ns: u64,
+}
+
+/// Why a device job failed.
+#[derive(Debug, Clone, Copy)]
+enum JobError {
+    /// The backend refused the descriptor (a kernel bug: it is validated first).
+    Refused,
+    /// The device did not answer properly; it is marked lost.
+    Device(DeviceError),
+}
+
+/// Decides when a waiting caller stops: at its deadline, or when the
+/// backend's heartbeat stands still for [`HEARTBEAT_STALL_US`].
+struct Waiter {
+    region: IvshmemRegion<'static>,
+    deadline: u64,
+    polls: u32,
+    heartbeat: u32,
+    heartbeat_changed_us: u64,
+}
+
+impl Waiter {
+    fn new(shm: &'static Ivshmem, deadline: u64) -> Self {
+        let region = IvshmemRegion::new(shm);
+        let heartbeat = liveness(&region).map_or(0, |live| live.heartbeat);
+        Self {
+            region,
+            deadline,
+            polls: 0,
+            heartbeat,
+            heartbeat_changed_us: time::now_us(),
+        }
+    }
+
+    fn keep_waiting(&mut self) -> bool {
+        self.polls = self.polls.saturating_add(1);
+        if self.polls < SPIN_POLLS {
+            core::hint::spin_loop();
+            return true;
+        }
+        task::yield_now();
+        let now = time::now_us();
+        if now >= self.deadline {
+            return false;
+        }
+        let heartbeat = liveness(&self.region).map_or(self.heartbeat, |live| live.heartbeat);
+        if heartbeat != self.heartbeat {
+            self.heartbeat = heartbeat;
+            self.heartbeat_changed_us = now;
+        }
+        now.saturating_sub(self.heartbeat_changed_us) < HEARTBEAT_STALL_US
+    }
+}
+
+/// A matmul's checked shape, in both forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatmulShape {
+    /// Rows of A and C.
+    pub m: usize,
+    /// Columns of A, rows of B.
+    pub k: usize,
+    /// Columns of B and C.
+    pub n: usize,
+}
+
+impl MatmulShape {
+    /// Returns the shape if every dimension is 1..=[`MAX_DIMENSION`], every
+    /// operand of elements of `input_bytes` (A, B) and `output_bytes` (C) at
+    /// most [`MAX_OPERAND_BYTES`], and `m * k * n` at most [`MAX_MULTIPLY_ADDS`].
+    pub fn new(
+        m: usize,
+        k: usize,
+        n: usize,
+        input_bytes: usize,
+        output_bytes: usize,
+    ) -> Result<Self, AccelError> {
+        let dimension_ok = |value: usize| (1..=MAX_DIMENSION).contains(&value);
+        if !(dimension_ok(m) && dimension_ok(k) && dimension_ok(n)) {
+            return Err(AccelError::InvalidArgument);
+        }
+        // Dimensions are at most 2^12 here: no product below overflows.
+        let operands = [
+            m * k * input_bytes,
+            k * n * input_bytes,
+            m * n * output_bytes,
+        ];
+        if operands.iter().any(|bytes| *bytes > MAX_OPERAND_BYTES)
+            || (m * k * n) as u64 > MAX_MULTIPLY_ADDS
+        {
+            return Err(AccelError::InvalidArgument);
+        }
+        Ok(Self { m, k, n })
+    }
+
+    /// Returns `m * k * n`.
+    pub fn multiply_adds(&self) -> u64 {
+        (self.m * self.k * self.n) as u64
+    }
+
+    fn reference(&self) -> Shape {
+        Shape {
+            m: self.m,
+            k: self.k,
+            n: self.n,
+        }
+    }
+
+    fn words(&self) -> [u32; 3] {
+        // At most MAX_DIMENSION each.
+        [self.m as u32, self.k as u32, self.n as u32]
+    }
+}
+
+/// Where the operands of a job go in the data area, and whether they fit.
+fn placement(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> ([u64; 3], u64) {
+    let a = 0;
+    let b = (shape.m as u64 * shape.k as u64 * input_bytes).next_multiple_of(OPERAND_ALIGN);
+    let c = (b + shape.k as u64 * shape.n as u64 * input_bytes).next_multiple_of(OPERAND_ALIGN);
+    let end = c + shape.m as u64 * shape.n as u64 * output_bytes;
+    ([a, b, c], end)
+}
+
+/// Returns whether device `index` can take a job of `shape`: attached, its
+/// data area holds the operands, its limits admit the shape.
+fn fits(index: usize, shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> bool {
+    let (_, end) = placement(shape, input_bytes, output_bytes);
+    with_slots(|slots| {
+        slots.get(index).is_some_and(|slot| {
+            let limits = slot.device.as_ref().map(|device| *device.limits());
+            let within = limits.is_none_or(|limits| {
+                shape.words().iter().all(|dim| *dim <= limits.max_dimension)
+                    && shape.multiply_adds() <= limits.max_multiply_adds
+            });
+            end <= slot.info.data_bytes && within
+        })
+    })
+}
+
+/// The element types of a matmul: how they cross the data area.
+trait Elements: Copy {
+    /// Bytes of one element.
+    const BYTES: usize;
+    /// Appends the element's little-endian bytes.
+    fn put(self, bytes: &mut [u8]);
+    /// Reads an element from its little-endian bytes.
+    fn get(bytes: &[u8]) -> Self;
+}
+
+impl Elements for f32 {
+    const BYTES: usize = 4;
+    fn put(self, bytes: &mut [u8]) {
+        bytes.copy_from_slice(&self.to_le_bytes());
+    }
+    fn get(bytes: &[u8]) -> Self {
+        f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
+}
+
+impl Elements for i32 {
+    const BYTES: usize = 4;
+    fn put(self, bytes: &mut [u8]) {
+        bytes.copy_from_slice(&self.to_le_bytes());
+    }
+    fn get(bytes: &[u8]) -> Self {
+        i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
+}
+
+impl Elements for i8 {
+    const BYTES: usize = 1;
+    fn put(self, bytes: &mut [u8]) {
+        bytes[0] = self.to_le_bytes()[0];
+    }
+    fn get(bytes: &[u8]) -> Self {
+        i8::from_le_bytes([bytes[0]])
+    }
+}
+
+/// Bytes moved through a stack buffer per region access batch.
+const CHUNK_BYTES: usize = 1024;
+
+fn write_elements<T: Elements>(
+    device: &mut TensorDevice<IvshmemRegion<'static>>,
+    offset: u64,
+    values: &[T],
+) -> Result<(), DeviceError> {
+    let mut buffer = [0u8; CHUNK_BYTES];
+    let per_chunk = CHUNK_BYTES / T::BYTES;
+    for (index, chunk) in values.chunks(per_chunk).enumerate() {
+        for (bytes, value) in buffer.chunks_exact_mut(T::BYTES).zip(chunk) {
+            value.put(bytes);
+        }
+        device.write_data(
+            offset + (index * CHUNK_BYTES) as u64,
+            &buffer[..chunk.len() * T::BYTES],
+        )?;
+    }
+    Ok(())
+}
+
+fn read_elements<T: Elements>(
+    device: &TensorDevice<IvshmemRegion<'static>>,
+    offset: u64,
+    values: &mut [T],
+) -> Result<(), DeviceError> {
+    let mut buffer = [0u8; CHUNK_BYTES];
+    let per_chunk = CHUNK_BYTES / T::BYTES;
+    for (index, chunk) in values.chunks_mut(per_chunk).enumerate() {
+        let bytes = &mut buffer[..chunk.len() * T::BYTES];
+        device.read_data(offset + (index * CHUNK_BYTES) as u64, bytes)?;
+        for (value, bytes) in chunk.iter_mut().zip(bytes.chunks_exact(T::BYTES)) {
+            *value = T::get(bytes);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one matmul on device `index`: operands in, job, result out.
+fn device_matmul<A: Elements, C: Elements>(
+    index: usize,
+    op: Op,
+    shape: &MatmulShape,
+    a: &[A],
+    b: &[A],
+    c: &mut [C],
+    deadline: u64,
+) -> Result<u64, AccelError> {
+    let held = take(index, deadline)?;
+    // The job's buffers are the caller's; only the kill must wait.
+    let _deferral = task::defer_kills();
+    let start = time::now_us();
+    let mut held = held;
+    let (offsets, _) = placement(shape, A::BYTES as u64, C::BYTES as u64);
+    let mut waiter = Waiter::new(held.shm, deadline);
+    let result = (|| {
+        write_elements(&mut held.device, offsets[0], a).map_err(JobError::Device)?;
+        write_elements(&mut held.device, offsets[1], b).map_err(JobError::Device)?;
+        let completion = held
+            .device
+            .run(op, shape.words(), offsets, || waiter.keep_waiting())
+            .map_err(JobError::Device)?;
+        match completion.outcome() {
+            JobOutcome::Ok => {}
+            JobOutcome::Refused(refusal) => {
+                log::warn!("accel: tensor#{index} refused a checked job: {refusal:?}");
+                return Err(JobError::Refused);
+            }
+            JobOutcome::DeviceFault | JobOutcome::Unknown { .. } => {
+                return Err(JobError::Device(DeviceError::NotReady));
+            }
+        }
+        read_elements(&held.device, offsets[2], c).map_err(JobError::Device)?;
+        Ok(JobReport {
+            backend_ns: completion.backend_ns,
+        })
+    })();
+    let guest_us = time::now_us().saturating_sub(start);
+    let timed_out = time::now_us() >= deadline;
+    put_back(held, &result, guest_us);
+    match result {
+        Ok(report) => Ok(report.backend_ns),
+        Err(JobError::Refused) => Err(AccelError::InvalidArgument),
+        Err(JobError::Device(_)) if timed_out => Err(AccelError::Timeout),
+        Err(JobError::Device(_)) => Err(AccelError::DeviceFault),
+    }
+}
+
+/// Computes `C = A * B` for `i8` A and B into `i32` C on the CPU, as the
+/// device does (wrapping `i32` accumulation; within the limits it cannot wrap).
+pub fn cpu_matmul_i8(shape: &MatmulShape, a: &[i8], b: &[i8], c: &mut [i32]) {
+    let MatmulShape { m, k, n } = *shape;
+    for (row, out) in c.chunks_exact_mut(n).take(m).enumerate() {
+        out.fill(0);
+        for (p, weight) in a[row * k..(row + 1) * k].iter().enumerate() {
+            let weight = i32::from(*weight);
+            if weight == 0 {
+                continue;
+            }
+            for (value, factor) in out.iter_mut().zip(&b[p * n..(p + 1) * n]) {
+                *value = value.wrapping_add(weight * i32::from(*factor));
+            }
+        }
+    }
+}
+
+/// Computes `C = A * B` in `f32` on the CPU: B transposed once, then each
+/// output element a dot product with SSE inside the kernel's vector bracket
+/// (a bracket per slice of at most [`CPU_BRACKET_MULTIPLY_ADDS`]); in
+/// software if the vector unit is off.
+pub fn cpu_matmul_f32(shape: &MatmulShape, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let MatmulShape { m, k, n } = *shape;
+    let mut transposed = alloc::vec![0.0f32; k * n];
+    for p in 0..k {
+        for j in 0..n {
+            transposed[j * k + p] = b[p * n + j];
+        }
+    }
+    let per_bracket = (CPU_BRACKET_MULTIPLY_ADDS / k).max(1);
+    for row in 0..m {
+        let a_row = &a[row * k..(row + 1) * k];
+        let out = &mut c[row * n..(row + 1) * n];
+        for (slice_index, slice) in out.chunks_mut(per_bracket).enumerate() {
+            let first = slice_index * per_bracket;
+            let done = task::with_kernel_vector(|unit| {
+                for (offset, value) in slice.iter_mut().enumerate() {
+                    let column = &transposed[(first + offset) * k..(first + offset + 1) * k];
+                    *value = unit.dot_f32(a_row, column);
+                }
+            });
+            if done.is_none() {
+                for (offset, value) in slice.iter_mut().enumerate() {
+                    let column = &transposed[(first + offset) * k..(first + offset + 1) * k];
+                    *value = a_row
+                        .iter()
+                        .zip(column)
+                        .fold(0.0f32, |sum, (x, y)| sum + x * y);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a matmul on the route the table picks among those `options` allow.
+fn matmul<A: Elements, C: Elements>(
+    (operation, op): (Operation, Op),
+    shape: &MatmulShape,
+    a: &[A],
+    b: &[A],
+    c: &mut [C],
+    options: &JobOptions,
+    cpu: impl FnOnce(&mut [C]),
+) -> Result<Outcome<u64>, AccelError> {
+    let [a_len, b_len, c_len] = shape
+        .reference()
+        .lengths()
+        .ok_or(AccelError::InvalidArgument)?;
+    if a.len() != a_len || b.len() != b_len || c.len() != c_len {
+        return Err(AccelError::InvalidArgument);
+    }
+    if options.completion == Completion::Interrupt {
+        // `ivshmem-plain` has no interrupt (doorbells are not defined yet).
+        return Err(AccelError::NoInterrupt);
+    }
+    let ready = check();
+    let payload = ((a_len + b_len) * A::BYTES + c_len * C::BYTES) as u64;
+    let features = sched_rl::adaptive::Features::job(payload, shape.multiply_adds(), in_flight());
+    let fitting = (0..count())
+        .filter(|index| fits(*index, shape, A::BYTES as u64, C::BYTES as u64))
+        .fold(0u32, |mask, index| mask | (1 << index));
+    let pinned = options.device.map_or(u32::MAX, |pin| {
+        u32::try_from(pin)
+            .ok()
+            .and_then(|shift| 1u32.checked_shl(shift))
+            .unwrap_or(0)
+    });
+    let usable = ready & fitting & pinned;
+    // Two equal devices: a free one rather than waiting behind a busy one.
+    let free = free_mask();
+    let prefer_free = usable & free != 0;
+    let allowed = |route: Route| match route {
+        Route::Cpu => {
+            options.allow_cpu
+                && matches!(options.completion, Completion::Adaptive | Completion::Cpu)
+        }
+        Route::Poll(device) => {
+            let bit = 1u32 << device;
+            usable & bit != 0
+                && (!prefer_free || free & bit != 0)
+                && options.completion != Completion::Cpu
+        }
+        Route::Interrupt(_) => false,
+    };
+    let decision = super::dispatch::select_job(operation, features, allowed).ok_or(
+        if ready == 0 || !options.allow_cpu {
+            AccelError::NoDevice
+        } else {
+            AccelError::InvalidArgument
+        },
+    )?;
+    let start = crate::arch::cpu::read_timestamp_counter();
+    let deadline = time::now_us().saturating_add(options.timeout_us);
+    let mut cpu = Some(cpu);
+    let result = match decision.route {
+        Route::Cpu => {
+            if let Some(cpu) = cpu.take() {
+                cpu(c);
+            }
+            Ok(0)
+        }
+        Route::Poll(device) => device_matmul(usize::from(device), op, shape, a, b, c, deadline),
+        Route::Interrupt(_) => Err(AccelError::NoInterrupt),
+    };
+    let latency_us =
+        time::cycles_to_us(crate::arch::cpu::read_timestamp_counter().wrapping_sub(start));
+    super::dispatch::record(
+        &decision,
+        result.as_ref().map(|_| latency_us).map_err(|_| ()),
+    );
+    result.map(|backend_ns| Outcome {
+        value: backend_ns,
+        route: decision.route,
+        latency_us,
+    })
+}
+
+/// Computes `C[m x n] = A[m x k] * B[k x n]` in `f32` (row-major) on the
+/// route the adaptive table picks among those `options` allow: the CPU or a
+/// tensor device (`Route::Poll(device)`). The outcome's value is the
+/// backend's own time in ns (0 on the CPU). Results lie within
+/// `tensor_ring::reference`'s tolerance of the scalar reference.
+pub fn matmul_f32(
+    shape: &MatmulShape,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    options: &JobOptions,
+) -> Result<Outcome<u64>, AccelError> {
+    matmul(
+        (Operation::MatmulF32, Op::MatmulF32),
+        shape,
+        a,
+        b,
+        c,
+        options,
+        |c| cpu_matmul_f32(shape, a, b, c),
+    )
+}
+
+/// Computes `C[m x n] = A[m x k] * B[k x n]` for `i8` A and B into `i32` C
+/// on the route the table picks; bit-exact on every route.
+pub fn matmul_i8(
+    shape: &MatmulShape,
+    a: &[i8],
+    b: &[i8],
+    c: &mut [i32],
+    options: &JobOptions,
+) -> Result<Outcome<u64>, AccelError> {
+    matmul(
+        (Operation::MatmulI8, Op::MatmulI8),
+        shape,
+        a,
+        b,
+        c,
+        options,
+        |c| cpu_matmul_i8(shape, a, b, c),
+    )
+}
