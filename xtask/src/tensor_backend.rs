@@ -621,7 +621,7 @@ impl Backends {
 
     /// Stops every backend: SIGTERM, up to 2 s to finish (then SIGKILL), then removes
     /// the files. Returns one line per backend that had exited on its own (a crash:
-    /// nothing but [`Backends::kill`] should end one early) or ignored SIGTERM.
+    /// nothing but [`Backends::kill`] should end one early) or failed while stopping.
     pub fn stop_all(&mut self) -> Vec<String> {
         let mut problems = std::mem::take(&mut self.problems);
         for index in 0..self.instances.len() {
@@ -638,32 +638,7 @@ impl Backends {
         }
         let deadline = Instant::now() + STOP_GRACE;
         for (index, instance) in self.instances.iter_mut().enumerate() {
-            let Some(mut child) = instance.child.take() else {
-                continue;
-            };
-            let status = loop {
-                match reap(&mut child) {
-                    Ok(Some(status)) => break Ok(status),
-                    Ok(None) if Instant::now() < deadline => thread::sleep(STOP_POLL),
-                    Ok(None) | Err(_) => {
-                        let _ = child.kill();
-                        break wait_reaped(&mut child).map_err(|error| error.to_string());
-                    }
-                }
-            };
-            match &status {
-                Ok(status) if status.success() => instance.note(&format!("stopped ({status})")),
-                other => {
-                    let text = other
-                        .as_ref()
-                        .map_or_else(Clone::clone, ToString::to_string);
-                    let problem =
-                        format!("tensor-backend {index} did not stop cleanly on SIGTERM: {text}");
-                    instance.note(&problem);
-                    problems.push(problem);
-                }
-            }
-            instance.collect_output();
+            problems.extend(finish_stop(index, instance, deadline));
         }
         let mut live = live();
         for instance in &self.instances {
@@ -786,6 +761,42 @@ impl Backends {
             .into());
         }
     }
+}
+
+/// Waits until backend `index`, sent SIGTERM, has exited, SIGKILLing it at `deadline`;
+/// returns a problem when it exited with a failure. Needing the SIGKILL is only noted:
+/// a long job in hand can outlast the grace.
+fn finish_stop(index: usize, instance: &mut Instance, deadline: Instant) -> Option<String> {
+    let mut child = instance.child.take()?;
+    let problem = loop {
+        match reap(&mut child) {
+            Ok(Some(status)) if status.success() => {
+                instance.note(&format!("stopped ({status})"));
+                break None;
+            }
+            Ok(Some(status)) => {
+                break Some(format!(
+                    "tensor-backend {index} failed while stopping: {status}"
+                ));
+            }
+            Ok(None) if Instant::now() < deadline => thread::sleep(STOP_POLL),
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let status = wait_reaped(&mut child)
+                    .map_or_else(|error| error.to_string(), |status| status.to_string());
+                instance.note(&format!(
+                    "still running {} s after SIGTERM: killed (SIGKILL): {status}",
+                    STOP_GRACE.as_secs()
+                ));
+                break None;
+            }
+        }
+    };
+    if let Some(problem) = &problem {
+        instance.note(problem);
+    }
+    instance.collect_output();
+    problem
 }
 
 impl Drop for Backends {
