@@ -16,6 +16,7 @@ use crate::{
     bench_qemu::{self, BenchBoot, number, tagged, text},
     bench_sched::svg_chart,
     qemu::Accel,
+    tensor_backend,
 };
 
 /// Kill the benchmark kernel after this long.
@@ -87,6 +88,8 @@ pub fn run(root: &std::path::Path, args: &BenchAccelArgs) -> Result<()> {
             accel: args.accel,
             devices: &DEVICES,
             timeout: TIMEOUT,
+            tensor_backends: 0,
+            tensor_threads: tensor_backend::default_threads(),
         },
     )?;
     let tsc_hz = number(&output.context, "tsc_hz").max(1.0);

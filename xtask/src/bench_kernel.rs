@@ -13,6 +13,7 @@ use crate::{
     Result,
     bench_qemu::{self, BenchBoot, number, tagged, text},
     qemu::Accel,
+    tensor_backend,
 };
 
 /// Kill the benchmark kernel after this long.
@@ -54,6 +55,8 @@ pub fn run(root: &std::path::Path, args: &BenchKernelArgs) -> Result<()> {
             accel: args.accel,
             devices: &[],
             timeout: TIMEOUT,
+            tensor_backends: 0,
+            tensor_threads: tensor_backend::default_threads(),
         },
     )?;
     let tsc_hz = number(&output.context, "tsc_hz").max(1.0);

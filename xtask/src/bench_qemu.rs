@@ -6,7 +6,9 @@
 //! agent programs in the ramdisk and `bench=NAME` (and `quick=1`) on its
 //! command line. It prints `BENCH`, `BENCHCTX`, `BENCHCALL`, ... lines of
 //! `key=value` words, possibly after a log prefix, and ends QEMU through
-//! the exit device once it printed everything.
+//! the exit device once it printed everything. With `tensor_backends`, each
+//! boot attaches that many tensor accelerators (64 MiB each), served by
+//! `tensor-backend` processes started before QEMU and stopped after it.
 
 use std::{collections::BTreeMap, path::Path, process::Command, time::Duration};
 
@@ -17,6 +19,7 @@ use crate::{
     cargo::{self, Metadata, Profile},
     prereq,
     qemu::{self, Accel, Display, EXIT_STATUS_SUCCESS, Outcome, QemuConfig},
+    tensor_backend::{self, Backends},
 };
 
 /// The benchmark kernel's binary in the kernel package.
@@ -27,6 +30,8 @@ const BENCH_MEMORY: &str = "256M";
 const KVM_DEVICE: &str = "/dev/kvm";
 /// The line the benchmark kernel prints when every result is out.
 const DONE_MARKER: &str = "BENCHDONE";
+/// Shared memory of each tensor accelerator of a benchmark boot.
+const BENCH_TENSOR_BYTES: u64 = 64 << 20;
 
 /// A record: its tag (`BENCH`, `BENCHCALL`, ...) and its `key=value` words.
 pub type Record = (String, BTreeMap<String, String>);
@@ -43,6 +48,10 @@ pub struct BenchBoot<'a> {
     pub devices: &'a [&'a str],
     /// Kill QEMU after this long.
     pub timeout: Duration,
+    /// Tensor accelerators to attach (0 for none), each served by a `tensor-backend`.
+    pub tensor_backends: usize,
+    /// Threads of each tensor backend.
+    pub tensor_threads: usize,
 }
 
 /// What a benchmark boot printed.
@@ -169,6 +178,11 @@ pub fn boot(root: &Path, run: &BenchBoot<'_>) -> Result<BenchOutput> {
     )?
     .build(Firmware::Bios, &image)?;
 
+    let backend_binary = match run.tensor_backends {
+        0 => None,
+        _ => Some(tensor_backend::build(root, &metadata)?),
+    };
+
     let models: &[Option<&str>] = match run.accel {
         Accel::Tcg => &[None],
         Accel::Kvm => &KVM_CPU_MODELS,
@@ -178,6 +192,23 @@ pub fn boot(root: &Path, run: &BenchBoot<'_>) -> Result<BenchOutput> {
         let mut extra_args: Vec<String> = run.devices.iter().map(|arg| (*arg).to_owned()).collect();
         if let Some(model) = model {
             extra_args.extend(["-cpu".to_owned(), (*model).to_owned()]);
+        }
+        // A fresh set per attempt: a failed attempt may have left jobs in the rings.
+        let mut backends = match &backend_binary {
+            Some(binary) => Some(Backends::start(
+                binary,
+                run.tensor_backends,
+                BENCH_TENSOR_BYTES,
+                run.tensor_threads,
+                &format!("bench-{}", run.bench),
+            )?),
+            None => None,
+        };
+        if let Some(backends) = &backends {
+            for line in backends.describe() {
+                eprintln!("xtask: {line}");
+            }
+            extra_args.extend(backends.qemu_args());
         }
         let config = QemuConfig {
             qemu: qemu.clone(),
@@ -198,12 +229,27 @@ pub fn boot(root: &Path, run: &BenchBoot<'_>) -> Result<BenchOutput> {
         };
         let captured = qemu::run_with_timeout(command, timeout)
             .map_err(|error| format!("cannot start {}: {error}", qemu.display()))?;
+        let backend_problems = backends
+            .as_mut()
+            .map(Backends::stop_all)
+            .unwrap_or_default();
         let log_path = run_dir.join(format!("{}-serial.log", run.bench));
         std::fs::write(&log_path, &captured.output)
             .map_err(|error| format!("writing {}: {error}", log_path.display()))?;
         eprintln!("xtask: serial log in {}", log_path.display());
+        if let Some(backends) = &backends {
+            let backend_log = run_dir.join(format!("{}-tensor-backend.log", run.bench));
+            std::fs::write(&backend_log, backends.output())
+                .map_err(|error| format!("writing {}: {error}", backend_log.display()))?;
+            eprintln!("xtask: tensor backend log in {}", backend_log.display());
+        }
+        for problem in &backend_problems {
+            eprintln!("xtask: {problem}");
+        }
+        // A backend that crashed mid-run makes the numbers meaningless.
         let complete = captured.output.contains(DONE_MARKER)
-            && captured.outcome == Outcome::Exited(EXIT_STATUS_SUCCESS);
+            && captured.outcome == Outcome::Exited(EXIT_STATUS_SUCCESS)
+            && backend_problems.is_empty();
         if complete {
             let (records, context) = parse(&captured.output);
             return Ok(BenchOutput {
@@ -230,13 +276,17 @@ pub fn boot(root: &Path, run: &BenchBoot<'_>) -> Result<BenchOutput> {
             qemu::tail(&captured.output, 15)
         );
         failures.push(format!(
-            "{}: {} after {:.1} s with {lines} lines of output",
+            "{}: {} after {:.1} s with {lines} lines of output{}",
             model.map_or_else(
                 || "default -cpu".to_owned(),
                 |model| format!("-cpu {model}")
             ),
             captured.outcome.describe(),
-            captured.elapsed.as_secs_f64()
+            captured.elapsed.as_secs_f64(),
+            backend_problems
+                .iter()
+                .map(|problem| format!(", {problem}"))
+                .collect::<String>()
         ));
     }
     Err(format!(

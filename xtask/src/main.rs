@@ -3,7 +3,8 @@
 //! This file owns the command line (a clap enum with one documented variant per
 //! subcommand) and the refusal to run outside the repository. The work lives in
 //! `run.rs`, `image.rs`, `test.rs` and `bench_*.rs`; `cargo.rs` builds the kernels,
-//! `qemu.rs` builds and supervises QEMU command lines, `prereq.rs` checks (and, as root
+//! `qemu.rs` builds and supervises QEMU command lines, `tensor_backend.rs` runs the
+//! tensor accelerators' host processes beside QEMU, `prereq.rs` checks (and, as root
 //! on Debian/Ubuntu, installs) what the host needs; `unsafe_check.rs` and `layer_check.rs`
 //! are the source checks of `test`, reading code through `source_text.rs`.
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ mod run;
 mod screenshot;
 mod shell_test;
 mod source_text;
+mod tensor_backend;
 mod test;
 mod unsafe_check;
 

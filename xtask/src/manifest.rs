@@ -11,10 +11,18 @@
 //! cmdline = "sched=fifo"         # optional kernel command line (boot ramdisk)
 //! known_failure = "why"          # optional: skipped (and listed) unless --filter names it
 //! forbidden_lines = ["[kernel]"] # optional: an output line starting with one of these fails
+//! tensor_backends = 2            # optional: tensor accelerators (0 to 4, default 0)
+//! tensor_backend_size = "16M"    # optional: each one's shared memory (default 16M)
 //! ```
 //!
+//! `tensor_backends = N` starts N `tensor-backend` processes for the run, each on a
+//! shared file of its own, and attaches them as `ivshmem-plain` devices 0 to N-1
+//! (see `tensor_backend.rs`); `tensor_backend_size` follows the backend's `--size`
+//! rules (a power of two, optional K, M or G suffix).
+//!
 //! A missing file means every test kernel runs with the defaults. Unknown keys, an empty
-//! firmware list, a zero timeout and an entry without a matching binary are errors.
+//! firmware list, a zero timeout, more than 4 tensor backends, a bad size or a size
+//! without backends, and an entry without a matching binary are errors.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -26,10 +34,13 @@ use std::{
 use boot::Firmware;
 use serde::Deserialize;
 
-use crate::Result;
+use crate::{Result, tensor_backend};
 
 /// Path of the manifest, relative to the repository root.
 pub const MANIFEST_PATH: &str = "tests/scenarios.toml";
+
+/// Each tensor accelerator's shared memory when `tensor_backend_size` is not given.
+pub const DEFAULT_TENSOR_BACKEND_BYTES: u64 = 16 << 20;
 
 /// What a test kernel must do to pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -74,6 +85,8 @@ struct RawScenario {
     known_failure: Option<String>,
     #[serde(default)]
     forbidden_lines: Vec<String>,
+    tensor_backends: Option<u64>,
+    tensor_backend_size: Option<String>,
 }
 
 /// The options of one test kernel, validated.
@@ -95,6 +108,10 @@ pub struct Scenario {
     /// Starts of lines the test's output must not have (forged kernel
     /// output, say): one such line fails the test, whatever its exit.
     pub forbidden_lines: Vec<String>,
+    /// Tensor accelerators to attach, each with a `tensor-backend` of its own.
+    pub tensor_backends: usize,
+    /// Bytes of each accelerator's shared memory (a power of two).
+    pub tensor_backend_bytes: u64,
 }
 
 impl Default for Scenario {
@@ -107,6 +124,8 @@ impl Default for Scenario {
             cmdline: Vec::new(),
             known_failure: None,
             forbidden_lines: Vec::new(),
+            tensor_backends: 0,
+            tensor_backend_bytes: DEFAULT_TENSOR_BACKEND_BYTES,
         }
     }
 }
@@ -125,6 +144,11 @@ impl Scenario {
             Some(0) => return Err(format!("[{name}]: timeout_secs must be at least 1").into()),
             other => other.map(Duration::from_secs),
         };
+        let (tensor_backends, tensor_backend_bytes) = tensor_backends(
+            name,
+            raw.tensor_backends,
+            raw.tensor_backend_size.as_deref(),
+        )?;
         Ok(Self {
             expect: raw.expect,
             qemu_args: raw.qemu_args,
@@ -138,8 +162,38 @@ impl Scenario {
                 .collect(),
             known_failure: raw.known_failure,
             forbidden_lines: raw.forbidden_lines,
+            tensor_backends,
+            tensor_backend_bytes,
         })
     }
+}
+
+/// Returns the validated `tensor_backends` count and `tensor_backend_size` bytes of the
+/// table named `name`. A size without backends is an error: it would do nothing.
+fn tensor_backends(name: &str, count: Option<u64>, size: Option<&str>) -> Result<(usize, u64)> {
+    let count = match count.map(usize::try_from) {
+        None => 0,
+        Some(Ok(count)) if count <= tensor_backend::MAX_BACKENDS => count,
+        Some(_) => {
+            return Err(format!(
+                "[{name}]: tensor_backends must be 0 to {}",
+                tensor_backend::MAX_BACKENDS
+            )
+            .into());
+        }
+    };
+    let bytes = match size {
+        None => DEFAULT_TENSOR_BACKEND_BYTES,
+        Some(_) if count == 0 => {
+            return Err(format!(
+                "[{name}]: tensor_backend_size without tensor_backends would do nothing"
+            )
+            .into());
+        }
+        Some(text) => tensor_backend::parse_size(text)
+            .map_err(|error| format!("[{name}]: tensor_backend_size: {error}"))?,
+    };
+    Ok((count, bytes))
 }
 
 /// The parsed manifest: options by test kernel name.
@@ -242,6 +296,61 @@ mod tests {
         let error = manifest.check_against(&["heap".into()]).unwrap_err();
         assert!(error.to_string().contains("gone"), "{error}");
         assert!(!error.to_string().contains("heap"), "{error}");
+    }
+
+    #[test]
+    fn tensor_backends_are_read() {
+        let manifest = Manifest::parse(
+            r#"
+            [two]
+            tensor_backends = 2
+
+            [four_big]
+            tensor_backends = 4
+            tensor_backend_size = "64M"
+
+            [none]
+            tensor_backends = 0
+            "#,
+        )
+        .unwrap();
+        let two = manifest.scenario("two");
+        assert_eq!(two.tensor_backends, 2);
+        assert_eq!(two.tensor_backend_bytes, 16 << 20);
+        let four = manifest.scenario("four_big");
+        assert_eq!(
+            (four.tensor_backends, four.tensor_backend_bytes),
+            (4, 64 << 20)
+        );
+        assert_eq!(manifest.scenario("none"), Scenario::default());
+        assert_eq!(Scenario::default().tensor_backends, 0);
+    }
+
+    #[test]
+    fn bad_tensor_backends_are_rejected_with_the_reason() {
+        for (text, reason) in [
+            ("[t]\ntensor_backends = 5\n", "0 to 4"),
+            (
+                "[t]\ntensor_backends = 1\ntensor_backend_size = \"12M\"\n",
+                "power of two",
+            ),
+            (
+                "[t]\ntensor_backends = 1\ntensor_backend_size = \"big\"\n",
+                "not a size",
+            ),
+            ("[t]\ntensor_backend_size = \"16M\"\n", "would do nothing"),
+        ] {
+            let error = Manifest::parse(text).unwrap_err().to_string();
+            assert!(error.contains(reason), "{text:?}: {error}");
+        }
+        for text in [
+            "[t]\ntensor_backends = -1\n",
+            "[t]\ntensor_backends = \"2\"\n",
+            "[t]\ntensor_backends = 1\ntensor_backend_size = 16777216\n",
+            "[t]\ntensor_backend = 1\n",
+        ] {
+            assert!(Manifest::parse(text).is_err(), "accepted: {text}");
+        }
     }
 
     #[test]

@@ -248,7 +248,24 @@ pub struct Captured {
 }
 
 /// Runs `command` with stdout and stderr captured; kills it after `timeout`.
-pub fn run_with_timeout(mut command: Command, timeout: Duration) -> io::Result<Captured> {
+pub fn run_with_timeout(command: Command, timeout: Duration) -> io::Result<Captured> {
+    run_with_timeout_observed(command, timeout, |_| {})
+}
+
+/// Runs `command` like [`run_with_timeout`], handing each complete line of its stdout
+/// (without the `\n` or `\r\n`) to `on_line` as it arrives.
+///
+/// `on_line` runs on the calling thread, between checks of the child's exit and of the
+/// timeout, so it may act on the caller's state without locks; while it runs (a backend
+/// restart takes up to seconds) the timeout is not checked. Lines the child wrote before
+/// it exited are handed over after its exit too, and a last line without a newline when
+/// its stdout closes. The capture in [`Captured::output`] is unchanged: both streams,
+/// interleaved as they arrived.
+pub fn run_with_timeout_observed(
+    mut command: Command,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> io::Result<Captured> {
     let start = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
@@ -257,8 +274,16 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> io::Result<C
         .spawn()?;
     let output = Arc::new(Mutex::new(Vec::new()));
     let (finished, done) = mpsc::channel();
-    let readers = spawn_readers(&mut child, &output, &finished);
+    let (line_sender, lines) = mpsc::channel();
+    let readers = spawn_readers_observed(&mut child, &output, &finished, Some(line_sender));
     let outcome = loop {
+        // Waiting for a line doubles as the poll interval.
+        match lines.recv_timeout(POLL_INTERVAL) {
+            Ok(line) => on_line(&line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Stdout is closed (the child may live on): do not spin.
+            Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(POLL_INTERVAL),
+        }
         if let Some(status) = child.try_wait()? {
             break Outcome::from_status(status);
         }
@@ -268,7 +293,6 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> io::Result<C
             child.wait()?;
             break Outcome::TimedOut(timeout);
         }
-        thread::sleep(POLL_INTERVAL);
     };
     let elapsed = start.elapsed();
     // A grandchild that inherited the pipes could keep them open forever; do not wait
@@ -279,6 +303,9 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> io::Result<C
         if done.recv_timeout(left).is_err() {
             break;
         }
+    }
+    for line in lines.try_iter() {
+        on_line(&line);
     }
     let bytes = output.lock().map(|bytes| bytes.clone()).unwrap_or_default();
     Ok(Captured {
@@ -295,25 +322,40 @@ pub(crate) fn spawn_readers(
     output: &Arc<Mutex<Vec<u8>>>,
     finished: &mpsc::Sender<()>,
 ) -> usize {
-    let pipes: Vec<Box<dyn Read + Send>> = [
+    spawn_readers_observed(child, output, finished, None)
+}
+
+/// A captured pipe and, for stdout when observed, where its lines go.
+type ObservedPipe = (Box<dyn Read + Send>, Option<mpsc::Sender<String>>);
+
+/// Does what [`spawn_readers`] does, and when `stdout_lines` is given also sends each
+/// complete stdout line on it (see [`split_lines`]), the last one when the pipe closes.
+fn spawn_readers_observed(
+    child: &mut Child,
+    output: &Arc<Mutex<Vec<u8>>>,
+    finished: &mpsc::Sender<()>,
+    stdout_lines: Option<mpsc::Sender<String>>,
+) -> usize {
+    let pipes: Vec<ObservedPipe> = [
         child
             .stdout
             .take()
-            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+            .map(|pipe| (Box::new(pipe) as Box<dyn Read + Send>, stdout_lines)),
         child
             .stderr
             .take()
-            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+            .map(|pipe| (Box::new(pipe) as Box<dyn Read + Send>, None)),
     ]
     .into_iter()
     .flatten()
     .collect();
     let count = pipes.len();
-    for mut pipe in pipes {
+    for (mut pipe, lines) in pipes {
         let output = Arc::clone(output);
         let finished = finished.clone();
         thread::spawn(move || {
             let mut buffer = [0u8; 4096];
+            let mut pending = Vec::new();
             while let Ok(read) = pipe.read(&mut buffer) {
                 if read == 0 {
                     break;
@@ -321,11 +363,43 @@ pub(crate) fn spawn_readers(
                 if let Ok(mut output) = output.lock() {
                     output.extend_from_slice(&buffer[..read]);
                 }
+                if let Some(lines) = &lines {
+                    for line in split_lines(&mut pending, &buffer[..read]) {
+                        // The receiver is gone once the run is over; nothing to tell.
+                        let _ = lines.send(line);
+                    }
+                }
+            }
+            if let Some(lines) = &lines
+                && !pending.is_empty()
+            {
+                let _ = lines.send(line_text(&pending));
             }
             let _ = finished.send(());
         });
     }
     count
+}
+
+/// Appends `chunk` to `pending` and returns the lines it completed (without `\n` or
+/// `\r\n`), leaving the start of an unfinished line in `pending`.
+fn split_lines(pending: &mut Vec<u8>, chunk: &[u8]) -> Vec<String> {
+    pending.extend_from_slice(chunk);
+    let Some(last_newline) = pending.iter().rposition(|&byte| byte == b'\n') else {
+        return Vec::new();
+    };
+    let rest = pending.split_off(last_newline + 1);
+    let complete = std::mem::replace(pending, rest);
+    complete[..last_newline]
+        .split(|&byte| byte == b'\n')
+        .map(line_text)
+        .collect()
+}
+
+/// Returns one line's bytes as text (invalid UTF-8 replaced), without a trailing `\r`.
+fn line_text(line: &[u8]) -> String {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(line).into_owned()
 }
 
 /// Returns the last `count` lines of `text`.
@@ -466,6 +540,66 @@ mod tests {
         assert_eq!(captured.output, "started\n");
         // The orphaned `sleep` keeps the pipe open; the run must not wait for it.
         assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn lines_are_split_across_chunks() {
+        let mut pending = Vec::new();
+        assert!(split_lines(&mut pending, b"HARN").is_empty());
+        assert_eq!(
+            split_lines(&mut pending, b"ESS a\r\nb\n\nc"),
+            ["HARNESS a", "b", ""]
+        );
+        assert_eq!(pending, b"c");
+        assert_eq!(split_lines(&mut pending, b"\xff\n"), ["c\u{fffd}"]);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn the_observer_sees_stdout_lines_and_the_capture_stays_whole() {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "echo a; echo err >&2; printf 'HARNESS tensor-backend kill 0\\r\\n'; printf last",
+        ]);
+        let mut seen = Vec::new();
+        let captured = run_with_timeout_observed(command, Duration::from_secs(30), |line| {
+            seen.push(line.to_owned());
+        })
+        .unwrap();
+        assert_eq!(captured.outcome, Outcome::Exited(0));
+        assert_eq!(seen, ["a", "HARNESS tensor-backend kill 0", "last"]);
+        // The two streams interleave as their readers run: check each piece.
+        for piece in ["a\n", "err\n", "HARNESS tensor-backend kill 0\r\n", "last"] {
+            assert!(captured.output.contains(piece), "{}", captured.output);
+        }
+    }
+
+    #[test]
+    fn the_observer_runs_while_the_child_is_still_running() {
+        // The child waits for a file the observer creates: if lines reached the
+        // observer only after the exit, the run would time out.
+        let flag = std::env::temp_dir().join(format!("xtask-observer-{}", std::process::id()));
+        let _ = fs::remove_file(&flag);
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "echo go; while [ ! -e \"$0\" ]; do sleep 0.05; done; echo done",
+            &flag.to_string_lossy(),
+        ]);
+        let captured = run_with_timeout_observed(command, Duration::from_secs(20), |line| {
+            if line == "go" {
+                let _ = fs::write(&flag, b"");
+            }
+        })
+        .unwrap();
+        let _ = fs::remove_file(&flag);
+        assert_eq!(captured.outcome, Outcome::Exited(0));
+        assert!(
+            captured.output.ends_with("go\ndone\n"),
+            "{}",
+            captured.output
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! The serial log (COM1) is on this terminal. With a graphical session QEMU also opens a
 //! window showing the framebuffer console; without one it runs with `-display none`. The
 //! exit status follows the QEMU exit protocol (see `qemu.rs`): 33 becomes 0, 35 becomes 1.
+//! Two tensor accelerators are attached by default, each served by a `tensor-backend`
+//! started before QEMU and stopped (its shared file removed) when QEMU exits.
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +19,7 @@ use crate::{
     cargo::{self, Metadata, Profile},
     prereq,
     qemu::{self, Accel, Display, GDB_PORT, Outcome, QemuConfig},
+    tensor_backend::{self, Backends},
 };
 
 /// Guest memory when `--memory` is not given.
@@ -34,6 +37,17 @@ const VNC_ADDRESS: &str = "127.0.0.1:5900";
 
 /// The device node KVM needs.
 const KVM_DEVICE: &str = "/dev/kvm";
+
+/// Tensor accelerators attached when `--tensor-backends` is not given: two, so the
+/// kernel's routing between devices has something to choose from.
+const DEFAULT_TENSOR_BACKENDS: usize = 2;
+
+/// Each accelerator's shared memory when `--tensor-size` is not given: room for the
+/// digits model's tensors and a few large operands.
+const DEFAULT_TENSOR_SIZE: &str = "64M";
+
+/// The label of `run`'s shared files (`/dev/shm/aikernel-run-<pid>-<n>`).
+const BACKEND_LABEL: &str = "run";
 
 /// Arguments of `cargo xtask run`.
 #[derive(Debug, clap::Args)]
@@ -58,6 +72,19 @@ pub struct RunArgs {
     /// 127.0.0.1:5900.
     #[arg(long)]
     gpu: bool,
+    /// Tensor accelerators to attach (0 to 4): `ivshmem-plain` devices, each served by a
+    /// `tensor-backend` process of its own.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TENSOR_BACKENDS,
+          value_parser = parse_backend_count)]
+    tensor_backends: usize,
+    /// Shared memory of each tensor accelerator: a power of two with an optional K, M
+    /// or G suffix.
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_TENSOR_SIZE,
+          value_parser = tensor_backend::parse_size)]
+    tensor_size: u64,
+    /// Threads of each tensor backend [default: every core but one, at least 1].
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    tensor_threads: Option<usize>,
     /// Options passed to the kernel (through the boot ramdisk).
     #[command(flatten)]
     boot: BootOptions,
@@ -79,6 +106,62 @@ fn parse_memory(text: &str) -> Result<String, String> {
         return Err("memory size must not be zero".to_owned());
     }
     Ok(text.to_owned())
+}
+
+/// Returns the number of tensor backends `text` names (0 to 4).
+fn parse_backend_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(count) if count <= tensor_backend::MAX_BACKENDS => Ok(count),
+        _ => Err(format!(
+            "`{text}` is not a number of tensor backends from 0 to {}",
+            tensor_backend::MAX_BACKENDS
+        )),
+    }
+}
+
+/// Returns the thread count `text` names (at least 1).
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(threads) if threads >= 1 => Ok(threads),
+        _ => Err(format!("`{text}` is not a thread count of at least 1")),
+    }
+}
+
+/// Starts the tensor backends `args` ask for (none for `--tensor-backends 0`) and
+/// prints one line about each.
+fn start_backends(root: &Path, metadata: &Metadata, args: &RunArgs) -> Result<Option<Backends>> {
+    if args.tensor_backends == 0 {
+        return Ok(None);
+    }
+    let binary = tensor_backend::build(root, metadata)?;
+    let threads = args
+        .tensor_threads
+        .unwrap_or_else(tensor_backend::default_threads);
+    let backends = Backends::start(
+        &binary,
+        args.tensor_backends,
+        args.tensor_size,
+        threads,
+        BACKEND_LABEL,
+    )?;
+    for line in backends.describe() {
+        eprintln!("xtask: {line}");
+    }
+    Ok(Some(backends))
+}
+
+/// Stops the backends after QEMU; tells about any that crashed, with their output.
+fn stop_backends(backends: Option<Backends>) {
+    let Some(mut backends) = backends else {
+        return;
+    };
+    let problems = backends.stop_all();
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("xtask: {problem}");
+        }
+        eprint!("{}", backends.output());
+    }
 }
 
 /// Runs `cargo xtask run`.
@@ -134,6 +217,11 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
             );
         }
     }
+    // Started last before QEMU: nothing above can fail and leave them running.
+    let backends = start_backends(root, &metadata, args)?;
+    if let Some(backends) = &backends {
+        extra_args.extend(backends.qemu_args());
+    }
     extra_args.extend(args.qemu_args.iter().cloned());
     let config = QemuConfig {
         qemu,
@@ -166,6 +254,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<ExitCode> {
     let status = command
         .status()
         .map_err(|error| format!("cannot start {}: {error}", config.qemu.display()))?;
+    stop_backends(backends);
     let outcome = Outcome::from_status(status);
     let code = qemu::run_exit_code(outcome);
     if code != 0 {
@@ -191,5 +280,54 @@ mod tests {
         for bad in ["", "M", "0M", "12MB", "1.5G", "-1G", "lots"] {
             assert!(parse_memory(bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    #[test]
+    fn tensor_options() {
+        assert_eq!(parse_backend_count("0"), Ok(0));
+        assert_eq!(parse_backend_count("4"), Ok(4));
+        for bad in ["5", "-1", "two", ""] {
+            assert!(parse_backend_count(bad).is_err(), "accepted {bad:?}");
+        }
+        assert_eq!(parse_threads("3"), Ok(3));
+        for bad in ["0", "-2", "x"] {
+            assert!(parse_threads(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn tensor_defaults_parse() {
+        use clap::Parser;
+        /// A command with only `run`'s arguments.
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let cli = Cli::try_parse_from(["run"]).unwrap();
+        assert_eq!(cli.run.tensor_backends, 2);
+        assert_eq!(cli.run.tensor_size, 64 << 20);
+        assert_eq!(cli.run.tensor_threads, None);
+        let cli = Cli::try_parse_from([
+            "run",
+            "--tensor-backends",
+            "0",
+            "--tensor-size",
+            "1G",
+            "--tensor-threads",
+            "3",
+            "--gdb",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                cli.run.tensor_backends,
+                cli.run.tensor_size,
+                cli.run.tensor_threads
+            ),
+            (0, 1 << 30, Some(3))
+        );
+        assert!(cli.run.gdb);
+        assert!(Cli::try_parse_from(["run", "--tensor-size", "48M"]).is_err());
     }
 }

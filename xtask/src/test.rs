@@ -4,6 +4,10 @@
 //! each source check (`unsafe-confined`, `layers`), each (test kernel, firmware) QEMU run. Failures do not stop the run, except a failed
 //! build, after which nothing meaningful is left to run. The last line printed is always
 //! `N passed, N failed`, and the exit status is non-zero when anything failed.
+//!
+//! A QEMU test with `tensor_backends` in the manifest gets tensor-backend processes of
+//! its own (`tensor_backend.rs`), and its serial output is watched for `HARNESS` lines
+//! that crash or restart them; a line the runner does not understand fails the test.
 
 use std::{
     collections::VecDeque,
@@ -26,6 +30,7 @@ use crate::{
     manifest::{Expect, Manifest},
     prereq,
     qemu::{self, EXIT_STATUS_FAILURE, EXIT_STATUS_SUCCESS, Outcome, Ovmf, QemuConfig},
+    tensor_backend::{self, Backends, NotReady},
     unsafe_check,
 };
 
@@ -37,6 +42,10 @@ const MAX_PARALLEL_QEMU: usize = 2;
 
 /// Lines of serial output shown for a failed QEMU test.
 const FAILURE_TAIL_LINES: usize = 60;
+
+/// Threads of each tensor backend of a test: tests check behaviour, not speed, and
+/// two QEMU tests share the reference machine's two cores.
+const TEST_BACKEND_THREADS: usize = 1;
 
 /// Arguments of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -473,6 +482,22 @@ struct QemuJob {
     agents: Vec<cargo::AgentProgram>,
     timeout: Duration,
     forbidden_lines: Vec<String>,
+    tensor_backends: usize,
+    tensor_backend_bytes: u64,
+}
+
+/// The tensor-backend binary for the jobs that need one, or why there is none.
+type BackendBinary = std::result::Result<PathBuf, String>;
+
+/// What one QEMU run produced.
+#[derive(Clone, Debug)]
+struct JobResult {
+    verdict: Verdict,
+    elapsed: Duration,
+    /// QEMU's output (the guest's serial log and QEMU's stderr).
+    output: String,
+    /// The tensor backends' output and xtask's notes about them (empty without any).
+    backend_output: String,
 }
 
 impl QemuJob {
@@ -484,6 +509,12 @@ impl QemuJob {
     /// Returns the name with the firmware: `qemu::heap [bios]`.
     fn full_name(&self) -> String {
         format!("{} [{}]", self.name(), self.firmware)
+    }
+
+    /// Returns the label of this run's tensor backend files: `heap-bios`, different for
+    /// every job, so parallel jobs never share a file.
+    fn backend_label(&self) -> String {
+        format!("{}-{}", self.bin, self.firmware)
     }
 }
 
@@ -503,6 +534,38 @@ fn forbidden_line<'a>(output: &'a str, forbidden: &[String]) -> Option<&'a str> 
             .iter()
             .any(|start| line.starts_with(start.as_str()))
     })
+}
+
+/// Returns the verdict once `problems` (a forbidden line, harness errors, crashed
+/// backends) are known: any of them fails the test, before the judged reason.
+fn with_problems(judged: Verdict, mut problems: Vec<String>) -> Verdict {
+    if problems.is_empty() {
+        return judged;
+    }
+    if let Verdict::Failed(reason) = judged {
+        problems.push(reason);
+    }
+    Verdict::Failed(problems.join("; "))
+}
+
+/// Returns the harness error a serial line causes, if any, after doing what it asks:
+/// a `HARNESS` line must be a command the runner knows, for a backend this test has.
+fn harness_line(line: &str, backends: Option<&mut Backends>) -> Option<String> {
+    let command = match tensor_backend::parse_harness_line(line)? {
+        Ok(command) => command,
+        Err(error) => return Some(error),
+    };
+    let Some(backends) = backends else {
+        return Some(format!(
+            "{line:?}: this test has no tensor backends (tensor_backends in {})",
+            crate::manifest::MANIFEST_PATH
+        ));
+    };
+    let error = backends.apply(command).err()?;
+    let summary = error
+        .downcast_ref::<NotReady>()
+        .map_or_else(|| error.to_string(), |not_ready| not_ready.summary.clone());
+    Some(format!("{line:?}: {summary}"))
 }
 
 /// Returns whether `outcome` meets `expect`. Only the exact failure status counts as an
@@ -597,6 +660,8 @@ fn qemu_tests(
                     agents: agents.clone(),
                     timeout: scenario.timeout.unwrap_or(context.default_timeout),
                     forbidden_lines: scenario.forbidden_lines.clone(),
+                    tensor_backends: scenario.tensor_backends,
+                    tensor_backend_bytes: scenario.tensor_backend_bytes,
                 })
                 .collect::<Vec<_>>()
         })
@@ -613,6 +678,7 @@ fn qemu_tests(
                 .map_or(1, |cores| cores.get())
                 .min(MAX_PARALLEL_QEMU)
         });
+    let backend_binary = build_backend_if_needed(root, &metadata, &jobs, tally);
     println!("running {} QEMU tests, {parallel} at a time", jobs.len());
 
     let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
@@ -621,32 +687,95 @@ fn qemu_tests(
         for _ in 0..parallel {
             let sender = sender.clone();
             let queue = &queue;
+            let backend_binary = &backend_binary;
             scope.spawn(move || {
                 while let Some(job) = queue.lock().ok().and_then(|mut queue| queue.pop_front()) {
-                    let verdict = run_qemu_job(&job, context);
-                    if sender.send((job, verdict)).is_err() {
+                    let result = run_qemu_job(&job, context, backend_binary);
+                    if sender.send((job, result)).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(sender);
-        for (job, (verdict, elapsed, output)) in receiver {
-            report_qemu_job(&job, &verdict, elapsed, &output);
-            tally.record(&job.full_name(), matches!(verdict, Verdict::Ok(_)));
+        for (job, result) in receiver {
+            report_qemu_job(&job, &result);
+            tally.record(&job.full_name(), matches!(result.verdict, Verdict::Ok(_)));
         }
     });
 }
 
-/// Makes the job's disk image and boots it; returns the verdict, run time and output.
-fn run_qemu_job(job: &QemuJob, context: &QemuContext) -> (Verdict, Duration, String) {
+/// Builds tensor-backend when one of `jobs` needs it (a failed build is counted and
+/// fails those jobs); returns its binary or why there is none.
+fn build_backend_if_needed(
+    root: &Path,
+    metadata: &Metadata,
+    jobs: &[QemuJob],
+    tally: &mut Tally,
+) -> BackendBinary {
+    if jobs.iter().all(|job| job.tensor_backends == 0) {
+        return Err("no selected test needs tensor-backend, so it was not built".to_owned());
+    }
+    let build = Check {
+        name: tensor_backend::PACKAGE.to_owned(),
+        command: tensor_backend::build_command(root),
+        kind: CheckKind::Build,
+    };
+    if run_check(build, tally) {
+        Ok(tensor_backend::binary_path(metadata))
+    } else {
+        Err("tensor-backend does not build (see `build tensor-backend` above)".to_owned())
+    }
+}
+
+/// Starts the job's tensor backends (none when it has none); an error carries the
+/// reason and the backends' output.
+fn start_backends(
+    job: &QemuJob,
+    binary: &BackendBinary,
+) -> std::result::Result<Option<Backends>, (String, String)> {
+    if job.tensor_backends == 0 {
+        return Ok(None);
+    }
+    let binary = binary
+        .as_ref()
+        .map_err(|reason| (reason.clone(), String::new()))?;
+    Backends::start(
+        binary,
+        job.tensor_backends,
+        job.tensor_backend_bytes,
+        TEST_BACKEND_THREADS,
+        &job.backend_label(),
+    )
+    .map(Some)
+    .map_err(|error| match error.downcast_ref::<NotReady>() {
+        Some(not_ready) => (
+            format!("cannot start the tensor backends: {}", not_ready.summary),
+            not_ready.output.clone(),
+        ),
+        None => (
+            format!("cannot start the tensor backends: {error}"),
+            String::new(),
+        ),
+    })
+}
+
+/// Makes the job's disk image, starts its tensor backends and boots it, acting on the
+/// guest's `HARNESS` lines meanwhile; returns the verdict, run time and outputs.
+fn run_qemu_job(job: &QemuJob, context: &QemuContext, backend_binary: &BackendBinary) -> JobResult {
     let start = Instant::now();
-    let failed = |reason: String| (Verdict::Failed(reason), start.elapsed(), String::new());
+    let failed = |reason: String, backend_output: String| JobResult {
+        verdict: Verdict::Failed(reason),
+        elapsed: start.elapsed(),
+        output: String::new(),
+        backend_output,
+    };
+    let failed_early = |reason: String| failed(reason, String::new());
     let ramdisk = job.image.with_extension("ramdisk.tar");
     let built = boot_options::image_builder(&job.kernel, &job.cmdline, &job.agents, &ramdisk)
         .and_then(|builder| Ok(builder.build(job.firmware, &job.image)?));
     if let Err(error) = built {
-        return failed(format!("cannot make the disk image: {error}"));
+        return failed_early(format!("cannot make the disk image: {error}"));
     }
     let mut config = QemuConfig::for_test(
         context.qemu.clone(),
@@ -656,25 +785,62 @@ fn run_qemu_job(job: &QemuJob, context: &QemuContext) -> (Verdict, Duration, Str
     );
     config.extra_args.clone_from(&job.qemu_args);
     let vars_scratch = job.image.with_extension("vars.fd");
-    let command = match config.command(&vars_scratch) {
+    let mut command = match config.command(&vars_scratch) {
         Ok(command) => command,
-        Err(error) => return failed(format!("cannot prepare QEMU: {error}")),
+        Err(error) => return failed_early(format!("cannot prepare QEMU: {error}")),
     };
-    match qemu::run_with_timeout(command, job.timeout) {
-        Ok(captured) => (
-            match forbidden_line(&captured.output, &job.forbidden_lines) {
-                Some(line) => Verdict::Failed(format!("forbidden output line: {line:?}")),
-                None => judge(job.expect, captured.outcome),
-            },
-            captured.elapsed,
-            captured.output,
-        ),
-        Err(error) => failed(format!("cannot run {}: {error}", context.qemu.display())),
+    // Started last, just before QEMU: every early return above leaves none behind.
+    let mut backends = match start_backends(job, backend_binary) {
+        Ok(backends) => backends,
+        Err((reason, backend_output)) => return failed(reason, backend_output),
+    };
+    if let Some(backends) = &backends {
+        command.args(backends.qemu_args());
+    }
+    let mut harness_errors = Vec::new();
+    let run = qemu::run_with_timeout_observed(command, job.timeout, |line| {
+        if let Some(error) = harness_line(line, backends.as_mut()) {
+            harness_errors.push(format!("harness error: {error}"));
+        }
+    });
+    let backend_problems = backends
+        .as_mut()
+        .map(Backends::stop_all)
+        .unwrap_or_default();
+    let backend_output = backends.as_ref().map(Backends::output).unwrap_or_default();
+    let captured = match run {
+        Ok(captured) => captured,
+        Err(error) => {
+            return failed(
+                format!("cannot run {}: {error}", context.qemu.display()),
+                backend_output,
+            );
+        }
+    };
+    let mut problems: Vec<String> = forbidden_line(&captured.output, &job.forbidden_lines)
+        .map(|line| format!("forbidden output line: {line:?}"))
+        .into_iter()
+        .collect();
+    problems.extend(harness_errors);
+    problems.extend(backend_problems);
+    JobResult {
+        verdict: with_problems(judge(job.expect, captured.outcome), problems),
+        elapsed: captured.elapsed,
+        output: captured.output,
+        backend_output,
     }
 }
 
-/// Prints the result line of one QEMU run, and its output tail when it failed.
-fn report_qemu_job(job: &QemuJob, verdict: &Verdict, elapsed: Duration, output: &str) {
+/// Prints the result line of one QEMU run, and when it failed its output tail, then
+/// its tensor backends' output.
+fn report_qemu_job(job: &QemuJob, result: &JobResult) {
+    let JobResult {
+        verdict,
+        elapsed,
+        output,
+        backend_output,
+    } = result;
+    let elapsed = *elapsed;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     // Writing to our own stdout only fails when it is closed; nothing useful to do then.
@@ -701,6 +867,9 @@ fn report_qemu_job(job: &QemuJob, verdict: &Verdict, elapsed: Duration, output: 
             qemu::tail(output, FAILURE_TAIL_LINES)
         ),
     };
+    if matches!(verdict, Verdict::Failed(_)) && !backend_output.is_empty() {
+        let _ = writeln!(out, "{backend_output}----");
+    }
     let _ = out.flush();
 }
 
@@ -779,6 +948,39 @@ test result: ok. 5 passed; 0 failed; 2 ignored; 0 measured; 3 filtered out; fini
             judge(Expect::Fail, timeout),
             Verdict::Failed("timed out after 120 s".to_owned())
         );
+    }
+
+    #[test]
+    fn problems_fail_a_test_before_its_own_reason() {
+        assert_eq!(
+            with_problems(Verdict::Ok(None), Vec::new()),
+            Verdict::Ok(None)
+        );
+        assert_eq!(
+            with_problems(Verdict::Ok(None), vec!["harness error: x".to_owned()]),
+            Verdict::Failed("harness error: x".to_owned())
+        );
+        assert_eq!(
+            with_problems(
+                Verdict::Ok(Some("failed as expected".to_owned())),
+                vec!["a".to_owned(), "b".to_owned()]
+            ),
+            Verdict::Failed("a; b".to_owned())
+        );
+        assert_eq!(
+            with_problems(Verdict::Failed("exit 35".to_owned()), vec!["a".to_owned()]),
+            Verdict::Failed("a; exit 35".to_owned())
+        );
+    }
+
+    #[test]
+    fn harness_lines_without_backends_are_errors() {
+        assert_eq!(harness_line("boot ok", None), None);
+        assert_eq!(harness_line("[agent 1 x] HARNESS nonsense", None), None);
+        let error = harness_line("HARNESS tensor-backend kill 0", None).unwrap();
+        assert!(error.contains("no tensor backends"), "{error}");
+        let error = harness_line("HARNESS tensor-backend fly 0\r", None).unwrap();
+        assert!(error.contains("unknown harness line"), "{error}");
     }
 
     #[test]
