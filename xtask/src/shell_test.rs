@@ -77,6 +77,7 @@ fn script(guest: &mut Guest) -> Result<()> {
     expect(guest, "agents", &format!("policy {SWITCHED_POLICY} "))?;
     expect(guest, "syscalls", "syscall")?;
     expect(guest, "lspci", "Host bridge")?;
+    expect(guest, "accel", "no accelerator")?;
     expect(guest, "mem", "heap")?;
     expect(guest, "log warn", "log level WARN")?;
     expect(guest, "spawn training", "spawned demo agent")?;

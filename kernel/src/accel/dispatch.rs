@@ -312,7 +312,7 @@ fn handler_line(handler: &HandlerStats, total_calls: u64) -> String {
         .saturating_mul(100)
         .checked_div(total_calls)
         .unwrap_or(0);
-    let [constant, per_kib, per_work, per_job] = handler.model.weights();
+    let [constant, per_kib, per_work, per_job] = handler.model().weights();
     format!(
         "    {label:<10} calls {:>8} ({share_percent:>3}%) failed {} mean {} us, \
          K = [{constant} + {per_kib}/KiB + {per_work}/work + {per_job}/job]",
@@ -330,7 +330,7 @@ pub fn table_stats() -> AcceleratorTableStats {
         let mut stats = AcceleratorTableStats::new();
         for (operation, entry) in ALL_OPERATIONS.iter().zip(table.iter().flatten()) {
             for (handler, route) in entry.learner.handlers().iter().zip(entry.routes) {
-                let [constant, per_kib, per_work, per_job] = handler.model.weights();
+                let [constant, per_kib, per_work, per_job] = handler.model().weights();
                 let record = AcceleratorHandlerStats {
                     operation: (*operation).into(),
                     route: route.into(),

@@ -12,7 +12,7 @@
 //!   [`CHECK_INTERVAL_US`] by [`check`] (every tensor call runs it).
 //! - **Jobs.** A call holds one device for its job (one job in flight per
 //!   device): operands are written into the data area, the descriptor is
-//!   submitted, the completion polled. The caller yields between polls, so
+//!   submitted, the completion polled. The caller spins briefly, then yields between polls, so
 //!   other agents run meanwhile (`ivshmem-plain` has no interrupt).
 //! - **Loss.** A job whose deadline passes, or whose backend's heartbeat
 //!   stands still for [`HEARTBEAT_STALL_US`], fails; the device is marked
@@ -60,8 +60,11 @@ pub const CHECK_INTERVAL_US: u64 = 50_000;
 const ATTACH_WAIT_US: u64 = 200_000;
 /// Operands start at multiples of this many bytes of the data area.
 const OPERAND_ALIGN: u64 = 64;
-/// Polls spent spinning before a waiting caller starts yielding.
-const SPIN_POLLS: u32 = 64;
+/// How long a waiting caller spins before it starts yielding between
+/// polls, µs: a small job's completion (the backend wakes within a few
+/// hundred µs) comes sooner than a round of the other agents would take,
+/// and a yield puts the caller behind every other agent's time slice.
+const SPIN_US: u64 = 200;
 /// Output elements per vector bracket on the CPU route (bounds the time
 /// interrupts are off to one bracket's dot products).
 const CPU_BRACKET_MULTIPLY_ADDS: usize = 16 * 1024;
@@ -263,6 +266,30 @@ pub fn in_flight() -> u32 {
 /// Returns snapshots of the slots.
 pub fn devices() -> Vec<TensorDeviceInfo> {
     with_slots(|slots| slots.iter().map(|slot| slot.info).collect())
+}
+
+/// Returns one printable line per tensor device: state, jobs, failures,
+/// the backend's and the guest's time per job, attaches and losses (the
+/// dashboard's accelerator panel and the shell's `accel`).
+pub fn status_lines() -> Vec<alloc::string::String> {
+    devices()
+        .iter()
+        .map(|device| {
+            let jobs = device.jobs.max(1);
+            alloc::format!(
+                "tensor#{} {} {:?} jobs {} failed {} backend {} us/job guest {} us/job attached {}x lost {}x",
+                device.index,
+                device.address,
+                device.state,
+                device.jobs,
+                device.failures,
+                device.backend_ns / 1_000 / jobs,
+                device.guest_us / jobs,
+                device.attaches,
+                device.losses
+            )
+        })
+        .collect()
 }
 
 /// Looks at the devices (at most every [`CHECK_INTERVAL_US`]): marks lost
@@ -492,7 +519,7 @@ enum JobError {
 struct Waiter {
     region: IvshmemRegion<'static>,
     deadline: u64,
-    polls: u32,
+    spin_until: u64,
     heartbeat: u32,
     heartbeat_changed_us: u64,
 }
@@ -501,23 +528,24 @@ impl Waiter {
     fn new(shm: &'static Ivshmem, deadline: u64) -> Self {
         let region = IvshmemRegion::new(shm);
         let heartbeat = liveness(&region).map_or(0, |live| live.heartbeat);
+        let now = time::now_us();
         Self {
             region,
             deadline,
-            polls: 0,
+            spin_until: now.saturating_add(SPIN_US),
             heartbeat,
-            heartbeat_changed_us: time::now_us(),
+            heartbeat_changed_us: now,
         }
     }
 
     fn keep_waiting(&mut self) -> bool {
-        self.polls = self.polls.saturating_add(1);
-        if self.polls < SPIN_POLLS {
+        let mut now = time::now_us();
+        if now < self.spin_until.min(self.deadline) {
             core::hint::spin_loop();
             return true;
         }
         task::yield_now();
-        let now = time::now_us();
+        now = now.max(time::now_us());
         if now >= self.deadline {
             return false;
         }
@@ -870,10 +898,13 @@ fn matmul<A: Elements, C: Elements>(
     };
     let latency_us =
         time::cycles_to_us(crate::arch::cpu::read_timestamp_counter().wrapping_sub(start));
-    super::dispatch::record(
-        &decision,
-        result.as_ref().map(|_| latency_us).map_err(|_| ()),
-    );
+    // A device another caller held (`Busy`) says nothing about the route.
+    if !matches!(result, Err(AccelError::Busy)) {
+        super::dispatch::record(
+            &decision,
+            result.as_ref().map(|_| latency_us).map_err(|_| ()),
+        );
+    }
     result.map(|backend_ns| Outcome {
         value: backend_ns,
         route: decision.route,

@@ -452,7 +452,7 @@ fn accelerator_lines() -> Vec<String> {
     let devices = crate::accel::devices();
     let total_jobs: u64 = devices.iter().map(|device| device.jobs).sum::<u64>().max(1);
     let mut lines = Vec::with_capacity(devices.len() + 1);
-    if devices.is_empty() {
+    if devices.is_empty() && crate::accel::tensor::count() == 0 {
         lines.push(String::from("no accelerator in the pool"));
     }
     for device in &devices {
@@ -470,6 +470,7 @@ fn accelerator_lines() -> Vec<String> {
             share
         ));
     }
+    lines.extend(crate::accel::tensor::status_lines());
     lines
 }
 

@@ -95,7 +95,7 @@ pub fn run() -> ! {
 }
 
 /// The commands, with their one-line help.
-const COMMANDS: [(&str, &str); 13] = [
+const COMMANDS: [(&str, &str); 14] = [
     ("help", "list the commands"),
     ("agents", "the agents' status table"),
     (
@@ -111,6 +111,7 @@ const COMMANDS: [(&str, &str); 13] = [
         "show the policy, or switch to fifo|round-robin|mlfq|fair|q-learning",
     ),
     ("syscalls", "the adaptive syscall table"),
+    ("accel", "the accelerators: edu devices and tensor devices"),
     ("lspci", "the PCI functions"),
     ("mem", "heap, physical frames and agents' memory budgets"),
     (
@@ -148,6 +149,7 @@ fn execute(line: &str, inputs: &mut Inputs) {
             }
         }),
         "lspci" => no_arguments(&arguments).map(|()| lspci()),
+        "accel" => no_arguments(&arguments).map(|()| accel()),
         "mem" => no_arguments(&arguments).map(|()| mem()),
         "log" => log_level(&arguments),
         "spawn" => spawn(&arguments),
@@ -230,6 +232,28 @@ fn sched(arguments: &[&str]) -> Result<(), String> {
             Ok(())
         }
         [_, extra, ..] => Err(format!("unexpected argument `{extra}`")),
+    }
+}
+
+fn accel() {
+    let edu = crate::accel::devices();
+    for device in &edu {
+        say(&format!(
+            "edu#{} {} {:?} jobs {} timeouts {} irqs {}",
+            device.index,
+            device.address,
+            device.state,
+            device.jobs,
+            device.timeouts,
+            device.interrupts
+        ));
+    }
+    let tensor = crate::accel::tensor::status_lines();
+    for line in &tensor {
+        say(line);
+    }
+    if edu.is_empty() && tensor.is_empty() {
+        say("no accelerator");
     }
 }
 

@@ -11,6 +11,8 @@ pub const FEATURES: usize = 4;
 const PAYLOAD_UNIT_BYTES: i64 = 1024;
 /// Operations per unit of the work feature (2^16 multiply-adds).
 pub const WORK_UNIT: i64 = 1 << 16;
+/// Size classes a handler keeps a model for ([`Features::bucket`]).
+pub const SIZE_BUCKETS: usize = 8;
 
 /// What the model knows about one call: `(1, payload in KiB, work in units
 /// of` [`WORK_UNIT`] `operations, queue depth)`.
@@ -42,6 +44,20 @@ impl Features {
             Fixed::from_ratio(operations, WORK_UNIT),
             Fixed::from_int(i64::from(queue_depth)),
         ])
+    }
+
+    /// Returns the call's size class: `log2(bytes + operations) / 4`, at most
+    /// [`SIZE_BUCKETS`]` - 1` (each class spans a factor of 16 in size).
+    ///
+    /// One linear model cannot fit a handler over five orders of magnitude
+    /// of size without its small calls pulling the weights its large calls
+    /// rely on (and the other way round); a model per size class can.
+    pub fn bucket(&self) -> usize {
+        // Raw Q16.16: KiB * 2^16 is bytes * 64; work units * 2^16 is operations.
+        let bytes = (self.0[1].raw() / 64).max(0) as u64;
+        let operations = self.0[2].raw().max(0) as u64;
+        let size = bytes.saturating_add(operations).max(1);
+        ((size.ilog2() / 4) as usize).min(SIZE_BUCKETS - 1)
     }
 
     /// Returns `1 + |x|²`, the normaliser of the gradient step.
@@ -175,6 +191,22 @@ mod tests {
         );
         assert!((per_kib.floor_int() - 25).abs() <= 1, "per KiB {per_kib}");
         assert!((per_job.floor_int() - 7).abs() <= 1, "per job {per_job}");
+    }
+
+    #[test]
+    fn buckets_span_factors_of_sixteen() {
+        assert_eq!(Features::call(0, 0).bucket(), 0);
+        assert_eq!(Features::call(15, 0).bucket(), 0);
+        assert_eq!(Features::call(16, 0).bucket(), 1);
+        assert_eq!(Features::call(4095, 0).bucket(), 2);
+        assert_eq!(Features::call(4096, 0).bucket(), 3);
+        // 8x8x8 f32: 768 bytes and 512 multiply-adds; 160^3: 300 KiB and 4M.
+        assert_eq!(Features::job(768, 512, 0).bucket(), 2);
+        assert_eq!(Features::job(307_200, 4_096_000, 0).bucket(), 5);
+        assert_eq!(
+            Features::job(u64::MAX, u64::MAX, 0).bucket(),
+            SIZE_BUCKETS - 1
+        );
     }
 
     #[test]

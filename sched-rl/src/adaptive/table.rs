@@ -5,7 +5,7 @@
 
 use core::fmt;
 
-use super::model::{Features, LatencyModel};
+use super::model::{Features, LatencyModel, SIZE_BUCKETS};
 use crate::fixed::Fixed;
 use crate::learning::EpsilonGreedy;
 use crate::random::Rng;
@@ -99,8 +99,10 @@ pub struct HandlerStats {
     pub name: &'static str,
     /// Which instance (a device index), if the kind has several.
     pub instance: Option<u16>,
-    /// The learned latency model.
-    pub model: LatencyModel,
+    /// The learned latency model of each size class ([`Features::bucket`]).
+    pub models: [LatencyModel; SIZE_BUCKETS],
+    /// Successful calls learned from, per size class.
+    pub bucket_calls: [u32; SIZE_BUCKETS],
     /// Calls recorded.
     pub calls: u64,
     /// Sum of observed latencies, µs.
@@ -119,7 +121,8 @@ impl HandlerStats {
     const EMPTY: Self = Self {
         name: "",
         instance: None,
-        model: LatencyModel::new(),
+        models: [LatencyModel::new(); SIZE_BUCKETS],
+        bucket_calls: [0; SIZE_BUCKETS],
         calls: 0,
         total_latency_us: 0,
         failures: 0,
@@ -130,6 +133,67 @@ impl HandlerStats {
     /// Returns the mean observed latency in µs (0 before the first call).
     pub fn mean_latency_us(&self) -> u64 {
         self.total_latency_us.checked_div(self.calls).unwrap_or(0)
+    }
+
+    /// Returns the model of the size class with the most calls (what
+    /// reports show as the handler's weights).
+    pub fn model(&self) -> &LatencyModel {
+        let busiest = (0..SIZE_BUCKETS)
+            .max_by_key(|bucket| (self.bucket_calls[*bucket], core::cmp::Reverse(*bucket)))
+            .unwrap_or(0);
+        &self.models[busiest]
+    }
+
+    /// Returns the predicted latency for `features`: the model of the
+    /// call's size class once it has learned from a call there, else that
+    /// of the nearest smaller class that has (a larger call costs at least
+    /// as much: an optimistic bound), else the nearest larger one; zero
+    /// before any call.
+    pub fn predict(&self, features: &Features) -> Fixed {
+        let bucket = features.bucket();
+        let trained = |candidate: &usize| self.bucket_calls[*candidate] > 0;
+        (0..=bucket)
+            .rev()
+            .find(trained)
+            .or_else(|| (bucket + 1..SIZE_BUCKETS).find(trained))
+            .map_or(Fixed::ZERO, |source| self.models[source].predict(features))
+    }
+
+    /// Returns the lower bound the reach test judges this handler by for
+    /// `features` (zero when it never succeeded):
+    ///
+    /// - with `n` samples in the call's size class, `n / (n + 2)` of its
+    ///   prediction (a third after one sample), so one unlucky first sample
+    ///   does not rule a route out for good;
+    /// - seen only in smaller classes, a third of that prediction (a larger
+    ///   call costs at least as much);
+    /// - seen only in larger classes, that prediction divided by 16 per class
+    ///   between (the span of a class: a cost that grows with size shrinks at
+    ///   least that much), so a route with a cheap start seen only on large
+    ///   calls is still tried on small ones, and one a thousand times dearer
+    ///   is not.
+    pub fn optimistic(&self, features: &Features) -> Fixed {
+        let bucket = features.bucket();
+        let samples = i64::from(self.bucket_calls[bucket]);
+        if samples > 0 {
+            return self
+                .predict(features)
+                .mul(Fixed::from_ratio(samples, samples + 2));
+        }
+        if self.bucket_calls[..bucket].iter().any(|calls| *calls > 0) {
+            return self.predict(features).mul(Fixed::from_ratio(1, 3));
+        }
+        let Some(above) = (bucket + 1..SIZE_BUCKETS).find(|class| self.bucket_calls[*class] > 0)
+        else {
+            return Fixed::ZERO;
+        };
+        let shrink = 1i64 << (4 * (above - bucket)).min(60);
+        self.predict(features).mul(Fixed::from_ratio(1, shrink))
+    }
+
+    /// Returns the successful calls learned from.
+    fn successes(&self) -> u64 {
+        self.calls.saturating_sub(self.failures)
     }
 }
 
@@ -156,6 +220,9 @@ pub struct DispatchEntry {
     rng: Rng,
     calls: u64,
     explored_calls: u64,
+    /// Per handler, the mask of its family: the handlers linked to it by a
+    /// chain of shared kinds (names) or devices (instances), itself included.
+    families: [u32; MAX_HANDLERS],
 }
 
 impl DispatchEntry {
@@ -174,6 +241,7 @@ impl DispatchEntry {
             rng: Rng::new(config.seed),
             calls: 0,
             explored_calls: 0,
+            families: [0; MAX_HANDLERS],
         }
     }
 
@@ -192,7 +260,40 @@ impl DispatchEntry {
             ..HandlerStats::EMPTY
         };
         self.count += 1;
+        self.link_families();
         Ok(HandlerId((self.count - 1) as u8))
+    }
+
+    /// Recomputes the families: relatives share a kind or a device, and the
+    /// relation is closed under chains (a fixed point over at most
+    /// [`MAX_HANDLERS`] handlers, run only when a handler is added).
+    fn link_families(&mut self) {
+        let handlers = &self.handlers[..self.count];
+        let related = |a: &HandlerStats, b: &HandlerStats| {
+            a.name == b.name || (a.instance.is_some() && a.instance == b.instance)
+        };
+        let mut families = [0u32; MAX_HANDLERS];
+        for (index, handler) in handlers.iter().enumerate() {
+            families[index] = handlers
+                .iter()
+                .enumerate()
+                .filter(|(_, other)| related(handler, other))
+                .fold(0, |mask, (other, _)| mask | (1 << other));
+        }
+        loop {
+            let mut changed = false;
+            for index in 0..handlers.len() {
+                let merged = (0..handlers.len())
+                    .filter(|member| families[index] & (1 << member) != 0)
+                    .fold(families[index], |mask, member| mask | families[member]);
+                changed |= merged != families[index];
+                families[index] = merged;
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.families = families;
     }
 
     /// Returns the entry's name.
@@ -214,10 +315,43 @@ impl DispatchEntry {
     }
 
     /// Returns the predicted latency of `handler` for `features`, µs.
+    ///
+    /// A handler that never succeeded borrows the lowest prediction of its
+    /// relatives that have, the handlers linked to it by the same kind
+    /// (name) or the same device (instance): polling and interrupt on one
+    /// device, or the same route on its twin device, cost alike. Without relatives it
+    /// predicts zero (unknown: it gets one free try).
     pub fn predict(&self, handler: HandlerId, features: &Features) -> Fixed {
+        let Some(stats) = self.handlers().get(usize::from(handler.0)) else {
+            return Fixed::MAX;
+        };
+        if stats.successes() > 0 {
+            return stats.predict(features);
+        }
+        self.relatives_prediction(usize::from(handler.0), features)
+            .unwrap_or(Fixed::ZERO)
+    }
+
+    /// Returns the lowest prediction among `handler`'s relatives that
+    /// succeeded (its family, see [`Self::add_handler`]).
+    fn relatives_prediction(&self, handler: usize, features: &Features) -> Option<Fixed> {
+        let family = self.families[handler];
         self.handlers()
-            .get(usize::from(handler.0))
-            .map_or(Fixed::MAX, |stats| stats.model.predict(features))
+            .iter()
+            .enumerate()
+            .filter(|(index, other)| family & (1 << index) != 0 && other.successes() > 0)
+            .map(|(_, other)| other.predict(features))
+            .min()
+    }
+
+    /// Returns whether nothing is known of `handler`: neither it nor a
+    /// relative succeeded yet.
+    fn unknown(&self, handler: HandlerId) -> bool {
+        let family = self.families[usize::from(handler.0)];
+        self.handlers()
+            .iter()
+            .enumerate()
+            .all(|(index, other)| family & (1 << index) == 0 || other.successes() == 0)
     }
 
     /// Returns the allowed handler with the lowest predicted latency (no
@@ -227,15 +361,17 @@ impl DispatchEntry {
             .map(|index| HandlerId(index as u8))
             .filter(|handler| allowed.allows(*handler))
             .map(|handler| (handler, self.predict(handler, features)))
-            .min_by_key(|(_, predicted)| *predicted)
+            // A handler nothing is known of predicts nothing yet: known ones first.
+            .min_by_key(|(handler, predicted)| (self.unknown(*handler), *predicted))
     }
 
     /// Chooses the handler for a call with `features` among `allowed`:
     /// warm-up first, then the lowest prediction, with decaying random
     /// exploration. Returns `None` when no handler is allowed.
     ///
-    /// Exploration has a bounded price: a handler's first call is free
-    /// (nothing is known), but every later warm-up call and every random
+    /// Exploration has a bounded price: a handler's first call is free when
+    /// nothing is known of it or its relatives (see [`Self::predict`]), but
+    /// every later warm-up call and every random
     /// exploration only goes to handlers whose prediction for this call lies
     /// within [`AdaptiveConfig::exploration_reach`] times the best one (plus
     /// the slack). Handlers backing off after failures sit out unless nothing
@@ -250,21 +386,38 @@ impl DispatchEntry {
             + Fixed::from_int(i64::from(self.config.exploration_slack_us));
         let mut reach = HandlerMask::NONE;
         let mut candidates = 0u64;
+        let bucket = features.bucket();
         for handler in (0..self.count).map(|index| HandlerId(index as u8)) {
-            if allowed.allows(handler) && self.predict(handler, features) <= limit {
+            let stats = &self.handlers[usize::from(handler.0)];
+            let known = !self.unknown(handler);
+            // Judged by its lower bound (see `HandlerStats::optimistic`); one
+            // known only through relatives, by their prediction as it is (a
+            // relative is a likeness, not a sample of this route).
+            let optimistic = if stats.successes() > 0 {
+                stats.optimistic(features)
+            } else {
+                self.predict(handler, features)
+            };
+            if allowed.allows(handler) && known && optimistic <= limit {
                 reach = reach.with(handler);
                 candidates += 1;
             }
         }
-        let warmup = u64::from(self.config.warmup_calls);
+        // Warm-up: a free try of what nothing is known of, then a few calls
+        // per size class for routes within reach.
+        let warmup = self.config.warmup_calls;
         let untried = (0..self.count)
             .map(|index| HandlerId(index as u8))
             .filter(|handler| {
-                let calls = self.handlers[usize::from(handler.0)].calls;
+                let stats = &self.handlers[usize::from(handler.0)];
+                let in_bucket = stats.bucket_calls[bucket];
                 allowed.allows(*handler)
-                    && (calls == 0 || (calls < warmup && reach.allows(*handler)))
+                    && (self.unknown(*handler) || (in_bucket < warmup && reach.allows(*handler)))
             })
-            .min_by_key(|handler| self.handlers[usize::from(handler.0)].calls);
+            .min_by_key(|handler| {
+                let stats = &self.handlers[usize::from(handler.0)];
+                (!self.unknown(*handler), stats.bucket_calls[bucket])
+            });
         let chosen = if let Some(handler) = untried {
             Some(handler)
         } else if self.exploration.explore(&mut self.rng) {
@@ -316,17 +469,25 @@ impl DispatchEntry {
             return Fixed::ZERO;
         };
         let observed = Fixed::from_int(i64::try_from(latency_us).unwrap_or(i64::MAX));
-        let first = stats.calls == stats.failures;
+        let bucket = features.bucket();
+        let error = observed - stats.predict(features);
         stats.calls = stats.calls.saturating_add(1);
         stats.total_latency_us = stats.total_latency_us.saturating_add(latency_us);
         stats.consecutive_failures = 0;
+        stats.backoff_until = 0;
+        let first = stats.bucket_calls[bucket] == 0;
+        stats.bucket_calls[bucket] = stats.bucket_calls[bucket].saturating_add(1);
         if first {
-            // The first observation is the whole knowledge: predict it.
-            let error = observed - stats.model.predict(features);
-            stats.model = LatencyModel::constant(observed);
+            // The first observation in a size class is all it knows: predict it.
+            stats.models[bucket] = LatencyModel::constant(observed);
             return error;
         }
-        stats.model.step(features, observed, learning_rate)
+        // The first samples of a class are averaged (step 1/n), so one early
+        // outlier (a job that queued behind another) does not linger for the
+        // many steps a small constant rate would need.
+        let averaging = Fixed::from_ratio(1, i64::from(stats.bucket_calls[bucket]));
+        stats.models[bucket].step(features, observed, learning_rate.max(averaging));
+        error
     }
 
     /// Records that `handler` failed (timed out, device error): counted, and
@@ -379,7 +540,7 @@ impl fmt::Display for ReportLine<'_> {
                 entry.exploration.epsilon()
             ),
             Self::Handler(stats) => {
-                let [fixed, per_kib, per_work, per_job] = stats.model.weights();
+                let [fixed, per_kib, per_work, per_job] = stats.model().weights();
                 match stats.instance {
                     Some(instance) => write!(formatter, "  {}#{instance:<3}", stats.name)?,
                     None => write!(formatter, "  {:<4}", stats.name)?,
@@ -636,5 +797,54 @@ mod tests {
         // A success ends the backoff.
         entry.record(HandlerId(0), &features, 5);
         assert_eq!(entry.handlers()[0].consecutive_failures, 0);
+    }
+
+    #[test]
+    fn relatives_share_what_one_of_them_cost() {
+        // Polling and interrupt DMA on two devices, all 100 ms, beside a
+        // 2 µs CPU copy: one DMA try tells the price of all four.
+        let mut entry = DispatchEntry::new("copy", AdaptiveConfig::default());
+        entry.add_handler("cpu", None).unwrap();
+        for device in 0..2 {
+            entry.add_handler("dma-poll", Some(device)).unwrap();
+            entry.add_handler("dma-irq", Some(device)).unwrap();
+        }
+        let mut device_calls = 0;
+        for call in 0..1000u64 {
+            let features = Features::call([64, 4095][(call % 2) as usize], 0);
+            let selection = entry.select(&features, HandlerMask::ALL).unwrap();
+            let latency = if selection.handler == HandlerId(0) {
+                2
+            } else {
+                100_000
+            };
+            device_calls += u32::from(selection.handler != HandlerId(0));
+            entry.record(selection.handler, &features, latency);
+        }
+        assert_eq!(device_calls, 1, "one DMA try prices all four");
+    }
+
+    #[test]
+    fn a_size_class_below_all_seen_gets_one_try() {
+        // Seen only on large calls, the cheap-start handler is tried once on
+        // small ones, where it wins.
+        let mut entry = entry();
+        let large = Features::call(16384, 0);
+        let small = Features::call(64, 0);
+        let mut rng = Rng::new(5);
+        for _ in 0..20 {
+            let selection = entry.select(&large, HandlerMask::ALL).unwrap();
+            let latency = cost(selection.handler, 16384, &mut rng);
+            entry.record(selection.handler, &large, latency);
+        }
+        for _ in 0..200 {
+            let selection = entry.select(&small, HandlerMask::ALL).unwrap();
+            let latency = cost(selection.handler, 64, &mut rng);
+            entry.record(selection.handler, &small, latency);
+        }
+        assert_eq!(
+            entry.best(&small, HandlerMask::ALL).map(|best| best.0),
+            Some(HandlerId(1))
+        );
     }
 }

@@ -1,20 +1,30 @@
-//! `bench=accel`: a mixed accelerator workload under every static route and under the adaptive table.
+//! `bench=accel`: mixed accelerator workloads under every static route and under the adaptive table.
 //!
-//! [`AGENTS`] kernel agents each make a pseudo-random sequence of calls
-//! (the same sequences for every configuration): small and large
-//! factorials, small and large copy round trips (to a device buffer and
-//! back), in the proportions of [`CLASSES`]. A configuration is one static
-//! route pinned with `JobOptions` (CPU, poll or interrupt on device 0 or 1)
-//! or the adaptive dispatch table, which starts fresh (`dispatch::init`)
-//! and learns during the run. The adaptive run is longer, for its learning
-//! curve. Every call is timed with rdtsc around the whole operation
-//! (waiting for a busy device included) and printed as one `BENCHCALL`
-//! line; `cargo xtask bench accel` computes the statistics.
+//! Two workloads, each in its own runs:
+//!
+//! - **tensor**: matmuls of every size class (`f32` and `i8`, small to
+//!   large, and the digits model's batched layer) on the two tensor
+//!   accelerators (ivshmem + `tensor-backend`) or the CPU;
+//! - **edu**: small and large factorials and copy round trips on the two
+//!   `edu` devices or the CPU.
+//!
+//! [`AGENTS`] kernel agents each make a pseudo-random sequence of calls (the
+//! same sequences for every configuration), in the proportions of the
+//! workload's classes. A configuration is one static route pinned with
+//! `JobOptions` or the adaptive dispatch table, which starts fresh
+//! (`dispatch::init`) and learns during the run (it is longer, for its
+//! learning curve). Every call is timed with rdtsc around the whole
+//! operation (waiting for a busy device included) and printed as one
+//! `BENCHCALL` line with the backend's own time where there is one;
+//! `cargo xtask bench accel` computes the statistics.
 
 use alloc::{vec, vec::Vec};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use kernel::accel::{self, AccelError, Completion, JobOptions, Route};
+use kernel::accel::{
+    self, AccelError, Completion, JobOptions, Route,
+    tensor::{self, MatmulShape},
+};
 use kernel::{arch::cpu, task, testing, time};
 use sched_rl::ClassHint;
 use spin::Mutex;
@@ -34,7 +44,7 @@ const RETRY_LIMIT_US: u64 = 10_000_000;
 /// How often the benchmark agent looks whether the agents finished, µs.
 const POLL_US: u64 = 5_000;
 
-/// A size class of the workload.
+/// A size class of a workload.
 #[derive(Debug, Clone, Copy)]
 struct Class {
     name: &'static str,
@@ -49,10 +59,52 @@ enum Kind {
     Factorial(u32),
     /// Copy round trip of this many bytes.
     Copy(usize),
+    /// `f32` matmul of this `(m, k, n)`.
+    MatmulF32(usize, usize, usize),
+    /// `i8` matmul of this `(m, k, n)`.
+    MatmulI8(usize, usize, usize),
 }
 
-/// The mix: small jobs dominate, as in an agent system's calls.
-const CLASSES: [Class; 4] = [
+/// A workload: its classes and the static routes it is run under.
+struct Workload {
+    name: &'static str,
+    classes: &'static [Class],
+    routes: &'static [Route],
+}
+
+/// The tensor mix: small jobs dominate, as in an agent system's calls; the
+/// digits model's first layer over a batch of 64 images is the inference
+/// class.
+const TENSOR_CLASSES: [Class; 5] = [
+    Class {
+        name: "mm-f32-small",
+        kind: Kind::MatmulF32(8, 8, 8),
+        weight: 30,
+    },
+    Class {
+        name: "mm-i8-small",
+        kind: Kind::MatmulI8(4, 16, 16),
+        weight: 25,
+    },
+    Class {
+        name: "infer-batch",
+        kind: Kind::MatmulI8(64, 64, 32),
+        weight: 20,
+    },
+    Class {
+        name: "mm-f32-large",
+        kind: Kind::MatmulF32(160, 160, 160),
+        weight: 15,
+    },
+    Class {
+        name: "mm-i8-large",
+        kind: Kind::MatmulI8(256, 256, 256),
+        weight: 10,
+    },
+];
+
+/// The edu mix.
+const EDU_CLASSES: [Class; 4] = [
     Class {
         name: "fact-small",
         kind: Kind::Factorial(8),
@@ -75,6 +127,25 @@ const CLASSES: [Class; 4] = [
     },
 ];
 
+const WORKLOADS: [Workload; 2] = [
+    Workload {
+        name: "tensor",
+        classes: &TENSOR_CLASSES,
+        routes: &[Route::Cpu, Route::Poll(0), Route::Poll(1)],
+    },
+    Workload {
+        name: "edu",
+        classes: &EDU_CLASSES,
+        routes: &[
+            Route::Cpu,
+            Route::Poll(0),
+            Route::Interrupt(0),
+            Route::Poll(1),
+            Route::Interrupt(1),
+        ],
+    },
+];
+
 /// A configuration: one pinned route, or the adaptive table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Config {
@@ -90,6 +161,8 @@ struct Call {
     class: usize,
     route: Option<Route>,
     cycles: u64,
+    /// The backend's own time on the job, ns (tensor devices only).
+    backend_ns: u64,
     ok: bool,
 }
 
@@ -97,38 +170,51 @@ static CALLS: Mutex<Vec<Call>> = Mutex::new(Vec::new());
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs the workload under every configuration.
+/// Runs every workload under every configuration.
 pub fn run(quick: bool) {
     let devices = accel::devices().len();
-    kernel::println!("BENCHCTX devices={devices} agents={AGENTS}");
-    if devices < 2 {
-        kernel::println!("bench accel needs two edu devices (-device edu -device edu)");
-        testing::fail("too few edu devices");
-    }
-    for class in CLASSES {
-        kernel::println!("BENCHCLASS name={} weight={}", class.name, class.weight);
+    let tensor_devices = tensor::ready_mask().count_ones();
+    kernel::println!("BENCHCTX devices={devices} tensor_devices={tensor_devices} agents={AGENTS}");
+    if devices < 2 || tensor_devices < 2 {
+        kernel::println!(
+            "bench accel needs two edu devices and two tensor accelerators with their backends"
+        );
+        testing::fail("too few devices");
     }
     let (static_calls, adaptive_calls) = if quick {
         (QUICK_STATIC_CALLS, QUICK_ADAPTIVE_CALLS)
     } else {
         (STATIC_CALLS, ADAPTIVE_CALLS)
     };
-    // Adaptive first, on a fresh table; the pinned runs after it also
-    // train the table, which no later run uses.
-    accel::dispatch::init(devices, accel::tensor::count());
-    run_config(Config::Adaptive, adaptive_calls);
-    for line in accel::table_lines() {
-        kernel::println!("table: {line}");
+    for workload in &WORKLOADS {
+        for class in workload.classes {
+            kernel::println!(
+                "BENCHCLASS workload={} name={} weight={}",
+                workload.name,
+                class.name,
+                class.weight
+            );
+        }
+        // Adaptive first, on a fresh table; the pinned runs after it also
+        // train the table, which no later run uses.
+        accel::dispatch::init(devices, tensor::count());
+        run_config(workload, Config::Adaptive, adaptive_calls);
+        for line in accel::table_lines() {
+            kernel::println!("table: {line}");
+        }
+        for route in workload.routes {
+            run_config(workload, Config::Static(*route), static_calls);
+        }
     }
-    let routes = [
-        Route::Cpu,
-        Route::Poll(0),
-        Route::Interrupt(0),
-        Route::Poll(1),
-        Route::Interrupt(1),
-    ];
-    for route in routes {
-        run_config(Config::Static(route), static_calls);
+    for device in tensor::devices() {
+        kernel::println!(
+            "BENCHDEV tensor={} jobs={} failures={} backend_us={} guest_us={}",
+            device.index,
+            device.jobs,
+            device.failures,
+            device.backend_ns / 1_000,
+            device.guest_us
+        );
     }
 }
 
@@ -152,9 +238,9 @@ fn route_name(route: Option<Route>) -> &'static str {
     }
 }
 
-fn run_config(config: Config, calls_per_agent: usize) {
+fn run_config(workload: &'static Workload, config: Config, calls_per_agent: usize) {
     let name = config_name(config);
-    kernel::println!("BENCHCTX config={name}");
+    kernel::println!("BENCHCTX workload={} config={name}", workload.name);
     CALLS.lock().clear();
     SEQUENCE.store(0, Ordering::Relaxed);
     FINISHED.store(0, Ordering::Relaxed);
@@ -164,7 +250,7 @@ fn run_config(config: Config, calls_per_agent: usize) {
             &alloc::format!("accel-{agent}"),
             ClassHint::Interactive,
             move || {
-                agent_calls(config, agent, calls_per_agent);
+                agent_calls(workload, config, agent, calls_per_agent);
                 FINISHED.fetch_add(1, Ordering::Relaxed);
             },
         );
@@ -180,17 +266,20 @@ fn run_config(config: Config, calls_per_agent: usize) {
     calls.sort_unstable_by_key(|call| call.sequence);
     for call in &calls {
         kernel::println!(
-            "BENCHCALL config={name} seq={} agent={} class={} route={} us={} ok={}",
+            "BENCHCALL workload={} config={name} seq={} agent={} class={} route={} us={} backend_us={} ok={}",
+            workload.name,
             call.sequence,
             call.agent,
-            CLASSES[call.class].name,
+            workload.classes[call.class].name,
             route_name(call.route),
             time::cycles_to_us(call.cycles),
+            call.backend_ns / 1_000,
             u8::from(call.ok)
         );
     }
     kernel::println!(
-        "BENCHRUN config={name} agents={AGENTS} calls={} elapsed_ms={elapsed_ms}",
+        "BENCHRUN workload={} config={name} agents={AGENTS} calls={} elapsed_ms={elapsed_ms}",
+        workload.name,
         calls.len()
     );
 }
@@ -203,10 +292,10 @@ fn next_random(state: &mut u64) -> u64 {
     *state
 }
 
-fn pick_class(state: &mut u64) -> usize {
-    let total: u64 = CLASSES.iter().map(|class| class.weight).sum();
+fn pick_class(classes: &[Class], state: &mut u64) -> usize {
+    let total: u64 = classes.iter().map(|class| class.weight).sum();
     let mut ticket = next_random(state) % total;
-    for (index, class) in CLASSES.iter().enumerate() {
+    for (index, class) in classes.iter().enumerate() {
         if ticket < class.weight {
             return index;
         }
@@ -231,39 +320,111 @@ fn options(config: Config) -> JobOptions {
     }
 }
 
-fn agent_calls(config: Config, agent: usize, count: usize) {
+/// Operands of the tensor classes, made once per agent.
+struct Operands {
+    f32s: Vec<f32>,
+    i8s: Vec<i8>,
+    f32_out: Vec<f32>,
+    i32_out: Vec<i32>,
+}
+
+impl Operands {
+    fn new(agent: usize, classes: &[Class]) -> Self {
+        let mut largest = 0;
+        for class in classes {
+            if let Kind::MatmulF32(m, k, n) | Kind::MatmulI8(m, k, n) = class.kind {
+                largest = largest.max(m * k).max(k * n).max(m * n);
+            }
+        }
+        let mut state = 0x5EED + agent as u64;
+        Self {
+            f32s: (0..largest)
+                .map(|_| (next_random(&mut state) % 2000) as f32 / 1000.0 - 1.0)
+                .collect(),
+            i8s: (0..largest)
+                .map(|_| next_random(&mut state) as i8)
+                .collect(),
+            f32_out: vec![0.0; largest],
+            i32_out: vec![0; largest],
+        }
+    }
+}
+
+/// Runs one call of `kind`; returns the route, whether the result was
+/// right (checked on a sample for matmuls: the CPU reference of every
+/// element would cost more than the call) and the backend's time.
+fn one_call(
+    kind: Kind,
+    options: &JobOptions,
+    operands: &mut Operands,
+    source: &[u8],
+    destination: &mut [u8],
+) -> Result<(Route, bool, u64), AccelError> {
+    match kind {
+        Kind::Factorial(input) => with_retry(|| accel::factorial(input, options)).map(|outcome| {
+            (
+                outcome.route,
+                outcome.value == accel::factorial_on_cpu(input),
+                0,
+            )
+        }),
+        Kind::Copy(bytes) => with_retry(|| {
+            let buffer = accel::copy_to_device(&source[..bytes], options)?;
+            accel::copy_from_device(&buffer.value, &mut destination[..bytes], options)?;
+            Ok(buffer.route)
+        })
+        .map(|route| (route, source[..bytes] == destination[..bytes], 0)),
+        Kind::MatmulF32(m, k, n) => {
+            let shape = MatmulShape::new(m, k, n, 4, 4)?;
+            let (a, b) = (&operands.f32s[..m * k], &operands.f32s[..k * n]);
+            let c = &mut operands.f32_out[..m * n];
+            let outcome = with_retry(|| tensor::matmul_f32(&shape, a, b, c, options))?;
+            // Element (m-1, n-1): a dot product of k terms, within tolerance.
+            let expected: f32 = (0..k).map(|p| a[(m - 1) * k + p] * b[p * n + n - 1]).sum();
+            let magnitude: f32 = (0..k)
+                .map(|p| (a[(m - 1) * k + p] * b[p * n + n - 1]).abs())
+                .sum();
+            let ok = (c[m * n - 1] - expected).abs() <= 2.0 * k as f32 * f32::EPSILON * magnitude;
+            Ok((outcome.route, ok, outcome.value))
+        }
+        Kind::MatmulI8(m, k, n) => {
+            let shape = MatmulShape::new(m, k, n, 1, 4)?;
+            let (a, b) = (&operands.i8s[..m * k], &operands.i8s[..k * n]);
+            let c = &mut operands.i32_out[..m * n];
+            let outcome = with_retry(|| tensor::matmul_i8(&shape, a, b, c, options))?;
+            let expected: i32 = (0..k)
+                .map(|p| i32::from(a[(m - 1) * k + p]) * i32::from(b[p * n + n - 1]))
+                .sum();
+            Ok((outcome.route, c[m * n - 1] == expected, outcome.value))
+        }
+    }
+}
+
+fn agent_calls(workload: &Workload, config: Config, agent: usize, count: usize) {
     let mut state = 0x9E37_79B9 + agent as u64 * 0x1000_0001;
     let options = options(config);
     let source: Vec<u8> = (0..accel::MAX_COPY_BYTES)
         .map(|index| (index * 7 + agent) as u8)
         .collect();
     let mut destination = vec![0u8; accel::MAX_COPY_BYTES];
+    let mut operands = Operands::new(agent, workload.classes);
     for _ in 0..count {
-        let class = pick_class(&mut state);
+        let class = pick_class(workload.classes, &mut state);
         let start = cpu::read_timestamp_counter();
-        let result = match CLASSES[class].kind {
-            Kind::Factorial(input) => {
-                with_retry(|| accel::factorial(input, &options)).map(|outcome| {
-                    (
-                        outcome.route,
-                        outcome.value == accel::factorial_on_cpu(input),
-                    )
-                })
-            }
-            Kind::Copy(bytes) => with_retry(|| {
-                let buffer = accel::copy_to_device(&source[..bytes], &options)?;
-                accel::copy_from_device(&buffer.value, &mut destination[..bytes], &options)?;
-                Ok(buffer.route)
-            })
-            .map(|route| (route, source[..bytes] == destination[..bytes])),
-        };
+        let result = one_call(
+            workload.classes[class].kind,
+            &options,
+            &mut operands,
+            &source,
+            &mut destination,
+        );
         let cycles = cpu::read_timestamp_counter().wrapping_sub(start);
         let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let (route, ok) = match result {
-            Ok((route, correct)) => (Some(route), correct),
+        let (route, ok, backend_ns) = match result {
+            Ok((route, correct, backend_ns)) => (Some(route), correct, backend_ns),
             Err(error) => {
                 kernel::println!("accel-{agent}: call failed: {error:?}");
-                (None, false)
+                (None, false, 0)
             }
         };
         cpu::without_interrupts(|| {
@@ -273,6 +434,7 @@ fn agent_calls(config: Config, agent: usize, count: usize) {
                 class,
                 route,
                 cycles,
+                backend_ns,
                 ok,
             });
         });
