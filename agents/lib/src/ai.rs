@@ -45,6 +45,43 @@ impl fmt::Display for AiError {
     }
 }
 
+/// A model's matrix products through the kernel's `tensor` syscall: the
+/// adaptive table puts each on the CPU or a tensor accelerator (the agent
+/// allows both), so small layers stay on the CPU and large batches go to a
+/// device as the table learns. A call the kernel refuses (no capability, a
+/// shape over its limits) runs on the agent's own kernels instead. Counts
+/// where the products ran.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KernelMatmul {
+    /// Products the kernel ran on the CPU.
+    pub on_cpu: u64,
+    /// Products a tensor device ran.
+    pub on_device: u64,
+    /// Products the agent ran itself after the kernel refused.
+    pub local: u64,
+}
+
+impl agent_tensor::MatmulI8 for KernelMatmul {
+    fn matmul_i8(&mut self, a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n: usize) {
+        // The syscall takes B as k x n; the model keeps its weights transposed.
+        let mut b = alloc::vec![0i8; k * n];
+        for (row, weights) in bt.chunks_exact(k).enumerate().take(n) {
+            for (p, weight) in weights.iter().enumerate() {
+                b[p * n + row] = *weight;
+            }
+        }
+        let dims = (m as u64, k as u64, n as u64);
+        match crate::matmul_i8(dims, a, &b, out, crate::abi::ACCEL_ALLOW_CPU) {
+            Ok(crate::TensorRoute::Cpu) => self.on_cpu += 1,
+            Ok(crate::TensorRoute::Device(_)) => self.on_device += 1,
+            Err(_) => {
+                self.local += 1;
+                agent_tensor::matmul_i8_i32(a, bt, out, m, k, n);
+            }
+        }
+    }
+}
+
 /// Builds a runtime model from the model image `bytes`.
 pub fn model_from_image(bytes: &[u8]) -> Result<QuantMlp, AiError> {
     let image = model_image::parse(bytes).map_err(AiError::Image)?;

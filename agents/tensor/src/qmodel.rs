@@ -9,6 +9,25 @@ use crate::{
     quantize_with_scale,
 };
 
+/// Where a quantized model's matrix products run: in the agent ([`Local`])
+/// or, say, through the kernel's `tensor` syscall on an accelerator.
+pub trait MatmulI8 {
+    /// `out[m * n] = a[m * k] · btᵀ` with `bt[n * k]`, exact i32 accumulation
+    /// (what [`crate::matmul_i8_i32`] computes; an implementation must give
+    /// the same bits).
+    fn matmul_i8(&mut self, a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n: usize);
+}
+
+/// The agent's own vector kernels ([`crate::matmul_i8_i32`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Local;
+
+impl MatmulI8 for Local {
+    fn matmul_i8(&mut self, a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n: usize) {
+        matmul_i8_i32(a, bt, out, m, k, n);
+    }
+}
+
 /// An int8 dense layer: `acc = W_q x_q + bias` in i32, real value `acc * in_scale *
 /// w_scale`.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +155,14 @@ impl QuantMlp {
     /// If `xs.len() != n * in_dim()` or the model's vectors do not match its dimensions
     /// (see [`QuantMlp::validate`]).
     pub fn forward_batch(&self, xs: &[i8], n: usize) -> Vec<i32> {
+        self.forward_batch_with(xs, n, &mut Local)
+    }
+
+    /// [`QuantMlp::forward_batch`] with the layers' matrix products on `matmul`.
+    ///
+    /// # Panics
+    /// As [`QuantMlp::forward_batch`].
+    pub fn forward_batch_with(&self, xs: &[i8], n: usize, matmul: &mut impl MatmulI8) -> Vec<i32> {
         assert_eq!(
             xs.len(),
             dim(n, self.in_dim()),
@@ -145,7 +172,7 @@ impl QuantMlp {
         let mut acc = Vec::new();
         for (l, d) in self.layers.iter().enumerate() {
             acc = vec![0i32; dim(n, d.out_dim)];
-            matmul_i8_i32(&h, &d.w, &mut acc, n, d.in_dim, d.out_dim);
+            matmul.matmul_i8(&h, &d.w, &mut acc, n, d.in_dim, d.out_dim);
             for row in acc.chunks_exact_mut(d.out_dim) {
                 for (a, &b) in row.iter_mut().zip(&d.bias) {
                     *a = a.wrapping_add(b);

@@ -1,7 +1,10 @@
 //! Real AI in ring 3: `digits_infer` serves the int8 digits model from the
 //! ramdisk, `digits_client` sends it every held-out test image and checks
 //! the logits bit for bit against the host's reference and the accuracy
-//! against the host's (at least 95%), and `digits_train` runs SGD epochs
+//! against the host's (at least 95%), then evaluates the split itself in
+//! batches of 1, 16 and 451 with the model's matmuls through the `tensor`
+//! syscall (two tensor accelerators attached; every logit again the
+//! host's), and `digits_train` runs SGD epochs
 //! on the training split whose losses must match the host's run; all at
 //! once, beside `ai_probe`, which feeds the model path bad files and
 //! images (and the `objective` syscall bad arguments), and

@@ -114,9 +114,64 @@ fn main() -> i64 {
     bench::report("inference_round_trip", &mut round_trips, &extra);
     bench::report("inference_compute", &mut inferences, &extra);
     let accurate = correct * 1000 >= MIN_ACCURACY_PER_MILLE * total;
-    if identical == total && correct == host_correct && accurate {
-        0
-    } else {
-        1
+    if !(identical == total && correct == host_correct && accurate) {
+        return 1;
     }
+    batched(&test, &reference)
+}
+
+/// Batch sizes of the batched evaluation, one pass each: one image (a
+/// small layer), then larger batches (large layers, where a device pays
+/// off), the whole split four times so the table can learn where.
+const BATCHES: [usize; 6] = [1, 16, 451, 451, 451, 451];
+
+/// Evaluates the whole test split itself in batches, the model's matrix
+/// products through the kernel's `tensor` syscall (the adaptive table picks
+/// the CPU or a tensor accelerator for each): every image's logits must be
+/// the host's, bit for bit. Returns the exit status.
+fn batched(test: &ai::model_image::Dataset<'_>, reference: &[u8]) -> i64 {
+    let model = match ai::load_model(ai::digits::MODEL_FILE) {
+        Ok(model) => model,
+        Err(error) => {
+            println!("digits_client: the model: {error}");
+            return 20;
+        }
+    };
+    let inputs = ai::inputs(test);
+    let mut quantized = alloc::vec![0i8; inputs.len()];
+    model.quantize_input(&inputs, &mut quantized);
+    let width = model.in_dim();
+    for batch in BATCHES {
+        let mut matmul = ai::KernelMatmul::default();
+        let started_us = agent_lib::clock_us();
+        let mut identical = 0;
+        for first in (0..test.len()).step_by(batch) {
+            let count = batch.min(test.len() - first);
+            let logits = model.forward_batch_with(
+                &quantized[first * width..(first + count) * width],
+                count,
+                &mut matmul,
+            );
+            let expected = reference[20 + first * CLASSES * 4..20 + (first + count) * CLASSES * 4]
+                .as_chunks::<4>()
+                .0
+                .iter()
+                .map(|chunk| i32::from_le_bytes(*chunk));
+            if logits.iter().copied().eq(expected) {
+                identical += count;
+            }
+        }
+        println!(
+            "digits_client: batches of {batch}: logits bit-identical for {identical}/{} in {} us; matmuls: {} in the kernel on the CPU, {} on a tensor device, {} in the agent",
+            test.len(),
+            agent_lib::clock_us().saturating_sub(started_us),
+            matmul.on_cpu,
+            matmul.on_device,
+            matmul.local
+        );
+        if identical != test.len() {
+            return 21;
+        }
+    }
+    0
 }
