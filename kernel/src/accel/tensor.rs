@@ -159,6 +159,9 @@ struct Slot {
     /// Last heartbeat seen and when it last changed (µs).
     heartbeat: u32,
     heartbeat_changed_us: u64,
+    /// The heartbeat when the device was marked lost: a restarted backend
+    /// shows itself by beating past it.
+    lost_heartbeat: u32,
     /// Callers waiting for this device.
     waiting: u32,
 }
@@ -198,6 +201,7 @@ pub fn init() -> usize {
                     },
                     heartbeat: 0,
                     heartbeat_changed_us: now,
+                    lost_heartbeat: 0,
                     waiting: 0,
                 })
             })
@@ -205,7 +209,7 @@ pub fn init() -> usize {
         with_slots(|slots| *slots = found);
     }
     for index in 0..count() {
-        try_attach(index, true);
+        try_attach(index);
     }
     let ready = ready_mask().count_ones() as usize;
     for info in devices() {
@@ -308,7 +312,7 @@ pub fn check() -> u32 {
     }
     for index in 0..count() {
         watch(index, now);
-        try_attach(index, false);
+        try_attach(index);
     }
     ready_mask()
 }
@@ -344,6 +348,8 @@ fn watch(index: usize, now: u64) {
 }
 
 fn mark_lost(slot: &mut Slot, why: &str) {
+    slot.lost_heartbeat =
+        liveness(&IvshmemRegion::new(slot.shm)).map_or(slot.heartbeat, |live| live.heartbeat);
     slot.info.state = TensorState::Lost;
     slot.info.losses += 1;
     log::warn!(
@@ -352,18 +358,18 @@ fn mark_lost(slot: &mut Slot, why: &str) {
     );
 }
 
-/// Attaches slot `index` if it waits (or is lost and its heartbeat moved
-/// since) and its backend is ready. `first` also tries a waiting slot whose
-/// heartbeat has not been seen moving (at boot).
-fn try_attach(index: usize, first: bool) {
+/// Attaches slot `index` if it waits, or is lost and its heartbeat moved
+/// since, and its backend is ready.
+fn try_attach(index: usize) {
     let claimed = with_slots(|slots| {
         let slot = slots.get_mut(index)?;
         let live = liveness(&IvshmemRegion::new(slot.shm)).ok()?;
         let ready = live.has_header && live.status == Some(tensor_ring::DeviceStatus::Ready);
-        let moved = live.heartbeat != slot.heartbeat;
+        // Compared with the value at the loss, not the last one seen: `watch`
+        // keeps that current, so it would hide the restart.
         let wanted = match slot.info.state {
-            TensorState::Waiting => ready && (first || moved || slot.info.attaches == 0),
-            TensorState::Lost => ready && moved,
+            TensorState::Waiting => ready,
+            TensorState::Lost => ready && live.heartbeat != slot.lost_heartbeat,
             _ => false,
         };
         if !wanted {
