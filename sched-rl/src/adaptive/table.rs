@@ -344,25 +344,32 @@ impl DispatchEntry {
             .min()
     }
 
-    /// Returns whether nothing is known of `handler`: neither it nor a
-    /// relative succeeded yet.
-    fn unknown(&self, handler: HandlerId) -> bool {
-        let family = self.families[usize::from(handler.0)];
+    /// Returns the mask of handlers that succeeded at least once (computed
+    /// once per decision: [`Self::unknown`] reads it for every handler).
+    fn succeeded(&self) -> u32 {
         self.handlers()
             .iter()
             .enumerate()
-            .all(|(index, other)| family & (1 << index) == 0 || other.successes() == 0)
+            .filter(|(_, stats)| stats.successes() > 0)
+            .fold(0, |mask, (index, _)| mask | (1 << index))
+    }
+
+    /// Returns whether nothing is known of `handler`: neither it nor a
+    /// relative is in `succeeded` ([`Self::succeeded`]).
+    fn unknown(&self, handler: HandlerId, succeeded: u32) -> bool {
+        self.families[usize::from(handler.0)] & succeeded == 0
     }
 
     /// Returns the allowed handler with the lowest predicted latency (no
     /// exploration), or `None` when `allowed` names no handler.
     pub fn best(&self, features: &Features, allowed: HandlerMask) -> Option<(HandlerId, Fixed)> {
+        let succeeded = self.succeeded();
         (0..self.count)
             .map(|index| HandlerId(index as u8))
             .filter(|handler| allowed.allows(*handler))
             .map(|handler| (handler, self.predict(handler, features)))
             // A handler nothing is known of predicts nothing yet: known ones first.
-            .min_by_key(|(handler, predicted)| (self.unknown(*handler), *predicted))
+            .min_by_key(|(handler, predicted)| (self.unknown(*handler, succeeded), *predicted))
     }
 
     /// Chooses the handler for a call with `features` among `allowed`:
@@ -384,12 +391,13 @@ impl DispatchEntry {
             .max(Fixed::ZERO)
             .mul(self.config.exploration_reach)
             + Fixed::from_int(i64::from(self.config.exploration_slack_us));
+        let succeeded = self.succeeded();
         let mut reach = HandlerMask::NONE;
         let mut candidates = 0u64;
         let bucket = features.bucket();
         for handler in (0..self.count).map(|index| HandlerId(index as u8)) {
             let stats = &self.handlers[usize::from(handler.0)];
-            let known = !self.unknown(handler);
+            let known = !self.unknown(handler, succeeded);
             // Judged by its lower bound (see `HandlerStats::optimistic`); one
             // known only through relatives, by their prediction as it is (a
             // relative is a likeness, not a sample of this route).
@@ -412,11 +420,15 @@ impl DispatchEntry {
                 let stats = &self.handlers[usize::from(handler.0)];
                 let in_bucket = stats.bucket_calls[bucket];
                 allowed.allows(*handler)
-                    && (self.unknown(*handler) || (in_bucket < warmup && reach.allows(*handler)))
+                    && (self.unknown(*handler, succeeded)
+                        || (in_bucket < warmup && reach.allows(*handler)))
             })
             .min_by_key(|handler| {
                 let stats = &self.handlers[usize::from(handler.0)];
-                (!self.unknown(*handler), stats.bucket_calls[bucket])
+                (
+                    !self.unknown(*handler, succeeded),
+                    stats.bucket_calls[bucket],
+                )
             });
         let chosen = if let Some(handler) = untried {
             Some(handler)
