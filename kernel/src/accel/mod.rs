@@ -118,6 +118,17 @@ impl Default for JobOptions {
 }
 
 impl JobOptions {
+    /// Returns the mask of devices these options admit: every one, or only
+    /// the pinned one (none if the pin is out of a mask's range).
+    fn device_mask(&self) -> u32 {
+        self.device.map_or(u32::MAX, |device| {
+            u32::try_from(device)
+                .ok()
+                .and_then(|shift| 1u32.checked_shl(shift))
+                .unwrap_or(0)
+        })
+    }
+
     /// Returns whether `route` is acceptable for these options, given the
     /// mask of ready devices.
     fn allows(&self, route: Route, ready: u32) -> bool {
@@ -439,12 +450,7 @@ fn copy_to_leased_device(
     data: &[u8],
     options: &JobOptions,
 ) -> Result<Outcome<DeviceBuffer>, AccelError> {
-    let wanted = options.device.map_or(u32::MAX, |device| {
-        u32::try_from(device)
-            .ok()
-            .and_then(|shift| 1u32.checked_shl(shift))
-            .unwrap_or(0)
-    });
+    let wanted = options.device_mask();
     let deadline = crate::time::now_us().saturating_add(options.timeout_us);
     let device = pool::wait_lease(wanted, deadline, options.capped)?;
     // Dropping the buffer on an error ends the lease.

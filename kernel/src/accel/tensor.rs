@@ -246,27 +246,6 @@ pub fn ready_mask() -> u32 {
     })
 }
 
-/// Returns the mask of attached devices no job holds.
-pub fn free_mask() -> u32 {
-    with_slots(|slots| {
-        slots
-            .iter()
-            .enumerate()
-            .filter(|(_, slot)| slot.info.state == TensorState::Ready)
-            .fold(0, |mask, (index, _)| mask | (1 << index))
-    })
-}
-
-/// Returns how many callers hold or wait for a tensor device.
-pub fn in_flight() -> u32 {
-    with_slots(|slots| {
-        slots
-            .iter()
-            .map(|slot| slot.waiting + u32::from(slot.info.state == TensorState::Busy))
-            .sum()
-    })
-}
-
 /// Returns snapshots of the slots.
 pub fn devices() -> Vec<TensorDeviceInfo> {
     with_slots(|slots| slots.iter().map(|slot| slot.info).collect())
@@ -299,8 +278,8 @@ pub fn status_lines() -> Vec<alloc::string::String> {
 /// Looks at the devices (at most every [`CHECK_INTERVAL_US`]): marks lost
 /// the idle ones whose heartbeat stood still for [`HEARTBEAT_STALL_US`] or
 /// whose backend stopped, attaches waiting and lost ones whose backend is
-/// ready and beating. Returns the mask of attached devices.
-pub fn check() -> u32 {
+/// ready and beating.
+pub fn check() {
     let now = time::now_us();
     let last = LAST_CHECK_US.load(Ordering::Relaxed);
     if now.saturating_sub(last) < CHECK_INTERVAL_US
@@ -308,13 +287,12 @@ pub fn check() -> u32 {
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()
     {
-        return ready_mask();
+        return;
     }
     for index in 0..count() {
         watch(index, now);
         try_attach(index);
     }
-    ready_mask()
 }
 
 /// Updates slot `index`'s heartbeat record; marks an idle attached device
@@ -632,19 +610,48 @@ fn placement(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> ([u64;
     ([a, b, c], end)
 }
 
-/// Returns whether device `index` can take a job of `shape`: attached, its
-/// data area holds the operands, its limits admit the shape.
-fn fits(index: usize, shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> bool {
+/// What one call's route choice needs of the slots, read under one lock.
+struct Availability {
+    /// Attached devices (free or busy).
+    ready: u32,
+    /// Attached devices no job holds.
+    free: u32,
+    /// Devices whose data area holds the operands and whose limits admit the shape.
+    fitting: u32,
+    /// Callers holding or waiting for a device.
+    in_flight: u32,
+}
+
+/// Returns the slots' [`Availability`] for a job of `shape`.
+fn availability(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> Availability {
     let (_, end) = placement(shape, input_bytes, output_bytes);
     with_slots(|slots| {
-        slots.get(index).is_some_and(|slot| {
+        let mut seen = Availability {
+            ready: 0,
+            free: 0,
+            fitting: 0,
+            in_flight: 0,
+        };
+        for (index, slot) in slots.iter().enumerate() {
+            let bit = 1 << index;
+            let state = slot.info.state;
+            if matches!(state, TensorState::Ready | TensorState::Busy) {
+                seen.ready |= bit;
+            }
+            if state == TensorState::Ready {
+                seen.free |= bit;
+            }
             let limits = slot.device.as_ref().map(|device| *device.limits());
             let within = limits.is_none_or(|limits| {
                 shape.words().iter().all(|dim| *dim <= limits.max_dimension)
                     && shape.multiply_adds() <= limits.max_multiply_adds
             });
-            end <= slot.info.data_bytes && within
-        })
+            if end <= slot.info.data_bytes && within {
+                seen.fitting |= bit;
+            }
+            seen.in_flight += slot.waiting + u32::from(state == TensorState::Busy);
+        }
+        seen
     })
 }
 
@@ -853,21 +860,17 @@ fn matmul<A: Elements, C: Elements>(
         // `ivshmem-plain` has no interrupt (doorbells are not defined yet).
         return Err(AccelError::NoInterrupt);
     }
-    let ready = check();
+    check();
+    let Availability {
+        ready,
+        free,
+        fitting,
+        in_flight,
+    } = availability(shape, A::BYTES as u64, C::BYTES as u64);
     let payload = ((a_len + b_len) * A::BYTES + c_len * C::BYTES) as u64;
-    let features = sched_rl::adaptive::Features::job(payload, shape.multiply_adds(), in_flight());
-    let fitting = (0..count())
-        .filter(|index| fits(*index, shape, A::BYTES as u64, C::BYTES as u64))
-        .fold(0u32, |mask, index| mask | (1 << index));
-    let pinned = options.device.map_or(u32::MAX, |pin| {
-        u32::try_from(pin)
-            .ok()
-            .and_then(|shift| 1u32.checked_shl(shift))
-            .unwrap_or(0)
-    });
-    let usable = ready & fitting & pinned;
+    let features = sched_rl::adaptive::Features::job(payload, shape.multiply_adds(), in_flight);
+    let usable = ready & fitting & options.device_mask();
     // Two equal devices: a free one rather than waiting behind a busy one.
-    let free = free_mask();
     let prefer_free = usable & free != 0;
     let allowed = |route: Route| match route {
         Route::Cpu => {
