@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | 0x00 | u64 | `sequence`: chosen by the guest, echoed in the completion |
 //! | 0x08 | u32 | `op`: an [`Op`] code |
-//! | 0x0C | u32 | `flags`: none defined in version 1, must be 0 |
+//! | 0x0C | u32 | `flags`: [`FLAG_NOTIFY`] or 0; other bits are refused |
 //! | 0x10 | u32 | `m` |
 //! | 0x14 | u32 | `k` |
 //! | 0x18 | u32 | `n` |
@@ -38,6 +38,15 @@ pub const DESCRIPTOR_BYTES: usize = 64;
 
 /// Bytes of one completion ring entry.
 pub const COMPLETION_BYTES: usize = 32;
+
+/// Descriptor flag: once this entry's completion is posted, the backend rings the
+/// guest's doorbell vector 0 (an MSI-X interrupt on `ivshmem-doorbell`). Without a
+/// doorbell connection the flag is accepted and nothing is rung: the guest learns
+/// whether doorbells are served from the header's `DOORBELL` field.
+pub const FLAG_NOTIFY: u32 = 1 << 0;
+
+/// Every flag bit the protocol defines.
+pub const KNOWN_FLAGS: u32 = FLAG_NOTIFY;
 
 /// A completion status: the job ran and its output is written.
 pub const STATUS_OK: u32 = 0;
@@ -101,7 +110,7 @@ pub struct Descriptor {
     pub sequence: u64,
     /// An [`Op`] code (anything, until validated).
     pub op: u32,
-    /// Flag bits; version 1 defines none.
+    /// Flag bits: [`FLAG_NOTIFY`] or none.
     pub flags: u32,
     /// Rows of A and C.
     pub m: u32,

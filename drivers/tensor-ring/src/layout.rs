@@ -70,6 +70,11 @@ pub mod field {
     pub const BACKEND_EPOCH: usize = 0x48;
     /// `u32`, backend: polls that found a guest ring index out of range (wrapping).
     pub const RING_FAULTS: usize = 0x4C;
+    /// `u32`, backend: 0 when no doorbells are served; else the backend's ivshmem
+    /// peer ID plus 1. The guest rings that peer's vector 0 after a submission, and
+    /// a descriptor with [`FLAG_NOTIFY`](crate::descriptor::FLAG_NOTIFY) gets the
+    /// guest's vector 0 rung after its completion.
+    pub const DOORBELL: usize = 0x50;
     /// `u32`, guest: bumped to ask for a ring reset (see the protocol's reset rules).
     pub const GUEST_EPOCH: usize = 0x80;
     /// `u32`, guest: submission ring tail (next slot the guest fills), free-running.

@@ -36,8 +36,8 @@ pub mod ring;
 pub mod validate;
 
 pub use descriptor::{
-    COMPLETION_BYTES, Completion, DESCRIPTOR_BYTES, Descriptor, Op, Outcome, STATUS_DEVICE_FAULT,
-    STATUS_OK,
+    COMPLETION_BYTES, Completion, DESCRIPTOR_BYTES, Descriptor, FLAG_NOTIFY, KNOWN_FLAGS, Op,
+    Outcome, STATUS_DEVICE_FAULT, STATUS_OK,
 };
 pub use layout::{DeviceStatus, Layout, LayoutError, read_header, write_header};
 pub use region::{Region, RegionError, SharedWords};

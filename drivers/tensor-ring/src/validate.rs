@@ -4,7 +4,7 @@
 //! [`ByteRange`] of a job lies inside the data area it was checked against. Checks run
 //! in a fixed order and the first failing one names the [`Refusal`]:
 //!
-//! 1. op known ([`Refusal::UnknownOp`]), flags zero ([`Refusal::UnknownFlags`]),
+//! 1. op known ([`Refusal::UnknownOp`]), no unknown flag ([`Refusal::UnknownFlags`]),
 //!    reserved fields zero ([`Refusal::ReservedNotZero`]);
 //! 2. a `Nop` carries no shape or offset ([`Refusal::NopHasOperands`]);
 //! 3. `m`, `k`, `n` each non-zero ([`Refusal::ZeroDimension`]) and at most
@@ -336,7 +336,7 @@ pub enum Job {
 /// [module documentation](self) for the order of checks).
 pub fn validate(descriptor: &Descriptor, data_bytes: u64, limits: &Limits) -> Result<Job, Refusal> {
     let op = Op::from_code(descriptor.op).ok_or(Refusal::UnknownOp)?;
-    if descriptor.flags != 0 {
+    if descriptor.flags & !crate::descriptor::KNOWN_FLAGS != 0 {
         return Err(Refusal::UnknownFlags);
     }
     if descriptor.reserved != 0 || descriptor.reserved_tail != 0 {
@@ -482,6 +482,7 @@ mod tests {
         assert_eq!(refusal(|d| d.op = 3), Err(Refusal::UnknownOp));
         assert_eq!(refusal(|d| d.op = u32::MAX), Err(Refusal::UnknownOp));
         assert_eq!(refusal(|d| d.flags = 1 << 31), Err(Refusal::UnknownFlags));
+        assert_eq!(refusal(|d| d.flags = 1 << 1), Err(Refusal::UnknownFlags));
         assert_eq!(refusal(|d| d.reserved = 1), Err(Refusal::ReservedNotZero));
         assert_eq!(
             refusal(|d| d.reserved_tail = 1),

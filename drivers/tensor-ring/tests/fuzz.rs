@@ -74,10 +74,10 @@ fn random_descriptor(rng: &mut Rng, data_bytes: u64) -> Descriptor {
         } else {
             rng.below(3) as u32
         },
-        flags: if rng.below(8) == 0 {
-            rng.next() as u32
-        } else {
-            0
+        flags: match rng.below(8) {
+            0 => rng.next() as u32,
+            1 => tensor_ring::FLAG_NOTIFY,
+            _ => 0,
         },
         m: rng.edgy_u32(300),
         k: rng.edgy_u32(300),
@@ -153,7 +153,7 @@ fn check_accepted(job: &Job, descriptor: &Descriptor, data_bytes: u64, limits: &
     assert_eq!(descriptor.op, op.code());
     assert_eq!(
         (
-            descriptor.flags,
+            descriptor.flags & !tensor_ring::KNOWN_FLAGS,
             descriptor.reserved,
             descriptor.reserved_tail
         ),
