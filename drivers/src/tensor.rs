@@ -14,7 +14,13 @@
 //! One job is in flight at a time (the kernel holds a device for a call), so
 //! completions come back in order and a sequence mismatch means the device is
 //! confused: reported, never trusted.
+//!
+//! With `ivshmem-doorbell` the header names the backend's doorbell peer
+//! ([`TensorDevice::doorbell_peer`]): [`TensorDevice::run`] then rings it after
+//! each submission (through the caller's `ring`, which owns the registers),
+//! and a job submitted with [`FLAG_NOTIFY`] gets an interrupt when it completes.
 
+pub use tensor_ring::FLAG_NOTIFY;
 use tensor_ring::{
     Completion, CompletionConsumer, Descriptor, DeviceStatus, Layout, LayoutError, Limits, Op,
     Region, RegionError, RingError, SubmissionProducer, layout::field, read_header,
@@ -183,6 +189,26 @@ pub struct TensorDevice<R: Region> {
     completions: CompletionConsumer,
     next_sequence: u64,
     epoch: u32,
+    doorbell_peer: Option<u16>,
+}
+
+/// One job as [`TensorDevice::submit`] takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The operation.
+    pub op: Op,
+    /// `[m, k, n]`.
+    pub shape: [u32; 3],
+    /// Data-area offsets of `[a, b, c]`.
+    pub offsets: [u64; 3],
+    /// Descriptor flags ([`FLAG_NOTIFY`] or 0).
+    pub flags: u32,
+}
+
+/// Returns the doorbell peer a header's `DOORBELL` word names (`None`: no
+/// doorbells, or a value no peer ID can have).
+fn doorbell_peer(word: u32) -> Option<u16> {
+    u16::try_from(word.checked_sub(1)?).ok()
 }
 
 impl<R: Region> TensorDevice<R> {
@@ -226,6 +252,10 @@ impl<R: Region> TensorDevice<R> {
         })();
         match reset {
             Ok(epoch) => Ok(Self {
+                doorbell_peer: region
+                    .read_u32(field::DOORBELL)
+                    .ok()
+                    .and_then(doorbell_peer),
                 region,
                 layout,
                 limits,
@@ -251,6 +281,12 @@ impl<R: Region> TensorDevice<R> {
     /// Returns the epoch of the last ring reset.
     pub fn epoch(&self) -> u32 {
         self.epoch
+    }
+
+    /// Returns the backend's ivshmem peer ID when it serves doorbells (read
+    /// at attach; a restarted backend is attached anew).
+    pub fn doorbell_peer(&self) -> Option<u16> {
+        self.doorbell_peer
     }
 
     /// Returns the header's liveness words.
@@ -297,21 +333,16 @@ impl<R: Region> TensorDevice<R> {
             .ok_or(DeviceError::TooLarge)
     }
 
-    /// Submits a matmul of `shape` (`[m, k, n]`) with operands at data-area
-    /// `offsets` (`[a, b, c]`); returns its sequence number. `Ok(None)` when
-    /// the submission ring is full.
-    pub fn submit(
-        &mut self,
-        op: Op,
-        shape: [u32; 3],
-        offsets: [u64; 3],
-    ) -> Result<Option<u64>, DeviceError> {
+    /// Submits `request`; returns its sequence number. `Ok(None)` when the
+    /// submission ring is full.
+    pub fn submit(&mut self, request: &Request) -> Result<Option<u64>, DeviceError> {
         let sequence = self.next_sequence;
-        let descriptor = if op == Op::Nop {
+        let mut descriptor = if request.op == Op::Nop {
             Descriptor::nop(sequence)
         } else {
-            Descriptor::matmul(op, sequence, shape, offsets)
+            Descriptor::matmul(request.op, sequence, request.shape, request.offsets)
         };
+        descriptor.flags = request.flags;
         if !self.submissions.push(&mut self.region, &descriptor)? {
             return Ok(None);
         }
@@ -324,17 +355,18 @@ impl<R: Region> TensorDevice<R> {
         Ok(self.completions.pop(&mut self.region)?)
     }
 
-    /// Submits one job and waits for its completion, calling `keep_waiting`
-    /// between polls (`false` gives up with [`DeviceError::Timeout`]).
+    /// Submits one job, calls `ring` once it is published (to ring the
+    /// backend's doorbell, if any), and waits for its completion, calling
+    /// `keep_waiting` between polls (`false` gives up with [`DeviceError::Timeout`]).
     pub fn run(
         &mut self,
-        op: Op,
-        shape: [u32; 3],
-        offsets: [u64; 3],
+        request: &Request,
+        ring: impl FnOnce(),
         mut keep_waiting: impl FnMut() -> bool,
     ) -> Result<Completion, DeviceError> {
         let sequence = loop {
-            if let Some(sequence) = self.submit(op, shape, offsets)? {
+            if let Some(sequence) = self.submit(request)? {
+                ring();
                 break sequence;
             }
             // Full: only stale completions (of a job abandoned earlier) can be in the way.

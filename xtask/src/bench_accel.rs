@@ -106,6 +106,7 @@ pub fn run(root: &std::path::Path, args: &BenchAccelArgs) -> Result<()> {
             timeout: TIMEOUT,
             tensor_backends: TENSOR_BACKENDS,
             tensor_threads: tensor_backend::default_threads(),
+            tensor_doorbells: true,
         },
     )?;
     let tsc_hz = number(&output.context, "tsc_hz").max(1.0);

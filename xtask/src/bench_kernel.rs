@@ -57,6 +57,7 @@ pub fn run(root: &std::path::Path, args: &BenchKernelArgs) -> Result<()> {
             timeout: TIMEOUT,
             tensor_backends: 0,
             tensor_threads: tensor_backend::default_threads(),
+            tensor_doorbells: false,
         },
     )?;
     let tsc_hz = number(&output.context, "tsc_hz").max(1.0);

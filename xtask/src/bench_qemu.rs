@@ -52,6 +52,8 @@ pub struct BenchBoot<'a> {
     pub tensor_backends: usize,
     /// Threads of each tensor backend.
     pub tensor_threads: usize,
+    /// Whether the accelerators are `ivshmem-doorbell` (else `ivshmem-plain`).
+    pub tensor_doorbells: bool,
 }
 
 /// What a benchmark boot printed.
@@ -200,6 +202,7 @@ pub fn boot(root: &Path, run: &BenchBoot<'_>) -> Result<BenchOutput> {
                 run.tensor_backends,
                 BENCH_TENSOR_BYTES,
                 run.tensor_threads,
+                run.tensor_doorbells,
                 &format!("bench-{}", run.bench),
             )?),
             None => None,

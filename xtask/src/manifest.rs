@@ -13,12 +13,14 @@
 //! forbidden_lines = ["[kernel]"] # optional: an output line starting with one of these fails
 //! tensor_backends = 2            # optional: tensor accelerators (0 to 4, default 0)
 //! tensor_backend_size = "16M"    # optional: each one's shared memory (default 16M)
+//! tensor_doorbells = true        # optional: ivshmem-doorbell instead of -plain (default false)
 //! ```
 //!
 //! `tensor_backends = N` starts N `tensor-backend` processes for the run, each on a
 //! shared file of its own, and attaches them as `ivshmem-plain` devices 0 to N-1
 //! (see `tensor_backend.rs`); `tensor_backend_size` follows the backend's `--size`
-//! rules (a power of two, optional K, M or G suffix).
+//! rules (a power of two, optional K, M or G suffix). With `tensor_doorbells = true`
+//! the devices are `ivshmem-doorbell`, each backend their ivshmem server.
 //!
 //! A missing file means every test kernel runs with the defaults. Unknown keys, an empty
 //! firmware list, a zero timeout, more than 4 tensor backends, a bad size or a size
@@ -87,6 +89,7 @@ struct RawScenario {
     forbidden_lines: Vec<String>,
     tensor_backends: Option<u64>,
     tensor_backend_size: Option<String>,
+    tensor_doorbells: Option<bool>,
 }
 
 /// The options of one test kernel, validated.
@@ -112,6 +115,8 @@ pub struct Scenario {
     pub tensor_backends: usize,
     /// Bytes of each accelerator's shared memory (a power of two).
     pub tensor_backend_bytes: u64,
+    /// Whether the accelerators are `ivshmem-doorbell` (else `ivshmem-plain`).
+    pub tensor_doorbells: bool,
 }
 
 impl Default for Scenario {
@@ -126,6 +131,7 @@ impl Default for Scenario {
             forbidden_lines: Vec::new(),
             tensor_backends: 0,
             tensor_backend_bytes: DEFAULT_TENSOR_BACKEND_BYTES,
+            tensor_doorbells: false,
         }
     }
 }
@@ -149,6 +155,12 @@ impl Scenario {
             raw.tensor_backends,
             raw.tensor_backend_size.as_deref(),
         )?;
+        if raw.tensor_doorbells.is_some() && tensor_backends == 0 {
+            return Err(format!(
+                "[{name}]: tensor_doorbells without tensor_backends would do nothing"
+            )
+            .into());
+        }
         Ok(Self {
             expect: raw.expect,
             qemu_args: raw.qemu_args,
@@ -164,6 +176,7 @@ impl Scenario {
             forbidden_lines: raw.forbidden_lines,
             tensor_backends,
             tensor_backend_bytes,
+            tensor_doorbells: raw.tensor_doorbells.unwrap_or(false),
         })
     }
 }

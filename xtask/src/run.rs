@@ -72,8 +72,8 @@ pub struct RunArgs {
     /// 127.0.0.1:5900.
     #[arg(long)]
     gpu: bool,
-    /// Tensor accelerators to attach (0 to 4): `ivshmem-plain` devices, each served by a
-    /// `tensor-backend` process of its own.
+    /// Tensor accelerators to attach (0 to 4): `ivshmem-doorbell` devices (completion
+    /// interrupts), each served by a `tensor-backend` process of its own.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TENSOR_BACKENDS,
           value_parser = parse_backend_count)]
     tensor_backends: usize,
@@ -85,6 +85,10 @@ pub struct RunArgs {
     /// Threads of each tensor backend [default: every core but one, at least 1].
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     tensor_threads: Option<usize>,
+    /// Attach the tensor accelerators as `ivshmem-plain` (polled only, no ivshmem
+    /// server) instead of `ivshmem-doorbell`.
+    #[arg(long)]
+    tensor_plain: bool,
     /// Options passed to the kernel (through the boot ramdisk).
     #[command(flatten)]
     boot: BootOptions,
@@ -142,6 +146,7 @@ fn start_backends(root: &Path, metadata: &Metadata, args: &RunArgs) -> Result<Op
         args.tensor_backends,
         args.tensor_size,
         threads,
+        !args.tensor_plain,
         BACKEND_LABEL,
     )?;
     for line in backends.describe() {
@@ -308,6 +313,7 @@ mod tests {
         assert_eq!(cli.run.tensor_backends, 2);
         assert_eq!(cli.run.tensor_size, 64 << 20);
         assert_eq!(cli.run.tensor_threads, None);
+        assert!(!cli.run.tensor_plain);
         let cli = Cli::try_parse_from([
             "run",
             "--tensor-backends",

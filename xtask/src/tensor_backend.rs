@@ -1,7 +1,10 @@
 //! The tensor accelerator's host side of a QEMU run: build `tensor-backend`, start one per device, stop them.
 //!
 //! Each accelerator is QEMU's `ivshmem-plain` device over a file that a
-//! `tensor-backend` process maps too (`drivers/tensor-ring/PROTOCOL.md`). The backend
+//! `tensor-backend` process maps too (`drivers/tensor-ring/PROTOCOL.md`), or, with
+//! doorbells, `ivshmem-doorbell`, which gets that file and its eventfds from the
+//! backend acting as ivshmem server on a socket beside the file
+//! (`<file>.sock`). The backend
 //! creates the file with its size, so it starts before QEMU: [`Backends::start`]
 //! spawns one per device on a file of its own (`/dev/shm/aikernel-<label>-<pid>-<n>`)
 //! and waits until each header says *ready*; [`Backends::qemu_args`] attaches them;
@@ -193,18 +196,38 @@ fn file_name_safe(label: &str) -> String {
         .collect()
 }
 
+/// Returns the socket of the backend serving the file at `path` as ivshmem server.
+fn socket_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sock");
+    PathBuf::from(name)
+}
+
 /// Returns QEMU's arguments attaching the file at `path` (`bytes` long) as accelerator
-/// `index`: a shared memory backend `tensor<index>` and the `ivshmem-plain` device on it.
-fn device_args(index: usize, path: &Path, bytes: u64) -> [String; 4] {
+/// `index`: a shared memory backend `tensor<index>` and the `ivshmem-plain` device on
+/// it; with `socket`, a socket chardev `tensor<index>` to that server and the
+/// `ivshmem-doorbell` device on it (one vector: the completion interrupt).
+fn device_args(index: usize, path: &Path, bytes: u64, socket: Option<&Path>) -> [String; 4] {
     // QEMU's option syntax escapes a comma by doubling it.
-    let path = path.to_string_lossy().replace(',', ",,");
+    let escape = |path: &Path| path.to_string_lossy().replace(',', ",,");
     let id = format!("tensor{index}");
-    [
-        "-object".to_owned(),
-        format!("memory-backend-file,id={id},share=on,mem-path={path},size={bytes}"),
-        "-device".to_owned(),
-        format!("ivshmem-plain,memdev={id}"),
-    ]
+    match socket {
+        None => [
+            "-object".to_owned(),
+            format!(
+                "memory-backend-file,id={id},share=on,mem-path={},size={bytes}",
+                escape(path)
+            ),
+            "-device".to_owned(),
+            format!("ivshmem-plain,memdev={id}"),
+        ],
+        Some(socket) => [
+            "-chardev".to_owned(),
+            format!("socket,id={id},path={}", escape(socket)),
+            "-device".to_owned(),
+            format!("ivshmem-doorbell,chardev={id},vectors=1"),
+        ],
+    }
 }
 
 /// The header words that say whether a backend serves.
@@ -493,6 +516,8 @@ pub struct Backends {
     binary: PathBuf,
     bytes: u64,
     threads: usize,
+    /// Whether the backends serve doorbells (`ivshmem-doorbell`).
+    doorbells: bool,
     instances: Vec<Instance>,
     /// Backends found dead that nobody killed, for [`Backends::stop_all`].
     problems: Vec<String>,
@@ -500,7 +525,8 @@ pub struct Backends {
 
 impl Backends {
     /// Starts `count` backends of `binary`, each with a `bytes`-long file of its own and
-    /// `threads` threads, and waits until each is ready. `label` names the run in the
+    /// `threads` threads (with `doorbells`, each also an ivshmem server on a socket of
+    /// its own), and waits until each is ready. `label` names the run in the
     /// file names (`aikernel-<label>-<pid>-<n>`); runs alive at the same time in one
     /// xtask need different labels.
     ///
@@ -511,6 +537,7 @@ impl Backends {
         count: usize,
         bytes: u64,
         threads: usize,
+        doorbells: bool,
         label: &str,
     ) -> Result<Self> {
         ensure_signal_thread()?;
@@ -519,6 +546,7 @@ impl Backends {
             binary: binary.to_path_buf(),
             bytes,
             threads: threads.max(1),
+            doorbells,
             instances: Vec::with_capacity(count),
             problems: Vec::new(),
         };
@@ -527,6 +555,10 @@ impl Backends {
             // Same label, same pid: a leftover of a dead xtask, not a live file.
             let _ = fs::remove_file(&path);
             live().files.insert(path.clone());
+            if doorbells {
+                let _ = fs::remove_file(socket_path(&path));
+                live().files.insert(socket_path(&path));
+            }
             backends.instances.push(Instance {
                 path,
                 child: None,
@@ -539,12 +571,16 @@ impl Backends {
     }
 
     /// Returns the QEMU arguments attaching every backend, in order: accelerator `n` is
-    /// `-object memory-backend-file,id=tensor<n>,...` and `-device ivshmem-plain,memdev=tensor<n>`.
+    /// `-object memory-backend-file,id=tensor<n>,...` and `-device ivshmem-plain,memdev=tensor<n>`,
+    /// or with doorbells `-chardev socket,id=tensor<n>,...` and `-device ivshmem-doorbell,...`.
     pub fn qemu_args(&self) -> Vec<String> {
         self.instances
             .iter()
             .enumerate()
-            .flat_map(|(index, instance)| device_args(index, &instance.path, self.bytes))
+            .flat_map(|(index, instance)| {
+                let socket = self.doorbells.then(|| socket_path(&instance.path));
+                device_args(index, &instance.path, self.bytes, socket.as_deref())
+            })
             .collect()
     }
 
@@ -555,11 +591,16 @@ impl Backends {
             .enumerate()
             .map(|(index, instance)| {
                 format!(
-                    "tensor accelerator {index}: {}, {}, {} thread{}",
+                    "tensor accelerator {index}: {}, {}, {} thread{}, {}",
                     instance.path.display(),
                     describe_size(self.bytes),
                     self.threads,
-                    if self.threads == 1 { "" } else { "s" }
+                    if self.threads == 1 { "" } else { "s" },
+                    if self.doorbells {
+                        "ivshmem-doorbell (completion interrupts)"
+                    } else {
+                        "ivshmem-plain (polled)"
+                    }
                 )
             })
             .collect()
@@ -644,6 +685,11 @@ impl Backends {
         for instance in &self.instances {
             let _ = fs::remove_file(&instance.path);
             live.files.remove(&instance.path);
+            if self.doorbells {
+                let socket = socket_path(&instance.path);
+                let _ = fs::remove_file(&socket);
+                live.files.remove(&socket);
+            }
         }
         problems
     }
@@ -703,7 +749,11 @@ impl Backends {
             .arg("--size")
             .arg(self.bytes.to_string())
             .arg("--threads")
-            .arg(self.threads.to_string())
+            .arg(self.threads.to_string());
+        if self.doorbells {
+            command.arg("--doorbell").arg(socket_path(&instance.path));
+        }
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -887,7 +937,7 @@ mod tests {
     #[test]
     fn qemu_args_attach_each_file_in_order() {
         assert_eq!(
-            device_args(1, Path::new("/dev/shm/f"), 16 << 20),
+            device_args(1, Path::new("/dev/shm/f"), 16 << 20, None),
             [
                 "-object",
                 "memory-backend-file,id=tensor1,share=on,mem-path=/dev/shm/f,size=16777216",
@@ -895,7 +945,23 @@ mod tests {
                 "ivshmem-plain,memdev=tensor1",
             ]
         );
-        assert!(device_args(0, Path::new("/tmp/a,b"), 4096)[1].contains("mem-path=/tmp/a,,b,"));
+        assert!(
+            device_args(0, Path::new("/tmp/a,b"), 4096, None)[1].contains("mem-path=/tmp/a,,b,")
+        );
+        assert_eq!(
+            device_args(
+                0,
+                Path::new("/dev/shm/f"),
+                4096,
+                Some(&socket_path(Path::new("/dev/shm/f")))
+            ),
+            [
+                "-chardev",
+                "socket,id=tensor0,path=/dev/shm/f.sock",
+                "-device",
+                "ivshmem-doorbell,chardev=tensor0,vectors=1",
+            ]
+        );
     }
 
     #[test]
@@ -1009,7 +1075,7 @@ mod tests {
             );
             return;
         };
-        let mut backends = Backends::start(&binary, 2, 64 << 10, 1, "unit-test").unwrap();
+        let mut backends = Backends::start(&binary, 2, 64 << 10, 1, false, "unit-test").unwrap();
         let paths: Vec<PathBuf> = backends.instances.iter().map(|i| i.path.clone()).collect();
         assert_eq!(backends.instances.len(), 2);
         for path in &paths {
@@ -1051,7 +1117,7 @@ mod tests {
             return;
         };
         // One page cannot hold the header, the rings and a data page.
-        let error = match Backends::start(&binary, 1, 4096, 1, "unit-test-small") {
+        let error = match Backends::start(&binary, 1, 4096, 1, false, "unit-test-small") {
             Ok(_) => panic!("a 4 KiB region was accepted"),
             Err(error) => error,
         };

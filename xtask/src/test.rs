@@ -484,6 +484,7 @@ struct QemuJob {
     forbidden_lines: Vec<String>,
     tensor_backends: usize,
     tensor_backend_bytes: u64,
+    tensor_doorbells: bool,
 }
 
 /// The tensor-backend binary for the jobs that need one, or why there is none.
@@ -662,6 +663,7 @@ fn qemu_tests(
                     forbidden_lines: scenario.forbidden_lines.clone(),
                     tensor_backends: scenario.tensor_backends,
                     tensor_backend_bytes: scenario.tensor_backend_bytes,
+                    tensor_doorbells: scenario.tensor_doorbells,
                 })
                 .collect::<Vec<_>>()
         })
@@ -745,6 +747,7 @@ fn start_backends(
         job.tensor_backends,
         job.tensor_backend_bytes,
         TEST_BACKEND_THREADS,
+        job.tensor_doorbells,
         &job.backend_label(),
     )
     .map(Some)

@@ -44,6 +44,8 @@ pub const MAX_BARS: usize = 6;
 const BRIDGE_BARS: usize = 2;
 /// Capability ID of MSI.
 pub const CAPABILITY_MSI: u8 = 0x05;
+/// Capability ID of MSI-X.
+pub const CAPABILITY_MSIX: u8 = 0x11;
 /// Most capabilities followed (guards against a looping list).
 const MAX_CAPABILITIES: usize = 48;
 
@@ -183,6 +185,8 @@ pub struct FunctionInfo {
     pub secondary_bus: Option<u8>,
     /// Configuration offset of the MSI capability, if the function has one.
     pub msi_capability: Option<u16>,
+    /// Configuration offset of the MSI-X capability, if the function has one.
+    pub msix_capability: Option<u16>,
 }
 
 impl FunctionInfo {
@@ -216,6 +220,7 @@ impl FunctionInfo {
             bars: size_bars(access, address, bar_count),
             secondary_bus,
             msi_capability: find_capability(access, address, CAPABILITY_MSI),
+            msix_capability: find_capability(access, address, CAPABILITY_MSIX),
         }
     }
 

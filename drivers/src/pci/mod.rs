@@ -5,12 +5,13 @@
 //! a memory-mapped ECAM window that ACPI's MCFG table describes
 //! ([`ConfigAccess::Ecam`], 4 KiB per function). Everything above the two
 //! accessors is safe code: [`header`] decodes a function's header, sizes its
-//! BARs and finds its capabilities; [`msi`] programs message-signalled
-//! interrupts. The kernel walks the buses with [`enumerate`].
+//! BARs and finds its capabilities; [`msi`] and [`msix`] program
+//! message-signalled interrupts. The kernel walks the buses with [`enumerate`].
 
 pub mod config;
 pub mod header;
 pub mod msi;
+pub mod msix;
 pub mod virtio;
 
 pub use config::{ConfigAccess, Ecam, EcamError, PciAddress};

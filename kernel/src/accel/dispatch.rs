@@ -109,6 +109,8 @@ struct Entry {
 
 static TABLE: Mutex<Option<[Entry; OPERATIONS]>> = Mutex::new(None);
 
+/// Builds an entry: the CPU, then polling and interrupt routes on each of
+/// `devices` (at most [`super::MAX_DEVICES`]).
 fn build(name: &'static str, names: [&'static str; 3], devices: usize, seed: u64) -> Entry {
     let config = AdaptiveConfig {
         seed,
@@ -132,23 +134,6 @@ fn build(name: &'static str, names: [&'static str; 3], devices: usize, seed: u64
     Entry { learner, routes }
 }
 
-/// Builds a tensor entry: the CPU, then polling on each of `devices`.
-fn build_tensor(name: &'static str, devices: usize, seed: u64) -> Entry {
-    let config = AdaptiveConfig {
-        seed,
-        ..AdaptiveConfig::default()
-    };
-    let mut learner = DispatchEntry::new(name, config);
-    let mut routes = [Route::Cpu; MAX_HANDLERS];
-    let _ = learner.add_handler("cpu", None);
-    for device in 0..devices.min(super::shared::MAX_SHARED_DEVICES) {
-        if learner.add_handler("ring", Some(device as u16)).is_ok() {
-            routes[device + 1] = Route::Poll(device as u8);
-        }
-    }
-    Entry { learner, routes }
-}
-
 /// Builds the entries for `devices` `edu` devices and `tensor_devices`
 /// tensor devices (replacing any earlier table).
 pub fn init(devices: usize, tensor_devices: usize) {
@@ -166,8 +151,18 @@ pub fn init(devices: usize, tensor_devices: usize) {
             devices,
             0xD0A2,
         ),
-        build_tensor("matmul_f32", tensor_devices, 0x7E45),
-        build_tensor("matmul_i8", tensor_devices, 0x7E48),
+        build(
+            "matmul_f32",
+            ["cpu", "ring", "ring-irq"],
+            tensor_devices,
+            0x7E45,
+        ),
+        build(
+            "matmul_i8",
+            ["cpu", "ring", "ring-irq"],
+            tensor_devices,
+            0x7E48,
+        ),
     ];
     cpu::without_interrupts(|| *TABLE.lock() = Some(table));
 }
@@ -350,3 +345,4 @@ pub fn table_stats() -> AcceleratorTableStats {
         stats
     })
 }
+const _: () = assert!(super::shared::MAX_SHARED_DEVICES <= super::MAX_DEVICES);

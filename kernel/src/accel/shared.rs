@@ -7,10 +7,16 @@
 //! boot, maps both windows, turns memory decoding on and keeps them; the
 //! ring protocol ([`super::tensor`]) builds on [`device`]. Without a device the list is
 //! empty and nothing else changes.
+//!
+//! An `ivshmem-doorbell` function (it has MSI-X) also gets its MSI-X entry 0
+//! routed to a local APIC vector; its interrupts go to
+//! [`super::tensor::on_interrupt`]. `ivshmem-plain` has none.
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use drivers::ivshmem::{self, Ivshmem, IvshmemError};
+use foundation::io::IoMem;
 use spin::Mutex;
 
 use crate::{arch::cpu::without_interrupts, devices::pci};
@@ -27,6 +33,8 @@ pub struct SharedDeviceInfo {
     pub memory_size: usize,
     /// Bus address of the shared memory.
     pub memory_address: u64,
+    /// The vector its MSI-X entry 0 is routed to (`ivshmem-doorbell`).
+    pub interrupt_vector: Option<u8>,
 }
 
 struct SharedDevice {
@@ -34,9 +42,15 @@ struct SharedDevice {
     /// such as the tensor accelerator may hold it without the lock.
     device: &'static Ivshmem,
     info: SharedDeviceInfo,
+    /// The mapped MSI-X table, kept while the entry is in use.
+    _msix_table: Option<IoMem>,
 }
 
 static DEVICES: Mutex<Vec<SharedDevice>> = Mutex::new(Vec::new());
+
+/// The interrupt vector of each device by index (0: none), read by the
+/// interrupt handler without a lock.
+static VECTORS: [AtomicU8; MAX_SHARED_DEVICES] = [const { AtomicU8::new(0) }; MAX_SHARED_DEVICES];
 
 /// Why a function could not be taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,14 +75,18 @@ pub fn init() -> usize {
             );
             continue;
         }
-        match probe(function) {
+        match probe(function, count()) {
             Ok(device) => {
                 log::info!(
-                    "accel: shared memory #{} (ivshmem) at {}: {} KiB at bus address {:#x}",
+                    "accel: shared memory #{} (ivshmem) at {}: {} KiB at bus address {:#x}{}",
                     count(),
                     function.address,
                     device.info.memory_size / 1024,
-                    device.info.memory_address
+                    device.info.memory_address,
+                    match device.info.interrupt_vector {
+                        Some(vector) => alloc::format!(", doorbell interrupts on vector {vector}"),
+                        None => alloc::string::String::new(),
+                    }
                 );
                 without_interrupts(|| DEVICES.lock().push(device));
             }
@@ -78,7 +96,10 @@ pub fn init() -> usize {
     count()
 }
 
-fn probe(function: &'static drivers::pci::FunctionInfo) -> Result<SharedDevice, ProbeError> {
+fn probe(
+    function: &'static drivers::pci::FunctionInfo,
+    index: usize,
+) -> Result<SharedDevice, ProbeError> {
     let registers = pci::map_bar(function, ivshmem::REGISTERS_BAR).map_err(ProbeError::Map)?;
     let memory = pci::map_bar(function, ivshmem::MEMORY_BAR).map_err(ProbeError::Map)?;
     let device: &'static Ivshmem = alloc::boxed::Box::leak(alloc::boxed::Box::new(
@@ -86,12 +107,43 @@ fn probe(function: &'static drivers::pci::FunctionInfo) -> Result<SharedDevice, 
     ));
     pci::enable(function, false).map_err(ProbeError::Map)?;
     device.mask_interrupts();
+    let mut msix_table = None;
+    let mut interrupt_vector = None;
+    if function.msix_capability.is_some() {
+        match pci::route_msix(function, 0, on_interrupt) {
+            Ok((vector, table)) => {
+                if let Some(slot) = VECTORS.get(index) {
+                    slot.store(vector, Ordering::Release);
+                }
+                interrupt_vector = Some(vector);
+                msix_table = Some(table);
+            }
+            Err(error) => log::warn!(
+                "accel: ivshmem at {}: MSI-X not routed ({error:?}); polling only",
+                function.address
+            ),
+        }
+    }
     let info = SharedDeviceInfo {
         address: function.address,
         memory_size: device.memory_size(),
         memory_address: device.memory_address(),
+        interrupt_vector,
     };
-    Ok(SharedDevice { device, info })
+    Ok(SharedDevice {
+        device,
+        info,
+        _msix_table: msix_table,
+    })
+}
+
+/// The MSI-X handler (interrupts off): tells the tensor layer which device rang.
+fn on_interrupt(vector: u8) {
+    for (index, routed) in VECTORS.iter().enumerate() {
+        if routed.load(Ordering::Acquire) == vector {
+            super::tensor::on_interrupt(index);
+        }
+    }
 }
 
 /// Returns how many shared-memory devices are kept.

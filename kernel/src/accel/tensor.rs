@@ -12,8 +12,13 @@
 //!   [`CHECK_INTERVAL_US`] by [`check`] (every tensor call runs it).
 //! - **Jobs.** A call holds one device for its job (one job in flight per
 //!   device): operands are written into the data area, the descriptor is
-//!   submitted, the completion polled. The caller spins briefly, then yields between polls, so
-//!   other agents run meanwhile (`ivshmem-plain` has no interrupt).
+//!   submitted, the completion awaited. On the poll route the caller spins
+//!   briefly, then yields between polls. On the interrupt route
+//!   (`ivshmem-doorbell`: its MSI-X vector, and a backend that serves
+//!   doorbells) the job asks for a completion interrupt and the caller
+//!   blocks until it comes, so other agents run meanwhile. With doorbells
+//!   every submission also rings the backend, which then sleeps on its
+//!   doorbell instead of a timer while idle.
 //! - **Loss.** A job whose deadline passes, or whose backend's heartbeat
 //!   stands still for [`HEARTBEAT_STALL_US`], fails; the device is marked
 //!   lost and the adaptive table backs the route off, so calls go to the CPU
@@ -32,11 +37,11 @@
 //! published limits.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use drivers::{
     ivshmem::Ivshmem,
-    tensor::{DeviceError, IvshmemRegion, TensorDevice, liveness},
+    tensor::{DeviceError, FLAG_NOTIFY, IvshmemRegion, Request, TensorDevice, liveness},
 };
 use spin::Mutex;
 use tensor_ring::{Op, Outcome as JobOutcome, reference::Shape};
@@ -65,6 +70,10 @@ const OPERAND_ALIGN: u64 = 64;
 /// hundred µs) comes sooner than a round of the other agents would take,
 /// and a yield puts the caller behind every other agent's time slice.
 const SPIN_US: u64 = 200;
+/// A caller blocked for a completion interrupt wakes at least this often,
+/// µs, to look at its deadline and the backend's heartbeat (doorbells only
+/// wake; the ring is the truth, so a lost one costs at most this).
+const INTERRUPT_RECHECK_US: u64 = 20_000;
 /// Output elements per vector bracket on the CPU route (bounds the time
 /// interrupts are off to one bracket's dot products).
 const CPU_BRACKET_MULTIPLY_ADDS: usize = 16 * 1024;
@@ -150,6 +159,12 @@ pub struct TensorDeviceInfo {
     pub attaches: u64,
     /// Times it was marked lost.
     pub losses: u64,
+    /// The MSI-X vector of its doorbell interrupts (`ivshmem-doorbell`).
+    pub vector: Option<u8>,
+    /// Whether its backend serves doorbells (read at the last attach).
+    pub doorbell: bool,
+    /// Completion interrupts received.
+    pub interrupts: u64,
 }
 
 struct Slot {
@@ -168,6 +183,41 @@ struct Slot {
 
 static SLOTS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
 static LAST_CHECK_US: AtomicU64 = AtomicU64::new(0);
+
+/// The event each device's interrupt signals (`u16::MAX`: none yet), read
+/// by the interrupt handler without a lock.
+static EVENTS: [AtomicU16; super::shared::MAX_SHARED_DEVICES] =
+    [const { AtomicU16::new(u16::MAX) }; super::shared::MAX_SHARED_DEVICES];
+/// Interrupts received per device.
+static INTERRUPTS: [AtomicU64; super::shared::MAX_SHARED_DEVICES] =
+    [const { AtomicU64::new(0) }; super::shared::MAX_SHARED_DEVICES];
+
+/// Called by [`super::shared`]'s MSI-X handler (interrupts off) when device
+/// `index` rang: counts it and wakes whoever waits for that device.
+pub fn on_interrupt(index: usize) {
+    if let Some(count) = INTERRUPTS.get(index) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+    let event = EVENTS
+        .get(index)
+        .map_or(u16::MAX, |event| event.load(Ordering::Acquire));
+    if event != u16::MAX {
+        task::signal(task::EventId(event));
+    }
+}
+
+/// Returns device `index`'s interrupt event, made on first use (by the
+/// caller holding the device, so never twice at once).
+fn interrupt_event(index: usize) -> Option<task::EventId> {
+    let slot = EVENTS.get(index)?;
+    let event = slot.load(Ordering::Acquire);
+    if event != u16::MAX {
+        return Some(task::EventId(event));
+    }
+    let made = task::new_event()?;
+    slot.store(made.0, Ordering::Release);
+    Some(made)
+}
 
 fn with_slots<R>(action: impl FnOnce(&mut Vec<Slot>) -> R) -> R {
     without_interrupts(|| action(&mut SLOTS.lock()))
@@ -198,6 +248,9 @@ pub fn init() -> usize {
                         guest_us: 0,
                         attaches: 0,
                         losses: 0,
+                        vector: info.interrupt_vector,
+                        doorbell: false,
+                        interrupts: 0,
                     },
                     heartbeat: 0,
                     heartbeat_changed_us: now,
@@ -215,10 +268,15 @@ pub fn init() -> usize {
     for info in devices() {
         match info.state {
             TensorState::Ready => log::info!(
-                "accel: tensor#{} at {}: backend attached, {} KiB data area",
+                "accel: tensor#{} at {}: backend attached, {} KiB data area, {}",
                 info.index,
                 info.address,
-                info.data_bytes / 1024
+                info.data_bytes / 1024,
+                match (info.vector, info.doorbell) {
+                    (Some(_), true) => "doorbells and completion interrupts",
+                    (Some(_), false) => "polling (the backend serves no doorbells)",
+                    (None, _) => "polling (ivshmem-plain)",
+                }
             ),
             _ => log::info!(
                 "accel: tensor#{} at {}: no ready backend yet (picked up when one starts)",
@@ -248,7 +306,17 @@ pub fn ready_mask() -> u32 {
 
 /// Returns snapshots of the slots.
 pub fn devices() -> Vec<TensorDeviceInfo> {
-    with_slots(|slots| slots.iter().map(|slot| slot.info).collect())
+    with_slots(|slots| {
+        slots
+            .iter()
+            .map(|slot| TensorDeviceInfo {
+                interrupts: INTERRUPTS
+                    .get(slot.info.index)
+                    .map_or(0, |count| count.load(Ordering::Relaxed)),
+                ..slot.info
+            })
+            .collect()
+    })
 }
 
 /// Returns one printable line per tensor device: state, jobs, failures,
@@ -260,14 +328,20 @@ pub fn status_lines() -> Vec<alloc::string::String> {
         .map(|device| {
             let jobs = device.jobs.max(1);
             alloc::format!(
-                "tensor#{} {} {:?} jobs {} failed {} backend {} us/job guest {} us/job attached {}x lost {}x",
+                "tensor#{} {} {:?} {} jobs {} failed {} backend {} us/job guest {} us/job irqs {} attached {}x lost {}x",
                 device.index,
                 device.address,
                 device.state,
+                if device.vector.is_some() && device.doorbell {
+                    "doorbell"
+                } else {
+                    "poll-only"
+                },
                 device.jobs,
                 device.failures,
                 device.backend_ns / 1_000 / jobs,
                 device.guest_us / jobs,
+                device.interrupts,
                 device.attaches,
                 device.losses
             )
@@ -376,6 +450,7 @@ fn try_attach(index: usize) {
         match attached {
             Ok(device) => {
                 slot.info.data_bytes = device.layout().data_bytes();
+                slot.info.doorbell = device.doorbell_peer().is_some();
                 slot.info.attaches += 1;
                 slot.info.state = TensorState::Ready;
                 if slot.info.attaches > 1 {
@@ -498,18 +573,24 @@ enum JobError {
     Device(DeviceError),
 }
 
-/// Decides when a waiting caller stops: at its deadline, or when the
-/// backend's heartbeat stands still for [`HEARTBEAT_STALL_US`].
+/// Decides how a waiting caller waits (spinning, then yielding; or blocked
+/// until the device's interrupt) and when it stops: at its deadline, or when
+/// the backend's heartbeat stands still for [`HEARTBEAT_STALL_US`].
 struct Waiter {
     region: IvshmemRegion<'static>,
     deadline: u64,
     spin_until: u64,
     heartbeat: u32,
     heartbeat_changed_us: u64,
+    /// The interrupt route: the device's event and its generation last seen.
+    interrupt: Option<(task::EventId, u64)>,
 }
 
 impl Waiter {
-    fn new(shm: &'static Ivshmem, deadline: u64) -> Self {
+    /// A waiter for a job on `shm` until `deadline`; blocking on `event`
+    /// (the interrupt route) when given, which must be read before the job
+    /// is submitted so that its interrupt cannot be missed.
+    fn new(shm: &'static Ivshmem, deadline: u64, event: Option<task::EventId>) -> Self {
         let region = IvshmemRegion::new(shm);
         let heartbeat = liveness(&region).map_or(0, |live| live.heartbeat);
         let now = time::now_us();
@@ -519,16 +600,25 @@ impl Waiter {
             spin_until: now.saturating_add(SPIN_US),
             heartbeat,
             heartbeat_changed_us: now,
+            interrupt: event
+                .filter(|_| task::current().is_some())
+                .map(|event| (event, task::event_generation(event))),
         }
     }
 
     fn keep_waiting(&mut self) -> bool {
         let mut now = time::now_us();
-        if now < self.spin_until.min(self.deadline) {
-            core::hint::spin_loop();
-            return true;
+        if let Some((event, seen)) = self.interrupt {
+            let wake = self.deadline.min(now.saturating_add(INTERRUPT_RECHECK_US));
+            task::wait_until(event, seen, Some(wake));
+            self.interrupt = Some((event, task::event_generation(event)));
+        } else {
+            if now < self.spin_until.min(self.deadline) {
+                core::hint::spin_loop();
+                return true;
+            }
+            task::yield_now();
         }
-        task::yield_now();
         now = now.max(time::now_us());
         if now >= self.deadline {
             return false;
@@ -620,6 +710,8 @@ struct Availability {
     fitting: u32,
     /// Callers holding or waiting for a device.
     in_flight: u32,
+    /// Devices with a routed interrupt whose backend serves doorbells.
+    interrupt: u32,
 }
 
 /// Returns the slots' [`Availability`] for a job of `shape`.
@@ -631,6 +723,7 @@ fn availability(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> Ava
             free: 0,
             fitting: 0,
             in_flight: 0,
+            interrupt: 0,
         };
         for (index, slot) in slots.iter().enumerate() {
             let bit = 1 << index;
@@ -650,6 +743,9 @@ fn availability(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> Ava
                 seen.fitting |= bit;
             }
             seen.in_flight += slot.waiting + u32::from(state == TensorState::Busy);
+            if slot.info.vector.is_some() && slot.info.doorbell {
+                seen.interrupt |= bit;
+            }
         }
         seen
     })
@@ -734,9 +830,10 @@ fn read_elements<T: Elements>(
     Ok(())
 }
 
-/// Runs one matmul on device `index`: operands in, job, result out.
+/// Runs one matmul on device `index`: operands in, job, result out; with
+/// `interrupt`, blocked until the completion interrupt.
 fn device_matmul<A: Elements, C: Elements>(
-    index: usize,
+    (index, interrupt): (usize, bool),
     op: Op,
     shape: &MatmulShape,
     a: &[A],
@@ -750,13 +847,31 @@ fn device_matmul<A: Elements, C: Elements>(
     let start = time::now_us();
     let mut held = held;
     let (offsets, _) = placement(shape, A::BYTES as u64, C::BYTES as u64);
-    let mut waiter = Waiter::new(held.shm, deadline);
+    let event = if interrupt {
+        interrupt_event(index)
+    } else {
+        None
+    };
+    let request = Request {
+        op,
+        shape: shape.words(),
+        offsets,
+        flags: if event.is_some() { FLAG_NOTIFY } else { 0 },
+    };
+    let shm = held.shm;
+    let peer = held.device.doorbell_peer();
     let result = (|| {
         write_elements(&mut held.device, offsets[0], a).map_err(JobError::Device)?;
         write_elements(&mut held.device, offsets[1], b).map_err(JobError::Device)?;
+        let mut waiter = Waiter::new(shm, deadline, event);
+        let ring = || {
+            if let Some(peer) = peer {
+                shm.ring(peer, 0);
+            }
+        };
         let completion = held
             .device
-            .run(op, shape.words(), offsets, || waiter.keep_waiting())
+            .run(&request, ring, || waiter.keep_waiting())
             .map_err(JobError::Device)?;
         match completion.outcome() {
             JobOutcome::Ok => {}
@@ -856,17 +971,19 @@ fn matmul<A: Elements, C: Elements>(
     if a.len() != a_len || b.len() != b_len || c.len() != c_len {
         return Err(AccelError::InvalidArgument);
     }
-    if options.completion == Completion::Interrupt {
-        // `ivshmem-plain` has no interrupt (doorbells are not defined yet).
-        return Err(AccelError::NoInterrupt);
-    }
     check();
     let Availability {
         ready,
         free,
         fitting,
         in_flight,
+        interrupt,
     } = availability(shape, A::BYTES as u64, C::BYTES as u64);
+    if options.completion == Completion::Interrupt && ready & interrupt & options.device_mask() == 0
+    {
+        // No attached device has a routed interrupt and a doorbell backend.
+        return Err(AccelError::NoInterrupt);
+    }
     let payload = ((a_len + b_len) * A::BYTES + c_len * C::BYTES) as u64;
     let features = sched_rl::adaptive::Features::job(payload, shape.multiply_adds(), in_flight);
     let usable = ready & fitting & options.device_mask();
@@ -881,9 +998,17 @@ fn matmul<A: Elements, C: Elements>(
             let bit = 1u32 << device;
             usable & bit != 0
                 && (!prefer_free || free & bit != 0)
-                && options.completion != Completion::Cpu
+                && matches!(options.completion, Completion::Adaptive | Completion::Poll)
         }
-        Route::Interrupt(_) => false,
+        Route::Interrupt(device) => {
+            let bit = 1u32 << device;
+            usable & interrupt & bit != 0
+                && (!prefer_free || free & bit != 0)
+                && matches!(
+                    options.completion,
+                    Completion::Adaptive | Completion::Interrupt
+                )
+        }
     };
     let decision = super::dispatch::select_job(operation, features, allowed).ok_or(
         if ready == 0 || !options.allow_cpu {
@@ -902,8 +1027,12 @@ fn matmul<A: Elements, C: Elements>(
             }
             Ok(0)
         }
-        Route::Poll(device) => device_matmul(usize::from(device), op, shape, a, b, c, deadline),
-        Route::Interrupt(_) => Err(AccelError::NoInterrupt),
+        Route::Poll(device) => {
+            device_matmul((usize::from(device), false), op, shape, a, b, c, deadline)
+        }
+        Route::Interrupt(device) => {
+            device_matmul((usize::from(device), true), op, shape, a, b, c, deadline)
+        }
     };
     let latency_us =
         time::cycles_to_us(crate::arch::cpu::read_timestamp_counter().wrapping_sub(start));
@@ -923,7 +1052,8 @@ fn matmul<A: Elements, C: Elements>(
 
 /// Computes `C[m x n] = A[m x k] * B[k x n]` in `f32` (row-major) on the
 /// route the adaptive table picks among those `options` allow: the CPU or a
-/// tensor device (`Route::Poll(device)`). The outcome's value is the
+/// tensor device, polled or by interrupt (`Route::Poll(device)`,
+/// `Route::Interrupt(device)`). The outcome's value is the
 /// backend's own time in ns (0 on the CPU). Results lie within
 /// `tensor_ring::reference`'s tolerance of the scalar reference.
 pub fn matmul_f32(

@@ -12,7 +12,7 @@
 use alloc::{format, vec::Vec};
 use core::fmt;
 
-use drivers::pci::{self, ConfigAccess, Ecam, FunctionInfo, header, msi};
+use drivers::pci::{self, ConfigAccess, Ecam, FunctionInfo, header, msi, msix};
 use foundation::io::IoMem;
 use spin::Once;
 use x86_64::PhysAddr;
@@ -192,6 +192,9 @@ impl fmt::Display for LspciLine {
         if function.msi_capability.is_some() {
             write!(formatter, ", MSI")?;
         }
+        if function.msix_capability.is_some() {
+            write!(formatter, ", MSI-X")?;
+        }
         for bar in function.bars.iter().flatten() {
             write!(formatter, "\n        {bar}")?;
         }
@@ -222,6 +225,33 @@ pub fn enable(function: &FunctionInfo, bus_master: bool) -> Result<(), PciError>
     }
     header::write_command(access, function.address, command);
     Ok(())
+}
+
+/// Routes MSI-X table `entry` of `function` to `handler` through the local
+/// APIC: maps the table's BAR, takes a vector, programs and unmasks the
+/// entry, enables MSI-X. Returns the vector and the mapped table (keep it:
+/// the entry is reprogrammed through it).
+pub fn route_msix(
+    function: &FunctionInfo,
+    entry: u16,
+    handler: DeviceHandler,
+) -> Result<(u8, IoMem), PciError> {
+    let access = access().ok_or(PciError::NotInitialised)?;
+    let offset = function.msix_capability.ok_or(PciError::NoInterruptRoute)?;
+    let capability = msix::read(access, function.address, offset);
+    let table = map_bar(function, capability.table_bar)?;
+    let (vector, apic_id) = device_interrupts::register_msi(handler).map_err(PciError::Vector)?;
+    msix::enable(
+        access,
+        function.address,
+        &capability,
+        &table,
+        entry,
+        apic_id,
+        vector,
+    )
+    .map_err(|_| PciError::NoInterruptRoute)?;
+    Ok((vector, table))
 }
 
 /// Routes `function`'s interrupt to `handler`: MSI through the local APIC

@@ -131,7 +131,13 @@ const WORKLOADS: [Workload; 2] = [
     Workload {
         name: "tensor",
         classes: &TENSOR_CLASSES,
-        routes: &[Route::Cpu, Route::Poll(0), Route::Poll(1)],
+        routes: &[
+            Route::Cpu,
+            Route::Poll(0),
+            Route::Interrupt(0),
+            Route::Poll(1),
+            Route::Interrupt(1),
+        ],
     },
     Workload {
         name: "edu",
