@@ -200,7 +200,13 @@ fn malformed_descriptors_get_error_completions_and_the_loop_keeps_serving() {
     let data_bytes = 1 << 30; // Beyond any data area of these tests.
     let cases: Vec<(Descriptor, Refusal)> = vec![
         (Descriptor { op: 9, ..good }, Refusal::UnknownOp),
-        (Descriptor { flags: 1 << 1, ..good }, Refusal::UnknownFlags),
+        (
+            Descriptor {
+                flags: 1 << 1,
+                ..good
+            },
+            Refusal::UnknownFlags,
+        ),
         (
             Descriptor {
                 reserved: 5,
