@@ -141,6 +141,19 @@ struct Shared {
 }
 
 impl Shared {
+    /// Returns the shared state of a server without clients, with new eventfds.
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            backend_vector: new_eventfd()?,
+            stop: new_eventfd()?,
+            guest: Mutex::new(None),
+            served: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            disconnected: AtomicU64::new(0),
+        })
+    }
+
     /// Returns the guest slot; a panic elsewhere while it was held changes nothing in it.
     fn guest(&self) -> MutexGuard<'_, Option<Guest>> {
         self.guest.lock().unwrap_or_else(PoisonError::into_inner)
@@ -169,15 +182,7 @@ impl DoorbellServer {
     /// made.
     pub fn listen(socket_path: &Path, shared_memory: impl AsFd) -> io::Result<Self> {
         let shared_memory = shared_memory.as_fd().try_clone_to_owned()?;
-        let shared = Arc::new(Shared {
-            backend_vector: new_eventfd()?,
-            stop: new_eventfd()?,
-            guest: Mutex::new(None),
-            served: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            disconnected: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new()?);
         remove_stale_socket(socket_path)?;
         let listener = UnixListener::bind(socket_path)?;
         let acceptor = Acceptor {
@@ -603,6 +608,43 @@ mod tests {
         assert!(ring(&fd) && ring(&fd));
         assert!(drain(&fd), "two rings read as one count");
         assert!(!drain(&fd));
+    }
+
+    #[test]
+    fn a_message_to_a_client_gone_is_an_error_not_a_signal() {
+        let (server_end, client_end) = UnixStream::pair().unwrap();
+        drop(client_end);
+        let error = send(&server_end, PROTOCOL_VERSION, None).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::BrokenPipe);
+        let fd = new_eventfd().unwrap();
+        assert!(send(&server_end, 0, Some(fd.as_fd())).is_err());
+    }
+
+    #[test]
+    fn a_failed_handshake_is_counted_and_the_next_client_is_served() {
+        let directory = tempfile::tempdir().unwrap();
+        let memory = tempfile::tempfile().unwrap();
+        let shared = Arc::new(Shared::new().unwrap());
+        let mut acceptor = Acceptor {
+            listener: UnixListener::bind(directory.path().join("socket")).unwrap(),
+            shared_memory: OwnedFd::from(memory),
+            shared: Arc::clone(&shared),
+            connection: None,
+            next_id: FIRST_CLIENT_ID,
+            log: Log::default(),
+        };
+        let (gone, client_end) = UnixStream::pair().unwrap();
+        drop(client_end);
+        acceptor.admit(gone);
+        assert_eq!(shared.failed.load(Ordering::Relaxed), 1);
+        assert!(acceptor.connection.is_none() && shared.guest().is_none());
+        let (server_end, client_end) = UnixStream::pair().unwrap();
+        acceptor.admit(server_end);
+        assert_eq!(shared.guest().as_ref().map(|guest| guest.id), Some(2));
+        drop(client_end);
+        acceptor.check_connection();
+        assert!(shared.guest().is_none(), "forgotten at end of file");
+        assert_eq!(shared.disconnected.load(Ordering::Relaxed), 1);
     }
 
     #[test]
