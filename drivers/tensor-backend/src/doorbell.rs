@@ -23,7 +23,11 @@
 //! its own thread at once.
 //!
 //! One guest at a time (each ring has one producer and one consumer): a client that
-//! connects while another is connected is closed at once and counted. The protocol is
+//! connects while another is connected is sent [`REFUSED_VERSION`] instead of a
+//! version, closed at once and counted. (Closing alone is not enough: QEMU reads the
+//! first messages in a loop that spins forever at an end of file, while a version it
+//! does not know makes the device fail to realize, and QEMU exit with
+//! "server sent version -1, expecting 0".) The protocol is
 //! one-way, so whatever a client sends is read and dropped; end of file (QEMU exited)
 //! forgets the client and its eventfd, so a later client (a rebooted QEMU) is served,
 //! with the next ID. Nothing a client does stops the server or the process: a failed
@@ -63,6 +67,10 @@ pub const PROTOCOL_VERSION: i64 = 0;
 
 /// The backend's ivshmem peer ID; the header's `DOORBELL` word is this plus 1.
 pub const BACKEND_PEER_ID: u16 = 0;
+
+/// What a refused client gets instead of [`PROTOCOL_VERSION`]: no version at all, so
+/// QEMU stops with an error instead of waiting for a handshake that will not come.
+pub const REFUSED_VERSION: i64 = -1;
 
 /// The message that carries the shared memory's descriptor.
 const SHARED_MEMORY_MESSAGE: i64 = -1;
@@ -401,6 +409,11 @@ impl Acceptor {
             self.log.say(format!(
                 "refused a client: guest {id} is connected (one guest per region)"
             ));
+            // Best effort, and never blocking: 8 bytes fit in any socket's buffer, and
+            // a client that is gone already needs no answer.
+            let _ = stream
+                .set_nonblocking(true)
+                .and_then(|()| send(&stream, REFUSED_VERSION, None));
             return;
         }
         let id = self.next_id;
