@@ -150,6 +150,12 @@ impl<R: Region> Client<R> {
         Ok(self.region.read_u32(field::HEARTBEAT)?)
     }
 
+    /// Returns the header's `DOORBELL` word: 0 when the backend serves no doorbells,
+    /// else its ivshmem peer ID plus 1.
+    pub fn doorbell(&self) -> Result<u32, ClientError> {
+        Ok(self.region.read_u32(field::DOORBELL)?)
+    }
+
     /// Returns the backend's count of corrupt guest indices seen.
     pub fn ring_faults(&self) -> Result<u32, ClientError> {
         Ok(self.region.read_u32(field::RING_FAULTS)?)

@@ -9,19 +9,29 @@
 //! posts completions with its time per job. [`client`] is the guest's side in host
 //! Rust, for tests and tools.
 //!
+//! With doorbells the guest sees QEMU's `ivshmem-doorbell` device instead, which gets
+//! the file and its interrupt eventfds from an ivshmem server over a UNIX socket: the
+//! backend is that server ([`doorbell`]: the backend is peer 0 with one vector, one
+//! guest at a time). An idle backend then sleeps on its eventfd until the guest rings
+//! it, and rings the guest after a descriptor flagged `NOTIFY` completes. Doorbells
+//! only wake: the rings stay the truth.
+//!
 //! `unsafe` is denied in the crate and allowed in two small modules only: the
 //! mapping's view as atomic words ([`mapping`]) and the call into the GEMM's pointer
-//! API ([`sgemm`]), each with its `SAFETY` argument.
+//! API ([`sgemm`]), each with its `SAFETY` argument. The doorbell server's eventfds,
+//! poll(2) and descriptor passing go through `rustix`'s safe calls.
 
 #![deny(unsafe_code)]
 
 pub mod client;
 pub mod compute;
+pub mod doorbell;
 pub mod mapping;
 pub mod server;
 pub mod sgemm;
 pub mod size;
 
 pub use client::{Client, ClientError};
+pub use doorbell::{Doorbell, DoorbellServer, DoorbellStats};
 pub use mapping::SharedFile;
 pub use server::{Backend, BackendError, Config, Stats, Step};

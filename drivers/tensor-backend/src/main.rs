@@ -8,11 +8,12 @@ use std::{
 
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use tensor_backend::{Backend, Config, SharedFile, size::parse_size};
+use tensor_backend::{Backend, Config, DoorbellServer, SharedFile, size::parse_size};
 
 /// Serve the paravirtual tensor accelerator: map the file behind QEMU's
 /// `ivshmem-plain` device, lay out the tensor-ring protocol in it and run the
-/// guest's jobs until SIGINT or SIGTERM. Start it before QEMU.
+/// guest's jobs until SIGINT or SIGTERM. Start it before QEMU. With `--doorbell` it is
+/// also the ivshmem server of QEMU's `ivshmem-doorbell` device.
 #[derive(Debug, Parser)]
 #[command(name = "tensor-backend", version)]
 struct Arguments {
@@ -28,6 +29,11 @@ struct Arguments {
     /// Slots of each ring (a power of two, at most 4096).
     #[arg(long, default_value_t = Config::DEFAULT_SLOTS)]
     slots: u32,
+    /// Serve doorbells: listen on this UNIX socket as the ivshmem server of QEMU's
+    /// `ivshmem-doorbell` device (`-chardev socket,path=SOCKET -device
+    /// ivshmem-doorbell,chardev=...,vectors=1`); removed again on SIGINT or SIGTERM.
+    #[arg(long, value_name = "SOCKET")]
+    doorbell: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -56,7 +62,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut backend = match Backend::start(file.region(), config) {
+    // Listening before the header says Ready and before the serving line: QEMU,
+    // started after either, reads its first messages while it realizes the device.
+    let doorbell = match &arguments.doorbell {
+        None => None,
+        Some(socket) => match DoorbellServer::listen(socket, &file) {
+            Ok(server) => Some(Arc::new(server)),
+            Err(error) => {
+                eprintln!(
+                    "tensor-backend: cannot serve doorbells on {}: {error}",
+                    socket.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let started = match &doorbell {
+        Some(server) => Backend::start_with_doorbell(file.region(), config, server.clone()),
+        None => Backend::start(file.region(), config),
+    };
+    let mut backend = match started {
         Ok(backend) => backend,
         Err(error) => {
             eprintln!("tensor-backend: cannot lay out the region: {error:?}");
@@ -64,8 +89,12 @@ fn main() -> ExitCode {
         }
     };
     let layout = *backend.layout();
+    let wakeups = match &doorbell {
+        Some(server) => format!("doorbells on {}", server.path().display()),
+        None => "no doorbells".to_string(),
+    };
     println!(
-        "tensor-backend: serving {} ({} bytes, {} + {} slots, data area {} bytes at {:#x}, {} threads)",
+        "tensor-backend: serving {} ({} bytes, {} + {} slots, data area {} bytes at {:#x}, {} threads, {wakeups})",
         arguments.shm.display(),
         layout.region_bytes(),
         layout.submission().slots(),
@@ -74,7 +103,17 @@ fn main() -> ExitCode {
         layout.data_offset(),
         config.threads,
     );
-    match backend.run(&stop) {
+    let result = backend.run(&stop);
+    if let Some(server) = &doorbell {
+        let stats = server.stats();
+        println!(
+            "tensor-backend: doorbell: {} guests served, {} refused, {} failed handshakes",
+            stats.served, stats.refused, stats.failed,
+        );
+    }
+    // On every way out of `main`, `backend` and then `doorbell` (declared before it)
+    // are dropped: the server's last reference goes, and with it the socket file.
+    match result {
         Ok(stats) => {
             println!(
                 "tensor-backend: stopped after {} completions ({} refused, {} ring faults, {} resets, {:.3} s busy)",

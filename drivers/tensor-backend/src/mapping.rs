@@ -1,15 +1,19 @@
 //! The shared file mapped into this process, seen as atomic words: the crate's one mapping `unsafe`.
 //!
 //! [`SharedFile::create`] opens (or creates) the file QEMU's `memory-backend-file`
-//! uses, sizes it and maps it shared; [`SharedFile::words`] lends the mapping as
-//! `&[AtomicU32]`, over which [`tensor_ring::SharedWords`] implements the protocol's
-//! region. Nothing else in the crate touches the mapping's memory.
+//! uses, sizes it and maps it shared; [`SharedFile::map`] maps a file already open
+//! (the descriptor an ivshmem server hands its clients, say). [`SharedFile::words`]
+//! lends the mapping as `&[AtomicU32]`, over which [`tensor_ring::SharedWords`]
+//! implements the protocol's region. Nothing else in the crate touches the mapping's
+//! memory; the file itself is lent as a descriptor ([`AsFd`]) for the doorbell server
+//! to pass on.
 
 #![allow(unsafe_code)]
 
 use std::{
     fs::{File, OpenOptions},
     io,
+    os::fd::{AsFd, BorrowedFd},
     path::Path,
     slice,
     sync::atomic::AtomicU32,
@@ -22,8 +26,8 @@ use tensor_ring::{SharedWords, region::WORD_BYTES};
 #[derive(Debug)]
 pub struct SharedFile {
     map: MmapRaw,
-    /// Kept open with the mapping (not needed by it, but it documents what is mapped).
-    _file: File,
+    /// Kept open with the mapping: what is mapped, and what [`AsFd`] lends.
+    file: File,
 }
 
 impl SharedFile {
@@ -33,14 +37,7 @@ impl SharedFile {
     /// Returns an error if `bytes` is zero or not a multiple of [`WORD_BYTES`], or if
     /// the file cannot be opened, resized or mapped.
     pub fn create(path: &Path, bytes: u64) -> io::Result<Self> {
-        if bytes == 0 || !bytes.is_multiple_of(WORD_BYTES as u64) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("a shared region of {bytes} bytes is not a whole number of words"),
-            ));
-        }
-        let length = usize::try_from(bytes)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "region too large"))?;
+        check_length(bytes)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -50,8 +47,17 @@ impl SharedFile {
         if file.metadata()?.len() != bytes {
             file.set_len(bytes)?;
         }
+        Self::map(file)
+    }
+
+    /// Maps all of `file` (open read-write) shared, at its current length.
+    ///
+    /// Returns an error if the length is zero or not a multiple of [`WORD_BYTES`],
+    /// or if the file cannot be mapped.
+    pub fn map(file: File) -> io::Result<Self> {
+        let length = check_length(file.metadata()?.len())?;
         let map = MmapOptions::new().len(length).map_raw(&file)?;
-        Ok(Self { map, _file: file })
+        Ok(Self { map, file })
     }
 
     /// Returns the mapping's length in bytes.
@@ -90,6 +96,25 @@ impl SharedFile {
     }
 }
 
+impl AsFd for SharedFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+/// Returns `bytes` as a mapping length, or an error if it is zero, not a whole
+/// number of words or beyond the address space.
+fn check_length(bytes: u64) -> io::Result<usize> {
+    if bytes == 0 || !bytes.is_multiple_of(WORD_BYTES as u64) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a shared region of {bytes} bytes is not a whole number of words"),
+        ));
+    }
+    usize::try_from(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "region too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +139,23 @@ mod tests {
         assert!(SharedFile::create(&path, 0).is_err());
         assert!(SharedFile::create(&path, 4098).is_err());
         assert!(SharedFile::create(&directory.path().join("no/such/dir"), 4096).is_err());
+        let odd = tempfile::tempfile().unwrap();
+        odd.set_len(4098).unwrap();
+        assert!(SharedFile::map(odd).is_err());
+        assert!(
+            SharedFile::map(tempfile::tempfile().unwrap()).is_err(),
+            "empty"
+        );
+    }
+
+    #[test]
+    fn a_file_lent_as_a_descriptor_maps_the_same_words() {
+        let directory = tempfile::tempdir().unwrap();
+        let first = SharedFile::create(&directory.path().join("tensor0"), 8192).unwrap();
+        let descriptor = first.as_fd().try_clone_to_owned().unwrap();
+        let second = SharedFile::map(File::from(descriptor)).unwrap();
+        assert_eq!(second.len(), 8192);
+        second.region().write_u32(64, 7).unwrap();
+        assert_eq!(first.region().read_u32(64), Ok(7));
     }
 }

@@ -6,21 +6,29 @@
 //! answered with a [`Completion`] carrying the backend's time. [`Backend::run`] steps
 //! until told to stop, backing off while idle. Nothing the guest writes makes a step
 //! fail: only an access to the backend's own region can (a [`BackendError`]).
+//!
+//! With a [`Doorbell`] ([`Backend::start_with_doorbell`]) the header's `DOORBELL` word
+//! names the backend's peer, a descriptor flagged [`FLAG_NOTIFY`] gets the guest rung
+//! once its completion is posted (a refused one too), and an idle loop sleeps on the
+//! doorbell (at most [`DOORBELL_WAIT`] at a time) instead of yielding and sleeping.
 
 use std::{
     hint,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
 
 use tensor_ring::{
-    Completion, CompletionProducer, Descriptor, DeviceStatus, Element, Job, Layout, LayoutError,
-    Limits, Matmul, Outcome, Region, RegionError, RingError, SubmissionConsumer, layout::field,
-    reference::Shape, validate, write_header,
+    Completion, CompletionProducer, Descriptor, DeviceStatus, Element, FLAG_NOTIFY, Job, Layout,
+    LayoutError, Limits, Matmul, Outcome, Region, RegionError, RingError, SubmissionConsumer,
+    layout::field, reference::Shape, validate, write_header,
 };
 
-use crate::compute;
+use crate::{compute, doorbell::Doorbell};
 
 /// Idle steps spent spinning before the loop starts yielding the CPU.
 const IDLE_SPINS: u32 = 256;
@@ -30,6 +38,11 @@ const IDLE_YIELDS: u32 = 1024;
 
 /// The sleep between idle steps once spinning and yielding found nothing.
 const IDLE_SLEEP: Duration = Duration::from_micros(200);
+
+/// The longest an idle loop with a doorbell sleeps on it before stepping again, so
+/// the heartbeat still moves every few milliseconds (a guest calls the backend dead
+/// after a second without).
+pub const DOORBELL_WAIT: Duration = Duration::from_millis(2);
 
 /// How the backend is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,20 +136,53 @@ pub struct Backend<R: Region> {
     epoch: u32,
     heartbeat: u32,
     /// A completion whose post found the ring full; posted before anything else.
-    pending: Option<Completion>,
+    pending: Option<Pending>,
     stats: Stats,
+    /// Rings the guest after `NOTIFY` jobs and wakes the idle loop, if present.
+    doorbell: Option<Arc<dyn Doorbell>>,
+}
+
+/// A completion not yet posted, and whether the guest asked to be rung after it.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    completion: Completion,
+    notify: bool,
 }
 
 impl<R: Region> Backend<R> {
     /// Lays out `region` (all of it) with `config`'s rings, writes the header and
-    /// declares the device [`DeviceStatus::Ready`].
-    pub fn start(mut region: R, config: Config) -> Result<Self, BackendError> {
+    /// declares the device [`DeviceStatus::Ready`]. The backend polls only: the
+    /// header's `DOORBELL` word is 0.
+    pub fn start(region: R, config: Config) -> Result<Self, BackendError> {
+        Self::start_with(region, config, None)
+    }
+
+    /// Starts like [`start`](Self::start), with `doorbell`: the header's `DOORBELL`
+    /// word is its peer ID plus 1 (written before the device is ready), `NOTIFY` jobs
+    /// ring the guest, and the idle loop sleeps on it.
+    pub fn start_with_doorbell(
+        region: R,
+        config: Config,
+        doorbell: Arc<dyn Doorbell>,
+    ) -> Result<Self, BackendError> {
+        Self::start_with(region, config, Some(doorbell))
+    }
+
+    /// Lays out and declares ready, with or without a doorbell.
+    fn start_with(
+        mut region: R,
+        config: Config,
+        doorbell: Option<Arc<dyn Doorbell>>,
+    ) -> Result<Self, BackendError> {
         let layout = Layout::new(
             region.len() as u64,
             config.submission_slots,
             config.completion_slots,
         )?;
         write_header(&mut region, &layout, &config.limits)?;
+        if let Some(doorbell) = &doorbell {
+            region.write_u32(field::DOORBELL, u32::from(doorbell.peer_id()) + 1)?;
+        }
         region.write_u32(field::DEVICE_STATUS, DeviceStatus::Ready.code())?;
         Ok(Self {
             submissions: SubmissionConsumer::new(&layout),
@@ -151,6 +197,7 @@ impl<R: Region> Backend<R> {
             heartbeat: 0,
             pending: None,
             stats: Stats::default(),
+            doorbell,
         })
     }
 
@@ -185,13 +232,17 @@ impl<R: Region> Backend<R> {
                 Ok(_) => {}
                 Err(error) => return self.ring_error(error),
             }
-            self.pending = Some(self.serve(&descriptor));
+            self.pending = Some(Pending {
+                completion: self.serve(&descriptor),
+                notify: descriptor.flags & FLAG_NOTIFY != 0,
+            });
         }
         self.post_pending()
     }
 
-    /// Steps until `stop` is set, backing off while idle, then declares the device
-    /// [`DeviceStatus::Stopped`].
+    /// Steps until `stop` is set, backing off while idle (spinning, then sleeping on
+    /// the doorbell if there is one, else yielding, then sleeping), then declares the
+    /// device [`DeviceStatus::Stopped`].
     pub fn run(&mut self, stop: &AtomicBool) -> Result<Stats, BackendError> {
         let mut idle: u32 = 0;
         while !stop.load(Ordering::Relaxed) {
@@ -201,6 +252,9 @@ impl<R: Region> Backend<R> {
                     idle = idle.saturating_add(1);
                     if idle < IDLE_SPINS {
                         hint::spin_loop();
+                    } else if let Some(doorbell) = &self.doorbell {
+                        // Rung or not, the next step looks at the rings.
+                        doorbell.wait_for_doorbell(DOORBELL_WAIT);
                     } else if idle < IDLE_YIELDS {
                         thread::yield_now();
                     } else {
@@ -225,9 +279,10 @@ impl<R: Region> Backend<R> {
         Ok(Step::Reset(guest_epoch))
     }
 
-    /// Posts the pending completion and takes its descriptor off the ring.
+    /// Posts the pending completion, takes its descriptor off the ring, and rings the
+    /// guest if the descriptor asked for it.
     fn post_pending(&mut self) -> Result<Step, BackendError> {
-        let Some(completion) = self.pending else {
+        let Some(Pending { completion, notify }) = self.pending else {
             return Ok(Step::Idle);
         };
         match self.completions.push(&mut self.region, &completion) {
@@ -242,6 +297,9 @@ impl<R: Region> Backend<R> {
             self.stats.refusals += 1;
         }
         self.stats.busy_ns = self.stats.busy_ns.saturating_add(completion.backend_ns);
+        if notify && let Some(doorbell) = &self.doorbell {
+            doorbell.ring_guest();
+        }
         Ok(Step::Served(completion))
     }
 
