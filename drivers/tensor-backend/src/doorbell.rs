@@ -111,6 +111,13 @@ pub trait Doorbell: fmt::Debug + Send + Sync {
     /// Waits up to `timeout` for the guest to ring the backend, then clears the ring;
     /// returns whether it was rung.
     fn wait_for_doorbell(&self, timeout: Duration) -> bool;
+
+    /// Returns whether a guest is connected, so that doorbells reach it. The header's
+    /// `DOORBELL` word says doorbells only while this holds: QEMU cannot reconnect to a
+    /// restarted server, so a restarted backend has no guest and serves polling only.
+    fn has_guest(&self) -> bool {
+        true
+    }
 }
 
 /// Counts of a [`DoorbellServer`]'s clients since it started listening.
@@ -282,6 +289,10 @@ impl Doorbell for DoorbellServer {
 
     fn wait_for_doorbell(&self, timeout: Duration) -> bool {
         DoorbellServer::wait_for_doorbell(self, timeout)
+    }
+
+    fn has_guest(&self) -> bool {
+        self.guest().is_some()
     }
 }
 

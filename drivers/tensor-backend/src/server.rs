@@ -8,7 +8,7 @@
 //! fail: only an access to the backend's own region can (a [`BackendError`]).
 //!
 //! With a [`Doorbell`] ([`Backend::start_with_doorbell`]) the header's `DOORBELL` word
-//! names the backend's peer, a descriptor flagged [`FLAG_NOTIFY`] gets the guest rung
+//! names the backend's peer while a guest is connected (0 otherwise), a descriptor flagged [`FLAG_NOTIFY`] gets the guest rung
 //! once its completion is posted (a refused one too), and an idle loop sleeps on the
 //! doorbell (at most [`DOORBELL_WAIT`] at a time) instead of yielding and sleeping.
 
@@ -140,6 +140,8 @@ pub struct Backend<R: Region> {
     stats: Stats,
     /// Rings the guest after `NOTIFY` jobs and wakes the idle loop, if present.
     doorbell: Option<Arc<dyn Doorbell>>,
+    /// The header's `DOORBELL` word as last written.
+    doorbell_word: u32,
 }
 
 /// A completion not yet posted, and whether the guest asked to be rung after it.
@@ -180,9 +182,8 @@ impl<R: Region> Backend<R> {
             config.completion_slots,
         )?;
         write_header(&mut region, &layout, &config.limits)?;
-        if let Some(doorbell) = &doorbell {
-            region.write_u32(field::DOORBELL, u32::from(doorbell.peer_id()) + 1)?;
-        }
+        let doorbell_word = doorbell_word(doorbell.as_deref());
+        region.write_u32(field::DOORBELL, doorbell_word)?;
         region.write_u32(field::DEVICE_STATUS, DeviceStatus::Ready.code())?;
         Ok(Self {
             submissions: SubmissionConsumer::new(&layout),
@@ -198,6 +199,7 @@ impl<R: Region> Backend<R> {
             pending: None,
             stats: Stats::default(),
             doorbell,
+            doorbell_word,
         })
     }
 
@@ -216,6 +218,11 @@ impl<R: Region> Backend<R> {
     pub fn step(&mut self) -> Result<Step, BackendError> {
         self.heartbeat = self.heartbeat.wrapping_add(1);
         self.region.write_u32(field::HEARTBEAT, self.heartbeat)?;
+        let doorbell_word = doorbell_word(self.doorbell.as_deref());
+        if doorbell_word != self.doorbell_word {
+            self.region.write_u32(field::DOORBELL, doorbell_word)?;
+            self.doorbell_word = doorbell_word;
+        }
         let guest_epoch = self.region.read_u32(field::GUEST_EPOCH)?;
         if guest_epoch != self.epoch {
             return self.reset(guest_epoch);
@@ -386,4 +393,12 @@ fn to_f32(bytes: &[u8]) -> Vec<f32> {
 /// Returns `bytes` as `i8`s.
 fn to_i8(bytes: &[u8]) -> Vec<i8> {
     bytes.iter().map(|&byte| byte as i8).collect()
+}
+
+/// Returns the header's `DOORBELL` word for `doorbell`: its peer ID plus 1 while a
+/// guest is connected to be rung and to ring, else 0.
+fn doorbell_word(doorbell: Option<&dyn Doorbell>) -> u32 {
+    doorbell
+        .filter(|doorbell| doorbell.has_guest())
+        .map_or(0, |doorbell| u32::from(doorbell.peer_id()) + 1)
 }

@@ -327,12 +327,19 @@ fn a_second_client_is_refused_while_the_first_is_served() {
 #[test]
 fn a_guest_that_goes_away_is_forgotten_and_the_next_one_gets_id_2() {
     with_backend(|socket, server| {
-        {
+        let file = {
             let first = handshake(socket);
             let mut client = Client::connect(first.memory.region(), TIMEOUT).unwrap();
             notified_matmul(&mut client, &first);
+            std::fs::File::from(first.memory.as_fd().try_clone_to_owned().unwrap())
             // QEMU exits: its socket, mapping and eventfds close.
-        }
+        };
+        // Without a guest the header says no doorbells (a restarted server would have
+        // none either: QEMU cannot reconnect).
+        let watcher = SharedFile::map(file).unwrap();
+        eventually("DOORBELL 0 without a guest", || {
+            watcher.region().read_u32(field::DOORBELL) == Ok(0)
+        });
         let second = handshake(socket);
         assert_eq!(second.id, 2);
         let stats = server.stats();
