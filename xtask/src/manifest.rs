@@ -321,6 +321,7 @@ mod tests {
             [four_big]
             tensor_backends = 4
             tensor_backend_size = "64M"
+            tensor_doorbells = true
 
             [none]
             tensor_backends = 0
@@ -335,6 +336,7 @@ mod tests {
             (four.tensor_backends, four.tensor_backend_bytes),
             (4, 64 << 20)
         );
+        assert!(four.tensor_doorbells && !two.tensor_doorbells);
         assert_eq!(manifest.scenario("none"), Scenario::default());
         assert_eq!(Scenario::default().tensor_backends, 0);
     }
@@ -352,6 +354,7 @@ mod tests {
                 "not a size",
             ),
             ("[t]\ntensor_backend_size = \"16M\"\n", "would do nothing"),
+            ("[t]\ntensor_doorbells = true\n", "would do nothing"),
         ] {
             let error = Manifest::parse(text).unwrap_err().to_string();
             assert!(error.contains(reason), "{text:?}: {error}");
