@@ -11,6 +11,9 @@
 //!   doorbells the same while a caller is blocked for completion
 //!   interrupts, and every interrupt job got its interrupt. Without
 //!   doorbells, interrupt completion is refused.
+//! - Resident tensors: an uploaded B gives the reference's results on every
+//!   route, is copied into a device's data area once and reused there, and
+//!   is copied again after that device's backend restarts.
 //! - Two callers at once use both devices.
 //! - Bad shapes and lengths are refused before any route runs.
 //! - The backend of device 1 is killed (`HARNESS tensor-backend kill 1`):
@@ -255,6 +258,7 @@ fn checker(doorbells: bool) -> Result<(), &'static str> {
         check_interrupts(&mut numbers)?;
     }
 
+    check_residents(&routes, &mut numbers)?;
     check_refusals(doorbells)?;
     check_two_callers()?;
     check_backend_loss(&mut numbers, doorbells)?;
@@ -287,6 +291,134 @@ fn check_interrupts(numbers: &mut Numbers) -> Result<(), &'static str> {
     if interrupts < 2 * JOBS {
         return Err("an interrupt job completed without its interrupt");
     }
+    Ok(())
+}
+
+/// Resident `i8` and `f32` B operands on every route in `routes`, each used
+/// twice; returns after releasing them.
+fn check_residents(routes: &[Route], numbers: &mut Numbers) -> Result<(), &'static str> {
+    use kernel::accel::resident;
+    use tensor_ring::Element;
+    let (m, k, n) = (24, 80, 40);
+    let pid = task::current_pid();
+    let b8 = numbers.i8s(k * n);
+    let i8_id = resident::upload(
+        pid,
+        Element::I8,
+        (k, n),
+        b8.iter().map(|value| *value as u8).collect(),
+        None,
+    )
+    .map_err(|_| "an i8 upload failed")?;
+    let b32 = numbers.f32s(k * n);
+    let f32_id = resident::upload(
+        pid,
+        Element::F32,
+        (k, n),
+        b32.iter().flat_map(|value| value.to_le_bytes()).collect(),
+        None,
+    )
+    .map_err(|_| "an f32 upload failed")?;
+    let shape_i8 = MatmulShape::new(m, k, n, 1, 4).map_err(|_| "shape")?;
+    let shape_f32 = MatmulShape::new(m, k, n, 4, 4).map_err(|_| "shape")?;
+    let reference_shape = Shape { m, k, n };
+    for &route in routes {
+        for _ in 0..2 {
+            // Looked up per call, as the syscall does: placements are recorded.
+            let tensor = resident::lookup(pid, i8_id).map_err(|_| "lookup")?;
+            let a = numbers.i8s(m * k);
+            let mut c = alloc::vec![0i32; m * n];
+            let mut expected = alloc::vec![0i32; m * n];
+            reference::matmul_i8(reference_shape, &a, &b8, &mut expected)
+                .map_err(|_| "reference")?;
+            let outcome =
+                tensor::matmul_i8_resident(&shape_i8, &a, &tensor, &mut c, &pinned(route))
+                    .map_err(|error| {
+                        log::error!("resident i8 on {route:?}: {error:?}");
+                        "a resident i8 matmul failed"
+                    })?;
+            if outcome.route != route || c != expected {
+                return Err("a resident i8 matmul is wrong or took another route");
+            }
+            let tensor = resident::lookup(pid, f32_id).map_err(|_| "lookup")?;
+            let a = numbers.f32s(m * k);
+            let mut c = alloc::vec![f32::NAN; m * n];
+            tensor::matmul_f32_resident(&shape_f32, &a, &tensor, &mut c, &pinned(route))
+                .map_err(|_| "a resident f32 matmul failed")?;
+            if reference::first_f32_mismatch(reference_shape, &a, &b32, &c) != Ok(None) {
+                return Err("a resident f32 matmul is outside the tolerance");
+            }
+        }
+        if let Some(device) = device_of(route) {
+            let placed = resident::residents()
+                .iter()
+                .filter(|info| info.placed_mask & (1 << device) != 0)
+                .count();
+            let bytes = tensor::devices()[usize::from(device)].resident_bytes;
+            if placed != 2 || bytes < (k * n * 5) as u64 {
+                log::error!("device {device}: {placed} placed, {bytes} resident bytes");
+                return Err("resident tensors were not placed on the device");
+            }
+        }
+    }
+    // A wrong shape or element type is refused; a foreign or released ID is unknown.
+    let tensor = resident::lookup(pid, i8_id).map_err(|_| "lookup")?;
+    let wrong = MatmulShape::new(m, n, k, 1, 4).map_err(|_| "shape")?;
+    let mut c = alloc::vec![0i32; m * k];
+    if tensor::matmul_i8_resident(
+        &wrong,
+        &numbers.i8s(m * n),
+        &tensor,
+        &mut c,
+        &JobOptions::default(),
+    )
+    .map(|_| ())
+        != Err(AccelError::InvalidArgument)
+    {
+        return Err("a resident tensor of another shape was accepted");
+    }
+    let floats = resident::lookup(pid, f32_id).map_err(|_| "lookup")?;
+    let mut c = alloc::vec![0i32; m * n];
+    if tensor::matmul_i8_resident(
+        &shape_i8,
+        &numbers.i8s(m * k),
+        &floats,
+        &mut c,
+        &JobOptions::default(),
+    )
+    .map(|_| ())
+        != Err(AccelError::InvalidArgument)
+    {
+        return Err("an f32 resident tensor was accepted as i8");
+    }
+    if resident::lookup(pid + 1, i8_id).is_ok() {
+        return Err("another agent found this agent's tensor");
+    }
+    let before: Vec<u64> = tensor::devices()
+        .iter()
+        .map(|device| device.resident_bytes)
+        .collect();
+    resident::release(pid, i8_id).map_err(|_| "release")?;
+    resident::release(pid, f32_id).map_err(|_| "release")?;
+    let after: Vec<u64> = tensor::devices()
+        .iter()
+        .map(|device| device.resident_bytes)
+        .collect();
+    if resident::release(pid, i8_id) != Err(AccelError::NotFound)
+        || resident::lookup(pid, i8_id).is_ok()
+        || after
+            .iter()
+            .zip(&before)
+            .any(|(after, before)| after > before)
+        || after.iter().sum::<u64>() != 0
+    {
+        log::error!("resident bytes before {before:?}, after {after:?}");
+        return Err("a released tensor stayed");
+    }
+    log::info!(
+        "resident tensors right on {} routes, placed once per device, released",
+        routes.len()
+    );
     Ok(())
 }
 
@@ -355,8 +487,50 @@ fn check_two_callers() -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Side of the square resident tensor of [`resident_product`].
+const KEPT_SIDE: usize = 48;
+
+/// One product with resident tensor `id` (`KEPT_SIDE` square, `i8`) on
+/// device 1, polled, checked against the reference.
+fn resident_product(id: u64, numbers: &mut Numbers) -> Result<(), &'static str> {
+    use kernel::accel::resident;
+    let tensor = resident::lookup(task::current_pid(), id).map_err(|_| "lookup")?;
+    let b: Vec<i8> = tensor.bytes.iter().map(|byte| *byte as i8).collect();
+    let side = KEPT_SIDE;
+    let a = numbers.i8s(side * side);
+    let mut c = alloc::vec![0i32; side * side];
+    let mut expected = alloc::vec![0i32; side * side];
+    let shape = Shape {
+        m: side,
+        k: side,
+        n: side,
+    };
+    reference::matmul_i8(shape, &a, &b, &mut expected).map_err(|_| "reference")?;
+    let checked = MatmulShape::new(side, side, side, 1, 4).map_err(|_| "shape")?;
+    tensor::matmul_i8_resident(&checked, &a, &tensor, &mut c, &pinned(Route::Poll(1)))
+        .map_err(|_| "a resident product on device 1 failed")?;
+    if c != expected {
+        return Err("a resident product on device 1 is wrong");
+    }
+    Ok(())
+}
+
 fn check_backend_loss(numbers: &mut Numbers, doorbells: bool) -> Result<(), &'static str> {
     let losses_before = tensor::devices()[1].losses;
+    // A resident tensor placed on device 1 before its backend dies.
+    let kept = kernel::accel::resident::upload(
+        task::current_pid(),
+        tensor_ring::Element::I8,
+        (KEPT_SIDE, KEPT_SIDE),
+        numbers
+            .i8s(KEPT_SIDE * KEPT_SIDE)
+            .iter()
+            .map(|value| *value as u8)
+            .collect(),
+        None,
+    )
+    .map_err(|_| "upload")?;
+    resident_product(kept, numbers)?;
     let on_device_1 = if doorbells {
         Route::Interrupt(1)
     } else {
@@ -438,6 +612,17 @@ fn check_backend_loss(numbers: &mut Numbers, doorbells: bool) -> Result<(), &'st
     for dims in SHAPES {
         check_shape(dims, &pinned(Route::Poll(1)), Some(Route::Poll(1)), numbers)?;
     }
+    // The restarted device starts with an empty resident area: the tensor
+    // placed before the kill is copied in again on its next use there.
+    if tensor::devices()[1].resident_bytes != 0 {
+        return Err("the re-attached device kept resident placements");
+    }
+    resident_product(kept, numbers)?;
+    if tensor::devices()[1].resident_bytes == 0 {
+        return Err("the resident tensor was not placed again after the restart");
+    }
+    kernel::accel::resident::release(task::current_pid(), kept).map_err(|_| "release")?;
+    check_residents(&[Route::Poll(1)], numbers)?;
     if doorbells {
         // QEMU cannot reconnect to a restarted ivshmem server: polling only.
         if tensor::devices()[1].doorbell {

@@ -29,7 +29,7 @@
 //! | 16 | accel_copy | source pointer, length (at most [`MAX_ACCEL_COPY_BYTES`]), destination pointer, flags; returns within 3 × [`ACCEL_TIMEOUT_US`] | bytes copied |
 //! | 17 | read_file | name pointer, name length (a file under [`FILE_DIRECTORY`], at most [`MAX_NAME_BYTES`]), offset, buffer pointer, buffer length (at most [`MAX_READ_BYTES`] are copied) | bytes copied (0 at or past the end); `NotFound` for any other name |
 //! | 18 | objective | an [`ObjectiveOp`] and its two arguments (see below) | 0 |
-//! | 19 | tensor | a [`TensorOp`], the shape ([`tensor_shape`]), A pointer, B pointer, C pointer, [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] (see below) | the route: 0 the CPU, `d + 1` tensor device `d` |
+//! | 19 | tensor | a [`TensorOp`], the shape ([`tensor_shape`]), A pointer, B pointer (or a resident tensor's ID), C pointer, [`ACCEL_ALLOW_CPU`] \| [`ACCEL_POLL`] \| [`ACCEL_INTERRUPT`] (see [`TensorOp`]) | matmuls: the route, 0 the CPU, `d + 1` tensor device `d`; uploads: the resident tensor's ID |
 //!
 //! `objective` declares the caller's learning objective or reports its
 //! progress; the task manager shows progress against the objective and
@@ -517,6 +517,16 @@ pub const ACCEL_MAX_DEVICES_PER_AGENT: u64 = 1;
 
 /// What a `tensor` call computes (its first argument). Matrices are
 /// row-major: element `(i, j)` of an `r x c` matrix is at index `i * c + j`.
+///
+/// **Resident tensors** are matrices the kernel keeps for the caller (model
+/// weights): uploaded once, then named by ID as the B operand of later
+/// matmuls, which then move only A and C (a device keeps its copy between
+/// calls). An upload's shape word is `tensor_shape(1, rows, columns)`, A
+/// points at the elements, B and C are 0, no flags; it returns the ID. The
+/// bytes are charged to the caller's memory budget until the tensor is
+/// released or the caller exits. At most [`MAX_RESIDENT_TENSORS`] per agent
+/// (`Exhausted`), and a kernel-wide pool (`OutOfMemory`); an ID the caller
+/// does not own is `NotFound`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub enum TensorOp {
@@ -525,7 +535,21 @@ pub enum TensorOp {
     MatmulF32 = 0,
     /// The same with `i8` A and B and `i32` C; bit-exact on every route.
     MatmulI8 = 1,
+    /// Uploads an `f32` resident tensor (see above).
+    UploadF32 = 2,
+    /// Uploads an `i8` resident tensor.
+    UploadI8 = 3,
+    /// Releases resident tensor ID (the shape word's place); the rest 0.
+    Release = 4,
+    /// [`TensorOp::MatmulF32`] with B the `f32` resident tensor whose ID is
+    /// the B argument (its shape must be `k x n`).
+    MatmulF32Resident = 5,
+    /// [`TensorOp::MatmulI8`] with B an `i8` resident tensor.
+    MatmulI8Resident = 6,
 }
+
+/// Most resident tensors one agent holds.
+pub const MAX_RESIDENT_TENSORS: u64 = 16;
 
 impl TensorOp {
     /// Returns the operation numbered `number`, if there is one.
@@ -533,15 +557,24 @@ impl TensorOp {
         match number {
             0 => Some(Self::MatmulF32),
             1 => Some(Self::MatmulI8),
+            2 => Some(Self::UploadF32),
+            3 => Some(Self::UploadI8),
+            4 => Some(Self::Release),
+            5 => Some(Self::MatmulF32Resident),
+            6 => Some(Self::MatmulI8Resident),
             _ => None,
         }
     }
 
-    /// Returns the bytes of one element of A and B, and of C.
+    /// Returns the bytes of one element of A and B, and of C (an upload's
+    /// elements and 0; a release's 0 and 0).
     pub const fn element_bytes(self) -> (u64, u64) {
         match self {
-            Self::MatmulF32 => (4, 4),
-            Self::MatmulI8 => (1, 4),
+            Self::MatmulF32 | Self::MatmulF32Resident => (4, 4),
+            Self::MatmulI8 | Self::MatmulI8Resident => (1, 4),
+            Self::UploadF32 => (4, 0),
+            Self::UploadI8 => (1, 0),
+            Self::Release => (0, 0),
         }
     }
 }

@@ -48,10 +48,15 @@ impl fmt::Display for AiError {
 /// A model's matrix products through the kernel's `tensor` syscall: the
 /// adaptive table puts each on the CPU or a tensor accelerator (the agent
 /// allows both), so small layers stay on the CPU and large batches go to a
-/// device as the table learns. A call the kernel refuses (no capability, a
-/// shape over its limits) runs on the agent's own kernels instead. Counts
+/// device as the table learns. Each weight matrix is uploaded once as a
+/// resident tensor ([`crate::ResidentTensor`]), transposed to the syscall's
+/// `k x n`, and named in later products, which then move only the
+/// activations; a matrix is known by its address, length and a hash of its
+/// contents, so a changed or moved matrix is uploaded anew. A call the
+/// kernel refuses (no capability, a shape over its limits, no room for
+/// another resident tensor) runs on the agent's own kernels instead. Counts
 /// where the products ran.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub struct KernelMatmul {
     /// Products the kernel ran on the CPU.
     pub on_cpu: u64,
@@ -59,19 +64,68 @@ pub struct KernelMatmul {
     pub on_device: u64,
     /// Products the agent ran itself after the kernel refused.
     pub local: u64,
+    /// Weight matrices uploaded as resident tensors.
+    pub uploads: u64,
+    weights: Vec<CachedWeights>,
 }
 
-impl agent_tensor::MatmulI8 for KernelMatmul {
-    fn matmul_i8(&mut self, a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n: usize) {
-        // The syscall takes B as k x n; the model keeps its weights transposed.
+#[derive(Debug)]
+struct CachedWeights {
+    address: usize,
+    length: usize,
+    hash: u64,
+    tensor: crate::ResidentTensor,
+}
+
+/// FNV-1a over `bytes`: tells a changed weight matrix from the cached one.
+fn fnv1a(bytes: &[i8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte as u8)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+impl KernelMatmul {
+    /// Returns the resident tensor of `bt` (`n x k`, transposed), uploading it
+    /// first if it is not cached; `None` when the kernel refuses the upload.
+    fn resident(&mut self, bt: &[i8], k: usize, n: usize) -> Option<&crate::ResidentTensor> {
+        let hash = fnv1a(bt);
+        let key = (bt.as_ptr() as usize, bt.len());
+        let found = self
+            .weights
+            .iter()
+            .position(|cached| (cached.address, cached.length) == key);
+        if let Some(index) = found {
+            if self.weights[index].hash == hash {
+                return Some(&self.weights[index].tensor);
+            }
+            // Changed in place: released (dropped) before the new upload.
+            self.weights.swap_remove(index);
+        }
         let mut b = alloc::vec![0i8; k * n];
         for (row, weights) in bt.chunks_exact(k).enumerate().take(n) {
             for (p, weight) in weights.iter().enumerate() {
                 b[p * n + row] = *weight;
             }
         }
-        let dims = (m as u64, k as u64, n as u64);
-        match crate::matmul_i8(dims, a, &b, out, crate::abi::ACCEL_ALLOW_CPU) {
+        let tensor = crate::ResidentTensor::upload_i8(k as u64, n as u64, &b).ok()?;
+        self.uploads += 1;
+        self.weights.push(CachedWeights {
+            address: key.0,
+            length: key.1,
+            hash,
+            tensor,
+        });
+        self.weights.last().map(|cached| &cached.tensor)
+    }
+}
+
+impl agent_tensor::MatmulI8 for KernelMatmul {
+    fn matmul_i8(&mut self, a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n: usize) {
+        let result = match self.resident(bt, k, n) {
+            Some(b) => crate::matmul_i8_resident(m as u64, a, b, out, crate::abi::ACCEL_ALLOW_CPU),
+            None => Err(crate::abi::Error::Exhausted),
+        };
+        match result {
             Ok(crate::TensorRoute::Cpu) => self.on_cpu += 1,
             Ok(crate::TensorRoute::Device(_)) => self.on_device += 1,
             Err(_) => {

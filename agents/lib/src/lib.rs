@@ -456,9 +456,22 @@ fn tensor(
 pub fn tensor_raw(
     operation: u64,
     shape: u64,
-    [a, b, c]: [u64; 3],
+    pointers: [u64; 3],
     flags: u64,
 ) -> Result<TensorRoute, Error> {
+    tensor_value(operation, shape, pointers, flags).map(|route| match route {
+        0 => TensorRoute::Cpu,
+        device => TensorRoute::Device(device - 1),
+    })
+}
+
+/// The `tensor` syscall's value as it is (a route, or an upload's ID).
+pub fn tensor_value(
+    operation: u64,
+    shape: u64,
+    [a, b, c]: [u64; 3],
+    flags: u64,
+) -> Result<u64, Error> {
     check(raw::raw6(
         Syscall::Tensor as u64,
         operation,
@@ -468,10 +481,118 @@ pub fn tensor_raw(
         c,
         flags,
     ))
-    .map(|route| match route {
-        0 => TensorRoute::Cpu,
-        device => TensorRoute::Device(device - 1),
-    })
+}
+
+/// A matrix the kernel keeps for this agent: uploaded once, then the B
+/// operand of [`matmul_i8_resident`] / [`matmul_f32_resident`] calls, which
+/// move only A and C (a tensor device keeps its copy between calls).
+/// Released when dropped.
+#[derive(Debug)]
+pub struct ResidentTensor {
+    id: u64,
+    rows: u64,
+    columns: u64,
+}
+
+impl ResidentTensor {
+    /// Uploads `data`, `rows x columns` `i8` elements (row-major).
+    pub fn upload_i8(rows: u64, columns: u64, data: &[i8]) -> Result<Self, Error> {
+        Self::upload(
+            abi::TensorOp::UploadI8,
+            rows,
+            columns,
+            data.as_ptr() as u64,
+            data.len(),
+        )
+    }
+
+    /// Uploads `data`, `rows x columns` `f32` elements (row-major).
+    pub fn upload_f32(rows: u64, columns: u64, data: &[f32]) -> Result<Self, Error> {
+        Self::upload(
+            abi::TensorOp::UploadF32,
+            rows,
+            columns,
+            data.as_ptr() as u64,
+            data.len(),
+        )
+    }
+
+    fn upload(
+        operation: abi::TensorOp,
+        rows: u64,
+        columns: u64,
+        pointer: u64,
+        length: usize,
+    ) -> Result<Self, Error> {
+        if rows.checked_mul(columns) != Some(length as u64) {
+            return Err(Error::InvalidArgument);
+        }
+        let id = tensor_value(
+            operation as u64,
+            abi::tensor_shape(1, rows, columns),
+            [pointer, 0, 0],
+            0,
+        )?;
+        Ok(Self { id, rows, columns })
+    }
+
+    /// Returns the kernel's ID of the tensor.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Returns `(rows, columns)`.
+    pub fn shape(&self) -> (u64, u64) {
+        (self.rows, self.columns)
+    }
+}
+
+impl Drop for ResidentTensor {
+    fn drop(&mut self) {
+        // Only an ID that is not ours fails, and this one is.
+        let _ = tensor_value(abi::TensorOp::Release as u64, self.id, [0; 3], 0);
+    }
+}
+
+/// Computes `c[m x n] = a[m x k] * b` for `i8` `a` and a resident `i8` `b`
+/// (`k x n`) into `i32` `c` through the `tensor` syscall.
+pub fn matmul_i8_resident(
+    m: u64,
+    a: &[i8],
+    b: &ResidentTensor,
+    c: &mut [i32],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    let (k, n) = b.shape();
+    if m.checked_mul(k) != Some(a.len() as u64) || m.checked_mul(n) != Some(c.len() as u64) {
+        return Err(Error::InvalidArgument);
+    }
+    tensor_raw(
+        abi::TensorOp::MatmulI8Resident as u64,
+        abi::tensor_shape(m, k, n),
+        [a.as_ptr() as u64, b.id, c.as_mut_ptr() as u64],
+        flags,
+    )
+}
+
+/// Computes `c[m x n] = a[m x k] * b` in `f32` with a resident `f32` `b`.
+pub fn matmul_f32_resident(
+    m: u64,
+    a: &[f32],
+    b: &ResidentTensor,
+    c: &mut [f32],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    let (k, n) = b.shape();
+    if m.checked_mul(k) != Some(a.len() as u64) || m.checked_mul(n) != Some(c.len() as u64) {
+        return Err(Error::InvalidArgument);
+    }
+    tensor_raw(
+        abi::TensorOp::MatmulF32Resident as u64,
+        abi::tensor_shape(m, k, n),
+        [a.as_ptr() as u64, b.id, c.as_mut_ptr() as u64],
+        flags,
+    )
 }
 
 /// Formats and logs one line (cut at `abi::MAX_LOG_BYTES`).

@@ -19,6 +19,7 @@
 //! | [`log_line`] | agent log hygiene: one `log` call is one escaped line with the agent prefix |
 //! | [`qemu_exit`] | the `isa-debug-exit` protocol shared by test kernels and xtask |
 //! | [`turn`] | whose turn it is at a shared resource (the longest waiter first) |
+//! | [`range_alloc`] | first-fit aligned ranges of a window: resident tensors in an accelerator's data area |
 //! | [`factorial`] | factorials wrapping at 32 and 64 bits in constant time (the accelerator's CPU route) |
 //!
 //! The crate assumes 64-bit `usize` (as on `x86_64` and every host the
@@ -38,6 +39,7 @@ pub mod log_line;
 pub mod map_window;
 pub mod memory_budget;
 pub mod qemu_exit;
+pub mod range_alloc;
 pub mod spawn_rights;
 pub mod turn;
 pub mod user_range;

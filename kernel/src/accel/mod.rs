@@ -14,6 +14,7 @@
 
 pub mod dispatch;
 pub mod pool;
+pub mod resident;
 pub mod shared;
 pub mod tensor;
 
@@ -56,8 +57,10 @@ pub enum AccelError {
     /// No memory for a buffer.
     OutOfMemory,
     /// The calling agent already holds its share of the pool
-    /// ([`pool::MAX_JOBS_PER_AGENT`]).
+    /// ([`pool::MAX_JOBS_PER_AGENT`], [`resident::MAX_PER_AGENT`]).
     Exhausted,
+    /// No such resident tensor of the caller's.
+    NotFound,
 }
 
 impl From<AccelError> for agent_abi::Error {
@@ -71,6 +74,7 @@ impl From<AccelError> for agent_abi::Error {
             AccelError::InvalidArgument => Self::InvalidArgument,
             AccelError::OutOfMemory => Self::OutOfMemory,
             AccelError::Exhausted => Self::Exhausted,
+            AccelError::NotFound => Self::NotFound,
         }
     }
 }
@@ -214,6 +218,9 @@ pub fn init() -> usize {
     };
     if crate::task::on_agent_exit(pool::release_agent).is_err() {
         log::warn!("accel: no exit observer slot; a killed agent's device stays held");
+    }
+    if crate::task::on_agent_exit(resident::release_agent).is_err() {
+        log::warn!("accel: no exit observer slot; an ended agent's resident tensors stay");
     }
     log::info!("accel: {devices} edu devices in the pool");
     let shared = shared::init();

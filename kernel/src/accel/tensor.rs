@@ -43,10 +43,15 @@ use drivers::{
     ivshmem::Ivshmem,
     tensor::{DeviceError, FLAG_NOTIFY, IvshmemRegion, Request, TensorDevice, liveness},
 };
+use kernel_core::range_alloc::RangeAllocator;
 use spin::Mutex;
-use tensor_ring::{Op, Outcome as JobOutcome, reference::Shape};
+use tensor_ring::{Element, Op, Outcome as JobOutcome, reference::Shape};
 
-use super::{AccelError, Completion, JobOptions, Outcome, Route, dispatch::Operation};
+use super::{
+    AccelError, Completion, JobOptions, Outcome, Route,
+    dispatch::Operation,
+    resident::{self, Placement, ResidentRef},
+};
 use crate::{arch::cpu::without_interrupts, task, time};
 
 /// The largest `m`, `k` or `n` of one call.
@@ -65,6 +70,10 @@ pub const CHECK_INTERVAL_US: u64 = 50_000;
 const ATTACH_WAIT_US: u64 = 200_000;
 /// Operands start at multiples of this many bytes of the data area.
 const OPERAND_ALIGN: u64 = 64;
+/// The start of every data area holds one call's operands (A, B, C at most
+/// [`MAX_OPERAND_BYTES`] each); resident tensors ([`resident`]) lie above.
+pub const SCRATCH_BYTES: u64 = 1 << 20;
+const _: () = assert!(3 * (MAX_OPERAND_BYTES as u64 + OPERAND_ALIGN) <= SCRATCH_BYTES);
 /// How long a waiting caller spins before it starts yielding between
 /// polls, µs: a small job's completion (the backend wakes within a few
 /// hundred µs) comes sooner than a round of the other agents would take,
@@ -165,6 +174,11 @@ pub struct TensorDeviceInfo {
     pub doorbell: bool,
     /// Completion interrupts received.
     pub interrupts: u64,
+    /// Bytes of resident tensors placed in its data area now.
+    pub resident_bytes: u64,
+    /// Times its resident area was emptied to make room (the tensors are
+    /// copied again on their next use there).
+    pub evictions: u64,
 }
 
 struct Slot {
@@ -179,6 +193,10 @@ struct Slot {
     lost_heartbeat: u32,
     /// Callers waiting for this device.
     waiting: u32,
+    /// Its resident area (above [`SCRATCH_BYTES`]) and its generation: a
+    /// placement of another generation is stale.
+    resident_area: RangeAllocator,
+    resident_generation: u64,
 }
 
 static SLOTS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
@@ -251,11 +269,15 @@ pub fn init() -> usize {
                         vector: info.interrupt_vector,
                         doorbell: false,
                         interrupts: 0,
+                        resident_bytes: 0,
+                        evictions: 0,
                     },
                     heartbeat: 0,
                     heartbeat_changed_us: now,
                     lost_heartbeat: 0,
                     waiting: 0,
+                    resident_area: RangeAllocator::new(0, 0, OPERAND_ALIGN),
+                    resident_generation: 0,
                 })
             })
             .collect();
@@ -313,6 +335,7 @@ pub fn devices() -> Vec<TensorDeviceInfo> {
                 interrupts: INTERRUPTS
                     .get(slot.info.index)
                     .map_or(0, |count| count.load(Ordering::Relaxed)),
+                resident_bytes: slot.resident_area.used_bytes(),
                 ..slot.info
             })
             .collect()
@@ -452,6 +475,10 @@ fn try_attach(index: usize) {
                 slot.info.data_bytes = device.layout().data_bytes();
                 slot.info.doorbell = device.doorbell_peer().is_some();
                 slot.info.attaches += 1;
+                // Nothing placed before is trusted after a (re-)attach.
+                slot.resident_area =
+                    RangeAllocator::new(SCRATCH_BYTES, slot.info.data_bytes, OPERAND_ALIGN);
+                slot.resident_generation += 1;
                 slot.info.state = TensorState::Ready;
                 if slot.info.attaches > 1 {
                     log::info!(
@@ -691,13 +718,74 @@ impl MatmulShape {
     }
 }
 
-/// Where the operands of a job go in the data area, and whether they fit.
-fn placement(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> ([u64; 3], u64) {
+/// Where the operands of a job go in the scratch part of the data area, and
+/// where they end. A resident B takes no scratch (its offset is its placement's).
+fn placement(
+    shape: &MatmulShape,
+    input_bytes: u64,
+    output_bytes: u64,
+    resident_b: bool,
+) -> ([u64; 3], u64) {
     let a = 0;
     let b = (shape.m as u64 * shape.k as u64 * input_bytes).next_multiple_of(OPERAND_ALIGN);
-    let c = (b + shape.k as u64 * shape.n as u64 * input_bytes).next_multiple_of(OPERAND_ALIGN);
+    let c = if resident_b {
+        b
+    } else {
+        (b + shape.k as u64 * shape.n as u64 * input_bytes).next_multiple_of(OPERAND_ALIGN)
+    };
     let end = c + shape.m as u64 * shape.n as u64 * output_bytes;
     ([a, b, c], end)
+}
+
+/// Gives the range of `placement` back to device `device`'s resident area,
+/// if the placement is of its current generation.
+pub(super) fn free_resident(device: usize, placement: Placement) {
+    with_slots(|slots| {
+        if let Some(slot) = slots.get_mut(device)
+            && slot.resident_generation == placement.generation
+        {
+            let _ = slot.resident_area.free(placement.offset);
+        }
+    });
+}
+
+/// Returns the data-area offset of `tensor` on held device `index`: its
+/// placement if current, else a new one, the bytes copied in. A full area
+/// is emptied first (a new generation; the others are copied again later).
+fn place_resident(
+    index: usize,
+    device: &mut TensorDevice<IvshmemRegion<'static>>,
+    tensor: &ResidentRef,
+) -> Result<u64, DeviceError> {
+    let length = tensor.bytes.len() as u64;
+    let placed = with_slots(|slots| {
+        let slot = slots.get_mut(index)?;
+        if let Some(placement) = tensor.placed.get(index).copied().flatten()
+            && placement.generation == slot.resident_generation
+        {
+            return Some((placement, false));
+        }
+        let offset = match slot.resident_area.allocate(length) {
+            Some(offset) => offset,
+            None => {
+                slot.resident_area.reset();
+                slot.resident_generation += 1;
+                slot.info.evictions += 1;
+                slot.resident_area.allocate(length)?
+            }
+        };
+        let placement = Placement {
+            offset,
+            generation: slot.resident_generation,
+        };
+        Some((placement, true))
+    });
+    let (placement, fresh) = placed.ok_or(DeviceError::TooLarge)?;
+    if fresh {
+        device.write_data(placement.offset, &tensor.bytes)?;
+        resident::set_placement(tensor.id, index, placement);
+    }
+    Ok(placement.offset)
 }
 
 /// What one call's route choice needs of the slots, read under one lock.
@@ -714,9 +802,16 @@ struct Availability {
     interrupt: u32,
 }
 
-/// Returns the slots' [`Availability`] for a job of `shape`.
-fn availability(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> Availability {
-    let (_, end) = placement(shape, input_bytes, output_bytes);
+/// Returns the slots' [`Availability`] for a job of `shape` (with a
+/// resident B of `resident_bytes`, if any).
+fn availability(
+    shape: &MatmulShape,
+    input_bytes: u64,
+    output_bytes: u64,
+    resident_bytes: Option<u64>,
+) -> Availability {
+    let (_, end) = placement(shape, input_bytes, output_bytes, resident_bytes.is_some());
+    let resident_end = SCRATCH_BYTES + resident_bytes.unwrap_or(0);
     with_slots(|slots| {
         let mut seen = Availability {
             ready: 0,
@@ -739,7 +834,10 @@ fn availability(shape: &MatmulShape, input_bytes: u64, output_bytes: u64) -> Ava
                 shape.words().iter().all(|dim| *dim <= limits.max_dimension)
                     && shape.multiply_adds() <= limits.max_multiply_adds
             });
-            if end <= slot.info.data_bytes && within {
+            if end <= slot.info.data_bytes
+                && (resident_bytes.is_none() || resident_end <= slot.info.data_bytes)
+                && within
+            {
                 seen.fitting |= bit;
             }
             seen.in_flight += slot.waiting + u32::from(state == TensorState::Busy);
@@ -837,7 +935,7 @@ fn device_matmul<A: Elements, C: Elements>(
     op: Op,
     shape: &MatmulShape,
     a: &[A],
-    b: &[A],
+    b: &Operand<'_, A>,
     c: &mut [C],
     deadline: u64,
 ) -> Result<u64, AccelError> {
@@ -846,23 +944,32 @@ fn device_matmul<A: Elements, C: Elements>(
     let _deferral = task::defer_kills();
     let start = time::now_us();
     let mut held = held;
-    let (offsets, _) = placement(shape, A::BYTES as u64, C::BYTES as u64);
+    let resident_b = matches!(b, Operand::Resident(_));
+    let (mut offsets, _) = placement(shape, A::BYTES as u64, C::BYTES as u64, resident_b);
     let event = if interrupt {
         interrupt_event(index)
     } else {
         None
     };
-    let request = Request {
-        op,
-        shape: shape.words(),
-        offsets,
-        flags: if event.is_some() { FLAG_NOTIFY } else { 0 },
-    };
     let shm = held.shm;
     let peer = held.device.doorbell_peer();
     let result = (|| {
         write_elements(&mut held.device, offsets[0], a).map_err(JobError::Device)?;
-        write_elements(&mut held.device, offsets[1], b).map_err(JobError::Device)?;
+        match b {
+            Operand::Values(b) => {
+                write_elements(&mut held.device, offsets[1], b).map_err(JobError::Device)?;
+            }
+            Operand::Resident(tensor) => {
+                offsets[1] =
+                    place_resident(index, &mut held.device, tensor).map_err(JobError::Device)?;
+            }
+        }
+        let request = Request {
+            op,
+            shape: shape.words(),
+            offsets,
+            flags: if event.is_some() { FLAG_NOTIFY } else { 0 },
+        };
         let mut waiter = Waiter::new(shm, deadline, event);
         let ring = || {
             if let Some(peer) = peer {
@@ -959,18 +1066,30 @@ fn matmul<A: Elements, C: Elements>(
     (operation, op): (Operation, Op),
     shape: &MatmulShape,
     a: &[A],
-    b: &[A],
+    b: Operand<'_, A>,
     c: &mut [C],
     options: &JobOptions,
-    cpu: impl FnOnce(&mut [C]),
+    cpu: impl FnOnce(&[A], &mut [C]),
 ) -> Result<Outcome<u64>, AccelError> {
     let [a_len, b_len, c_len] = shape
         .reference()
         .lengths()
         .ok_or(AccelError::InvalidArgument)?;
-    if a.len() != a_len || b.len() != b_len || c.len() != c_len {
+    let b_fits = match &b {
+        Operand::Values(values) => values.len() == b_len,
+        Operand::Resident(tensor) => {
+            tensor.rows == shape.k
+                && tensor.columns == shape.n
+                && tensor.bytes.len() == b_len * A::BYTES
+        }
+    };
+    if a.len() != a_len || !b_fits || c.len() != c_len {
         return Err(AccelError::InvalidArgument);
     }
+    let resident_bytes = match &b {
+        Operand::Values(_) => None,
+        Operand::Resident(tensor) => Some(tensor.bytes.len() as u64),
+    };
     check();
     let Availability {
         ready,
@@ -978,13 +1097,15 @@ fn matmul<A: Elements, C: Elements>(
         fitting,
         in_flight,
         interrupt,
-    } = availability(shape, A::BYTES as u64, C::BYTES as u64);
+    } = availability(shape, A::BYTES as u64, C::BYTES as u64, resident_bytes);
     if options.completion == Completion::Interrupt && ready & interrupt & options.device_mask() == 0
     {
         // No attached device has a routed interrupt and a doorbell backend.
         return Err(AccelError::NoInterrupt);
     }
-    let payload = ((a_len + b_len) * A::BYTES + c_len * C::BYTES) as u64;
+    // What a call moves: a resident B stays where it is.
+    let b_moved = if resident_bytes.is_some() { 0 } else { b_len };
+    let payload = ((a_len + b_moved) * A::BYTES + c_len * C::BYTES) as u64;
     let features = sched_rl::adaptive::Features::job(payload, shape.multiply_adds(), in_flight);
     let usable = ready & fitting & options.device_mask();
     // Two equal devices: a free one rather than waiting behind a busy one.
@@ -1023,15 +1144,18 @@ fn matmul<A: Elements, C: Elements>(
     let result = match decision.route {
         Route::Cpu => {
             if let Some(cpu) = cpu.take() {
-                cpu(c);
+                match &b {
+                    Operand::Values(values) => cpu(values, c),
+                    Operand::Resident(tensor) => cpu(&decode::<A>(&tensor.bytes), c),
+                }
             }
             Ok(0)
         }
         Route::Poll(device) => {
-            device_matmul((usize::from(device), false), op, shape, a, b, c, deadline)
+            device_matmul((usize::from(device), false), op, shape, a, &b, c, deadline)
         }
         Route::Interrupt(device) => {
-            device_matmul((usize::from(device), true), op, shape, a, b, c, deadline)
+            device_matmul((usize::from(device), true), op, shape, a, &b, c, deadline)
         }
     };
     let latency_us =
@@ -1067,10 +1191,10 @@ pub fn matmul_f32(
         (Operation::MatmulF32, Op::MatmulF32),
         shape,
         a,
-        b,
+        Operand::Values(b),
         c,
         options,
-        |c| cpu_matmul_f32(shape, a, b, c),
+        |b, c| cpu_matmul_f32(shape, a, b, c),
     )
 }
 
@@ -1087,9 +1211,66 @@ pub fn matmul_i8(
         (Operation::MatmulI8, Op::MatmulI8),
         shape,
         a,
-        b,
+        Operand::Values(b),
         c,
         options,
-        |c| cpu_matmul_i8(shape, a, b, c),
+        |b, c| cpu_matmul_i8(shape, a, b, c),
     )
+}
+
+/// [`matmul_f32`] with resident tensor `b` as B (`k x n`, `f32`), which a
+/// device route copies into its data area only on first use there.
+/// `InvalidArgument` when `b` is not `f32` or its shape is not `k x n`.
+pub fn matmul_f32_resident(
+    shape: &MatmulShape,
+    a: &[f32],
+    b: &ResidentRef,
+    c: &mut [f32],
+    options: &JobOptions,
+) -> Result<Outcome<u64>, AccelError> {
+    if b.element != Element::F32 {
+        return Err(AccelError::InvalidArgument);
+    }
+    matmul(
+        (Operation::MatmulF32, Op::MatmulF32),
+        shape,
+        a,
+        Operand::Resident(b),
+        c,
+        options,
+        |b, c| cpu_matmul_f32(shape, a, b, c),
+    )
+}
+
+/// [`matmul_i8`] with resident tensor `b` as B (`k x n`, `i8`).
+pub fn matmul_i8_resident(
+    shape: &MatmulShape,
+    a: &[i8],
+    b: &ResidentRef,
+    c: &mut [i32],
+    options: &JobOptions,
+) -> Result<Outcome<u64>, AccelError> {
+    if b.element != Element::I8 {
+        return Err(AccelError::InvalidArgument);
+    }
+    matmul(
+        (Operation::MatmulI8, Op::MatmulI8),
+        shape,
+        a,
+        Operand::Resident(b),
+        c,
+        options,
+        |b, c| cpu_matmul_i8(shape, a, b, c),
+    )
+}
+
+/// The B operand of a call: the caller's values, or a resident tensor.
+enum Operand<'a, T> {
+    Values(&'a [T]),
+    Resident(&'a ResidentRef),
+}
+
+/// Returns the elements of little-endian `bytes`.
+fn decode<T: Elements>(bytes: &[u8]) -> Vec<T> {
+    bytes.chunks_exact(T::BYTES).map(T::get).collect()
 }

@@ -160,6 +160,25 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
     use agent_abi::{MAX_TENSOR_OPERAND_BYTES, TensorOp};
     let [operation, shape, a_pointer, b_pointer, c_pointer, flags] = *arguments;
     let operation = TensorOp::from_number(operation).ok_or(Error::InvalidArgument)?;
+    match operation {
+        TensorOp::UploadF32 | TensorOp::UploadI8 => return tensor_upload(operation, arguments),
+        TensorOp::Release => {
+            if [a_pointer, b_pointer, c_pointer, flags] != [0; 4] {
+                return Err(Error::InvalidArgument);
+            }
+            accel::resident::release(task::current_pid(), shape)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
+    // A resident B: the caller's own tensor of that ID (looked up before
+    // anything is read or reserved).
+    let resident = match operation {
+        TensorOp::MatmulF32Resident | TensorOp::MatmulI8Resident => {
+            Some(accel::resident::lookup(task::current_pid(), b_pointer)?)
+        }
+        _ => None,
+    };
     let (m, k, n) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
     let options = accel_options(flags)?;
     let (input_bytes, output_bytes) = operation.element_bytes();
@@ -178,7 +197,8 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
     ];
     let spans = [
         user_span(a_pointer, a_bytes),
-        user_span(b_pointer, b_bytes),
+        // A resident B is not in the caller's memory.
+        user_span(b_pointer, if resident.is_some() { 0 } else { b_bytes }),
         user_span(c_pointer, c_bytes),
     ];
     let [Some(a_span), Some(b_span), Some(c_span)] = spans else {
@@ -186,7 +206,7 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
     };
     let overlaps =
         |x: &core::ops::Range<u64>, y: &core::ops::Range<u64>| x.start < y.end && y.start < x.end;
-    if overlaps(&c_span, &a_span) || overlaps(&c_span, &b_span) {
+    if overlaps(&c_span, &a_span) || (resident.is_none() && overlaps(&c_span, &b_span)) {
         return Err(Error::InvalidArgument);
     }
     check_writable(c_pointer, c_bytes)?;
@@ -205,34 +225,47 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
         read_user(pointer, bytes, MAX_TENSOR_OPERAND_BYTES, &mut buffer)?;
         Ok(buffer)
     };
-    let (outcome, result) = match operation {
-        TensorOp::MatmulF32 => {
-            let floats = |bytes: Vec<u8>| -> Vec<f32> {
-                let (words, _) = bytes.as_chunks::<4>();
-                words.iter().map(|word| f32::from_le_bytes(*word)).collect()
-            };
+    let floats = |bytes: Vec<u8>| -> Vec<f32> {
+        let (words, _) = bytes.as_chunks::<4>();
+        words.iter().map(|word| f32::from_le_bytes(*word)).collect()
+    };
+    let signed = |bytes: Vec<u8>| -> Vec<i8> {
+        bytes
+            .iter()
+            .map(|byte| i8::from_le_bytes([*byte]))
+            .collect()
+    };
+    let (outcome, result) = match (operation, &resident) {
+        (TensorOp::MatmulF32 | TensorOp::MatmulF32Resident, _) => {
             let a = floats(read(a_pointer, a_bytes)?);
-            let b = floats(read(b_pointer, b_bytes)?);
             let mut c = vec![0.0f32; (m * n) as usize];
-            let outcome = tensors::matmul_f32(&shape, &a, &b, &mut c, &options)?;
-            drop((a, b));
+            let outcome = match &resident {
+                Some(b) => tensors::matmul_f32_resident(&shape, &a, b, &mut c, &options)?,
+                None => {
+                    let b = floats(read(b_pointer, b_bytes)?);
+                    tensors::matmul_f32(&shape, &a, &b, &mut c, &options)?
+                }
+            };
+            drop(a);
             let bytes: Vec<u8> = c.iter().flat_map(|value| value.to_le_bytes()).collect();
             (outcome, bytes)
         }
-        TensorOp::MatmulI8 => {
-            let signed = |bytes: Vec<u8>| -> Vec<i8> {
-                bytes
-                    .iter()
-                    .map(|byte| i8::from_le_bytes([*byte]))
-                    .collect()
-            };
+        (TensorOp::MatmulI8 | TensorOp::MatmulI8Resident, _) => {
             let a = signed(read(a_pointer, a_bytes)?);
-            let b = signed(read(b_pointer, b_bytes)?);
             let mut c = vec![0i32; (m * n) as usize];
-            let outcome = tensors::matmul_i8(&shape, &a, &b, &mut c, &options)?;
-            drop((a, b));
+            let outcome = match &resident {
+                Some(b) => tensors::matmul_i8_resident(&shape, &a, b, &mut c, &options)?,
+                None => {
+                    let b = signed(read(b_pointer, b_bytes)?);
+                    tensors::matmul_i8(&shape, &a, &b, &mut c, &options)?
+                }
+            };
+            drop(a);
             let bytes: Vec<u8> = c.iter().flat_map(|value| value.to_le_bytes()).collect();
             (outcome, bytes)
+        }
+        (TensorOp::UploadF32 | TensorOp::UploadI8 | TensorOp::Release, _) => {
+            return Err(Error::InvalidArgument);
         }
     };
     write_user(c_pointer, &result)?;
@@ -241,6 +274,41 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
         accel::Route::Poll(device) | accel::Route::Interrupt(device) => u64::from(device) + 1,
     })
 }
+
+/// `tensor` uploads: the elements read from A, kept as a resident tensor of
+/// the caller, their bytes charged to its budget while the tensor lives.
+fn tensor_upload(operation: agent_abi::TensorOp, arguments: &Arguments) -> Outcome {
+    use agent_abi::{MAX_TENSOR_OPERAND_BYTES, TensorOp};
+    let [_, shape, pointer, b_pointer, c_pointer, flags] = *arguments;
+    let (one, rows, columns) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
+    if one != 1 || [b_pointer, c_pointer, flags] != [0; 3] {
+        return Err(Error::InvalidArgument);
+    }
+    let element = match operation {
+        TensorOp::UploadF32 => tensor_ring::Element::F32,
+        _ => tensor_ring::Element::I8,
+    };
+    let (element_bytes, _) = operation.element_bytes();
+    let bytes = rows
+        .checked_mul(columns)
+        .and_then(|count| count.checked_mul(element_bytes))
+        .filter(|bytes| (1..=MAX_TENSOR_OPERAND_BYTES).contains(bytes))
+        .ok_or(Error::InvalidArgument)?;
+    let charge = budget::charge_current(bytes)?;
+    let _deferral = task::defer_kills();
+    let mut buffer = vec![0u8; bytes as usize];
+    read_user(pointer, bytes, MAX_TENSOR_OPERAND_BYTES, &mut buffer)?;
+    let id = accel::resident::upload(
+        task::current_pid(),
+        element,
+        (rows as usize, columns as usize),
+        buffer,
+        charge,
+    )?;
+    Ok(id)
+}
+
+const _: () = assert!(agent_abi::MAX_RESIDENT_TENSORS as usize == accel::resident::MAX_PER_AGENT);
 
 pub(super) fn yield_now(_: &Arguments) -> Outcome {
     task::yield_now();

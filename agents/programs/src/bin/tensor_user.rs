@@ -1,10 +1,11 @@
 //! The `tensor` syscall from ring 3. Exit status tells what it found:
 //! 0: a tensor device served device-only matmuls, the adaptive table
 //! served the rest, all results right (`i8` exact, `f32` within the
-//! documented tolerance) and every bad argument refused with its error;
-//! 10: no device, `NoDevice` without the CPU flag and right results with
-//! it; 20: no accelerator capability (`PermissionDenied`); anything else:
-//! the number of the check that failed.
+//! documented tolerance), resident tensors (uploaded once, named as B)
+//! gave the same results on both, and every bad argument refused with its
+//! error; 10: no device, `NoDevice` without the CPU flag and right results
+//! (resident ones too) with it; 20: no accelerator capability
+//! (`PermissionDenied`); anything else: the number of the check that failed.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -13,7 +14,10 @@ extern crate alloc;
 
 use alloc::{vec, vec::Vec};
 
-use agent_lib::{Error, TensorRoute, abi, matmul_f32, matmul_i8, println, tensor_raw};
+use agent_lib::{
+    Error, ResidentTensor, TensorRoute, abi, matmul_f32, matmul_f32_resident, matmul_i8,
+    matmul_i8_resident, println, tensor_raw, tensor_value,
+};
 
 agent_lib::agent_main!(main);
 
@@ -98,6 +102,131 @@ fn run_shapes(flags: u64, numbers: &mut Numbers) -> Result<Vec<TensorRoute>, i64
         routes.push(route);
     }
     Ok(routes)
+}
+
+/// Resident tensors with `flags`: products with an uploaded B equal the
+/// reference (twice, with new A: the B stays), then the resident calls'
+/// refusals and the per-agent limit.
+fn check_residents(flags: u64, numbers: &mut Numbers) -> Result<(), i64> {
+    for dims in [(3u64, 5u64, 7u64), (33, 64, 17)] {
+        let (m, k, n) = dims;
+        let (mu, ku, nu) = (m as usize, k as usize, n as usize);
+        let b: Vec<i8> = (0..ku * nu).map(|_| numbers.next() as i8).collect();
+        let tensor = ResidentTensor::upload_i8(k, n, &b).map_err(|error| {
+            println!("tensor_user: upload i8 {dims:?}: {error:?}");
+            60
+        })?;
+        for _ in 0..2 {
+            let a: Vec<i8> = (0..mu * ku).map(|_| numbers.next() as i8).collect();
+            let mut c = vec![0i32; mu * nu];
+            let route = matmul_i8_resident(m, &a, &tensor, &mut c, flags).map_err(|error| {
+                println!("tensor_user: resident i8 {dims:?} flags {flags}: {error:?}");
+                61
+            })?;
+            if c != reference_i8(dims, &a, &b) {
+                println!("tensor_user: resident i8 {dims:?} on {route:?}: wrong");
+                return Err(62);
+            }
+        }
+        let b: Vec<f32> = (0..ku * nu)
+            .map(|_| (numbers.next() % 2000) as f32 / 500.0 - 2.0)
+            .collect();
+        let tensor = ResidentTensor::upload_f32(k, n, &b).map_err(|_| 63)?;
+        let a: Vec<f32> = (0..mu * ku)
+            .map(|_| (numbers.next() % 2000) as f32 / 500.0 - 2.0)
+            .collect();
+        let mut c = vec![f32::NAN; mu * nu];
+        let route = matmul_f32_resident(m, &a, &tensor, &mut c, flags).map_err(|error| {
+            println!("tensor_user: resident f32 {dims:?} flags {flags}: {error:?}");
+            64
+        })?;
+        if !close_f32(dims, &a, &b, &c) {
+            println!("tensor_user: resident f32 {dims:?} on {route:?}: outside the tolerance");
+            return Err(65);
+        }
+    }
+
+    let data = [1i8; 16];
+    let a = [1i8; 16];
+    let mut c = [0i32; 16];
+    let upload = abi::TensorOp::UploadI8 as u64;
+    let resident_i8 = abi::TensorOp::MatmulI8Resident as u64;
+    let release = abi::TensorOp::Release as u64;
+    let pointer = data.as_ptr() as u64;
+    let expect = |got: Result<u64, Error>, wanted: Error, code: i64| {
+        if got == Err(wanted) {
+            Ok(())
+        } else {
+            println!("tensor_user: resident check {code} gave {got:?}, not {wanted:?}");
+            Err(code)
+        }
+    };
+    let shape_4x4 = abi::tensor_shape(1, 4, 4);
+    expect(
+        tensor_value(upload, abi::tensor_shape(2, 4, 4), [pointer, 0, 0], 0),
+        Error::InvalidArgument,
+        70,
+    )?;
+    expect(
+        tensor_value(upload, shape_4x4, [pointer, 0, 0], abi::ACCEL_POLL),
+        Error::InvalidArgument,
+        71,
+    )?;
+    expect(
+        tensor_value(upload, shape_4x4, [0, 0, 0], 0),
+        Error::NullPointer,
+        72,
+    )?;
+    let call = |id: u64, shape: u64, c: &mut [i32; 16]| {
+        tensor_value(
+            resident_i8,
+            shape,
+            [a.as_ptr() as u64, id, c.as_mut_ptr() as u64],
+            flags,
+        )
+    };
+    expect(
+        call(0xDEAD_BEEF, abi::tensor_shape(4, 4, 4), &mut c),
+        Error::NotFound,
+        73,
+    )?;
+    let tensor = ResidentTensor::upload_i8(4, 4, &data).map_err(|_| 74)?;
+    // The tensor is 4 x 4: a product that says k = 2 does not fit it.
+    expect(
+        call(tensor.id(), abi::tensor_shape(4, 2, 4), &mut c),
+        Error::InvalidArgument,
+        75,
+    )?;
+    let floats = ResidentTensor::upload_f32(4, 4, &[1.0; 16]).map_err(|_| 76)?;
+    expect(
+        call(floats.id(), abi::tensor_shape(4, 4, 4), &mut c),
+        Error::InvalidArgument,
+        77,
+    )?;
+    let id = tensor.id();
+    drop(tensor);
+    expect(
+        call(id, abi::tensor_shape(4, 4, 4), &mut c),
+        Error::NotFound,
+        78,
+    )?;
+    expect(tensor_value(release, id, [0; 3], 0), Error::NotFound, 79)?;
+    drop(floats);
+    // The per-agent limit, and room again once they are gone.
+    let mut held = Vec::new();
+    for _ in 0..abi::MAX_RESIDENT_TENSORS {
+        held.push(ResidentTensor::upload_i8(1, 1, &[3]).map_err(|_| 80)?);
+    }
+    match ResidentTensor::upload_i8(1, 1, &[3]) {
+        Err(Error::Exhausted) => {}
+        other => {
+            println!("tensor_user: upload past the limit gave {other:?}");
+            return Err(81);
+        }
+    }
+    drop(held);
+    ResidentTensor::upload_i8(1, 1, &[3]).map_err(|_| 82)?;
+    Ok(())
 }
 
 /// Bad arguments, each with the error the ABI documents.
@@ -194,7 +323,12 @@ fn main() -> i64 {
         Err(Error::PermissionDenied) => return 20,
         Err(Error::NoDevice) => {
             return match run_shapes(abi::ACCEL_ALLOW_CPU, &mut numbers) {
-                Ok(routes) if routes.iter().all(|route| *route == TensorRoute::Cpu) => 10,
+                Ok(routes) if routes.iter().all(|route| *route == TensorRoute::Cpu) => {
+                    match check_residents(abi::ACCEL_ALLOW_CPU, &mut numbers) {
+                        Ok(()) => 10,
+                        Err(code) => code,
+                    }
+                }
                 Ok(_) => 11,
                 Err(code) => code,
             };
@@ -220,6 +354,11 @@ fn main() -> i64 {
         Ok(routes) => routes,
         Err(code) => return code,
     };
+    for flags in [abi::ACCEL_POLL, abi::ACCEL_ALLOW_CPU] {
+        if let Err(code) = check_residents(flags, &mut numbers) {
+            return code;
+        }
+    }
     let on_devices = adaptive
         .iter()
         .filter(|route| matches!(route, TensorRoute::Device(_)))
