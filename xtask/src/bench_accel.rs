@@ -208,7 +208,9 @@ fn report(workload: &str, output: &bench_qemu::BenchOutput, args: &BenchAccelArg
     } else {
         println!(
             "note: a tensor device call copies A and B into the shared memory and C back with 32-bit MMIO \
-             accesses (emulated by TCG), then polls the completion; `backend` is the backend's own time per job"
+             accesses (emulated by TCG; infer-batch's B is a resident tensor, copied once per device), then \
+             polls the completion (pollN) or blocks until its interrupt (irqN: ivshmem-doorbell, MSI-X); \
+             `backend` is the backend's own time per job"
         );
     }
     println!(

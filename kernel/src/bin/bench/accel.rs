@@ -63,6 +63,9 @@ enum Kind {
     MatmulF32(usize, usize, usize),
     /// `i8` matmul of this `(m, k, n)`.
     MatmulI8(usize, usize, usize),
+    /// `i8` matmul of this `(m, k, n)` whose B is a resident tensor (a
+    /// model's weights, uploaded once per agent): only A and C move.
+    InferI8(usize, usize, usize),
 }
 
 /// A workload: its classes and the static routes it is run under.
@@ -73,8 +76,8 @@ struct Workload {
 }
 
 /// The tensor mix: small jobs dominate, as in an agent system's calls; the
-/// digits model's first layer over a batch of 64 images is the inference
-/// class.
+/// digits model's first layer over a batch of 64 images, its weights
+/// resident, is the inference class.
 const TENSOR_CLASSES: [Class; 5] = [
     Class {
         name: "mm-f32-small",
@@ -88,7 +91,7 @@ const TENSOR_CLASSES: [Class; 5] = [
     },
     Class {
         name: "infer-batch",
-        kind: Kind::MatmulI8(64, 64, 32),
+        kind: Kind::InferI8(64, 64, 32),
         weight: 20,
     },
     Class {
@@ -332,26 +335,51 @@ struct Operands {
     i8s: Vec<i8>,
     f32_out: Vec<f32>,
     i32_out: Vec<i32>,
+    /// The resident weights of the inference class (the first `k x n` of `i8s`).
+    weights: Option<u64>,
 }
 
 impl Operands {
     fn new(agent: usize, classes: &[Class]) -> Self {
         let mut largest = 0;
         for class in classes {
-            if let Kind::MatmulF32(m, k, n) | Kind::MatmulI8(m, k, n) = class.kind {
+            if let Kind::MatmulF32(m, k, n) | Kind::MatmulI8(m, k, n) | Kind::InferI8(m, k, n) =
+                class.kind
+            {
                 largest = largest.max(m * k).max(k * n).max(m * n);
             }
         }
         let mut state = 0x5EED + agent as u64;
+        let i8s: Vec<i8> = (0..largest)
+            .map(|_| next_random(&mut state) as i8)
+            .collect();
+        let weights = classes.iter().find_map(|class| match class.kind {
+            Kind::InferI8(_, k, n) => accel::resident::upload(
+                task::current_pid(),
+                tensor_ring::Element::I8,
+                (k, n),
+                i8s[..k * n].iter().map(|value| *value as u8).collect(),
+                None,
+            )
+            .ok(),
+            _ => None,
+        });
         Self {
             f32s: (0..largest)
                 .map(|_| (next_random(&mut state) % 2000) as f32 / 1000.0 - 1.0)
                 .collect(),
-            i8s: (0..largest)
-                .map(|_| next_random(&mut state) as i8)
-                .collect(),
+            i8s,
             f32_out: vec![0.0; largest],
             i32_out: vec![0; largest],
+            weights,
+        }
+    }
+}
+
+impl Drop for Operands {
+    fn drop(&mut self) {
+        if let Some(id) = self.weights {
+            let _ = accel::resident::release(task::current_pid(), id);
         }
     }
 }
@@ -398,6 +426,20 @@ fn one_call(
             let (a, b) = (&operands.i8s[..m * k], &operands.i8s[..k * n]);
             let c = &mut operands.i32_out[..m * n];
             let outcome = with_retry(|| tensor::matmul_i8(&shape, a, b, c, options))?;
+            let expected: i32 = (0..k)
+                .map(|p| i32::from(a[(m - 1) * k + p]) * i32::from(b[p * n + n - 1]))
+                .sum();
+            Ok((outcome.route, c[m * n - 1] == expected, outcome.value))
+        }
+        Kind::InferI8(m, k, n) => {
+            let shape = MatmulShape::new(m, k, n, 1, 4)?;
+            let id = operands.weights.ok_or(AccelError::OutOfMemory)?;
+            // Looked up per call, as the syscall does.
+            let weights = accel::resident::lookup(task::current_pid(), id)?;
+            let (a, b) = (&operands.i8s[..m * k], &operands.i8s[..k * n]);
+            let c = &mut operands.i32_out[..m * n];
+            let outcome =
+                with_retry(|| tensor::matmul_i8_resident(&shape, a, &weights, c, options))?;
             let expected: i32 = (0..k)
                 .map(|p| i32::from(a[(m - 1) * k + p]) * i32::from(b[p * n + n - 1]))
                 .sum();
