@@ -219,7 +219,7 @@ pub fn init() -> usize {
     if crate::task::on_agent_exit(pool::release_agent).is_err() {
         log::warn!("accel: no exit observer slot; a killed agent's device stays held");
     }
-    if crate::task::on_agent_exit(resident::release_agent).is_err() {
+    if crate::task::on_agent_exit(tensor::release_agent).is_err() {
         log::warn!("accel: no exit observer slot; an ended agent's resident tensors stay");
     }
     log::info!("accel: {devices} edu devices in the pool");

@@ -181,7 +181,7 @@ pub fn release(owner: u64, id: u64) -> Result<(), AccelError> {
     Ok(())
 }
 
-/// The exit observer: drops every tensor of agent `pid`.
+/// Drops every tensor of agent `pid` (at its exit, through [`super::tensor::release_agent`]).
 pub fn release_agent(pid: u64) {
     loop {
         let removed = with_residents(|residents| {

@@ -43,7 +43,10 @@ use drivers::{
     ivshmem::Ivshmem,
     tensor::{DeviceError, FLAG_NOTIFY, IvshmemRegion, Request, TensorDevice, liveness},
 };
-use kernel_core::range_alloc::RangeAllocator;
+use kernel_core::{
+    range_alloc::RangeAllocator,
+    turn::{Turn, Waiter as TurnWaiter},
+};
 use spin::Mutex;
 use tensor_ring::{Element, Op, Outcome as JobOutcome, reference::Shape};
 
@@ -197,6 +200,9 @@ struct Slot {
     /// placement of another generation is stale.
     resident_area: RangeAllocator,
     resident_generation: u64,
+    /// The longest waiter for the device: a caller that gives it back and
+    /// asks again at once does not overtake one already waiting.
+    turn: Turn,
 }
 
 static SLOTS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
@@ -278,6 +284,7 @@ pub fn init() -> usize {
                     waiting: 0,
                     resident_area: RangeAllocator::new(0, 0, OPERAND_ALIGN),
                     resident_generation: 0,
+                    turn: Turn::new(),
                 })
             })
             .collect();
@@ -507,13 +514,26 @@ struct Held {
     shm: &'static Ivshmem,
 }
 
-/// Takes device `index` for a job, yielding while another caller holds it,
-/// until `deadline` (µs): `Busy` then; `DeviceFault` when it is not attached.
+/// Takes device `index` for a job, yielding while another caller holds it
+/// (in turn: the longest waiter first), until `deadline` (µs): `Busy` then;
+/// `DeviceFault` when it is not attached.
 fn take(index: usize, deadline: u64) -> Result<Held, AccelError> {
     let mut counted = false;
+    let me = TurnWaiter {
+        id: task::current_pid(),
+        since: time::now_us(),
+    };
     let result = loop {
         let taken = with_slots(|slots| {
             let slot = slots.get_mut(index).ok_or(AccelError::NoDevice)?;
+            let free = slot.info.state == TensorState::Ready;
+            if !slot.turn.claim(me, free) && free {
+                // Free, but an earlier caller waits for it.
+                if !counted {
+                    slot.waiting += 1;
+                }
+                return Ok(None);
+            }
             match slot.info.state {
                 TensorState::Ready => {
                     let device = slot.device.take().ok_or(AccelError::DeviceFault)?;
@@ -545,14 +565,28 @@ fn take(index: usize, deadline: u64) -> Result<Held, AccelError> {
             Err(error) => break Err(error),
         }
     };
-    if counted {
-        with_slots(|slots| {
-            if let Some(slot) = slots.get_mut(index) {
+    with_slots(|slots| {
+        if let Some(slot) = slots.get_mut(index) {
+            if counted {
                 slot.waiting = slot.waiting.saturating_sub(1);
             }
-        });
-    }
+            if result.is_err() {
+                slot.turn.forget(me.id);
+            }
+        }
+    });
     result
+}
+
+/// The exit observer: agent `pid` waits for no device any more, and its
+/// resident tensors go.
+pub fn release_agent(pid: u64) {
+    with_slots(|slots| {
+        for slot in slots.iter_mut() {
+            slot.turn.forget(pid);
+        }
+    });
+    resident::release_agent(pid);
 }
 
 /// Puts a held device back: ready after a job that ended cleanly, lost
