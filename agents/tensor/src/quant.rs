@@ -47,30 +47,6 @@ pub struct Requant {
     pub shift: i32,
 }
 
-/// `round(a * b / 2^31)` with ties away from zero, saturating the one overflow
-/// (`i32::MIN * i32::MIN`): gemmlowp's `SaturatingRoundingDoublingHighMul`.
-fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
-    if a == i32::MIN && b == i32::MIN {
-        return i32::MAX;
-    }
-    let ab = i64::from(a) * i64::from(b);
-    let nudge = if ab >= 0 {
-        1i64 << 30
-    } else {
-        1 - (1i64 << 30)
-    };
-    ((ab + nudge) / (1i64 << 31)) as i32
-}
-
-/// `round(x / 2^exponent)` with ties away from zero: gemmlowp's `RoundingDivideByPOT`.
-fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
-    let x = i64::from(x);
-    let mask = (1i64 << exponent) - 1;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i64::from(x < 0);
-    ((x >> exponent) + i64::from(remainder > threshold)) as i32
-}
-
 impl Requant {
     /// The fixed-point form of `m` (TFLite `QuantizeMultiplier`): `m = q 2^shift` with
     /// `q` in `[0.5, 1)`, `multiplier = round(q 2^31)`. `m <= 0`, NaN and `m < 2^-32`
@@ -127,25 +103,7 @@ impl Requant {
     /// left shift would overflow (`M > 1` and a large `acc`), the product is taken in
     /// wider integers and the result saturates to the i32 range instead.
     pub fn apply(&self, acc: i32) -> i32 {
-        if self.shift > 0 {
-            let x = i64::from(acc) << self.shift.min(31);
-            if let Ok(x) = i32::try_from(x) {
-                return saturating_rounding_doubling_high_mul(x, self.multiplier);
-            }
-            let ab = i128::from(x) * i128::from(self.multiplier);
-            let nudge = if ab >= 0 {
-                1i128 << 30
-            } else {
-                1 - (1i128 << 30)
-            };
-            let r = (ab + nudge) / (1i128 << 31);
-            return r.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32;
-        }
-        let right = (-self.shift).min(31) as u32;
-        rounding_divide_by_pot(
-            saturating_rounding_doubling_high_mul(acc, self.multiplier),
-            right,
-        )
+        tensor_ring::reference::requantize(acc, self.multiplier, self.shift)
     }
 
     /// Whether `multiplier` and `shift` are in the ranges [`Requant::from_real`] produces.
@@ -158,23 +116,6 @@ impl Requant {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn high_mul_and_shift() {
-        assert_eq!(
-            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
-            i32::MAX
-        );
-        assert_eq!(
-            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
-            1 << 29
-        );
-        assert_eq!(rounding_divide_by_pot(5, 1), 3);
-        assert_eq!(rounding_divide_by_pot(-5, 1), -3);
-        assert_eq!(rounding_divide_by_pot(4, 1), 2);
-        assert_eq!(rounding_divide_by_pot(-7, 2), -2);
-        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
-    }
 
     #[test]
     fn from_real_ranges() {

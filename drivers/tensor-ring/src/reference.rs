@@ -122,9 +122,80 @@ pub fn first_f32_mismatch(
     Ok(None)
 }
 
+/// `round(a * b / 2^31)` with ties away from zero, saturating the one overflow
+/// (`i32::MIN * i32::MIN`): gemmlowp's `SaturatingRoundingDoublingHighMul`.
+fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = i64::from(a) * i64::from(b);
+    let nudge = if ab >= 0 {
+        1i64 << 30
+    } else {
+        1 - (1i64 << 30)
+    };
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `round(x / 2^exponent)` with ties away from zero: gemmlowp's `RoundingDivideByPOT`.
+fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
+    let x = i64::from(x);
+    let mask = (1i64 << exponent) - 1;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i64::from(x < 0);
+    ((x >> exponent) + i64::from(remainder > threshold)) as i32
+}
+
+/// `round(acc * M)` for the fixed-point multiplier `M = multiplier * 2^(shift - 31)`,
+/// integers only: TFLite's `MultiplyByQuantizedMultiplier` (a left shift by
+/// `max(shift, 0)`, the saturating rounding doubling high multiply, a rounding right
+/// shift by `max(-shift, 0)`, clamped to 31). Where TFLite's 32-bit left shift would
+/// overflow (`M > 1` and a large `acc`), the product is taken in wider integers and
+/// the result saturates to the `i32` range instead. The requantization of an int8
+/// layer's accumulators, the same bits in the agents' runtime, the kernel and the
+/// backend.
+pub fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
+    if shift > 0 {
+        let x = i64::from(acc) << shift.min(31);
+        if let Ok(x) = i32::try_from(x) {
+            return saturating_rounding_doubling_high_mul(x, multiplier);
+        }
+        let ab = i128::from(x) * i128::from(multiplier);
+        let nudge = if ab >= 0 {
+            1i128 << 30
+        } else {
+            1 - (1i128 << 30)
+        };
+        let r = (ab + nudge) / (1i128 << 31);
+        return r.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32;
+    }
+    let right = (-shift).min(31) as u32;
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(acc, multiplier),
+        right,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn high_mul_and_shift() {
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
+        assert_eq!(rounding_divide_by_pot(5, 1), 3);
+        assert_eq!(rounding_divide_by_pot(-5, 1), -3);
+        assert_eq!(rounding_divide_by_pot(4, 1), 2);
+        assert_eq!(rounding_divide_by_pot(-7, 2), -2);
+        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
+    }
 
     const SHAPE: Shape = Shape { m: 2, k: 3, n: 2 };
     const A: [i8; 6] = [1, -2, 3, -128, 127, 0];
