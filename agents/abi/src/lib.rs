@@ -546,6 +546,78 @@ pub enum TensorOp {
     MatmulF32Resident = 5,
     /// [`TensorOp::MatmulI8`] with B an `i8` resident tensor.
     MatmulI8Resident = 6,
+    /// Uploads a fused int8 dense layer: `i8` weights (`rows x columns`, the
+    /// layer's `k x n`) and its epilogue. A points at a [`LayerUpload`]
+    /// (which names the weights and the bias); the shape word is
+    /// `tensor_shape(1, rows, columns)`; returns a resident tensor ID (the
+    /// weights are an `i8` resident tensor, usable as such too).
+    UploadLayerI8 = 7,
+    /// One fused int8 dense layer with the layer whose ID is the B argument:
+    /// `acc = A[m x k] * W[k x n] + bias` in wrapping `i32`, then C is `acc`
+    /// (`i32`, with [`LAYER_ACCUMULATORS`]) or the `i8` codes
+    /// `clamp(requantize(acc), lo, 127)` with `lo` 0 under [`LAYER_RELU`], else
+    /// -127 (`requantize` is TFLite's `MultiplyByQuantizedMultiplier`, as the
+    /// agents' `Requant::apply`). The product runs on the route the table
+    /// picks, the epilogue in the kernel: one call per layer, and only `i8`
+    /// codes come back for a hidden layer.
+    LayerI8 = 8,
+}
+
+/// A fused layer's epilogue as [`TensorOp::UploadLayerI8`] reads it from the
+/// caller's memory ([`LAYER_UPLOAD_BYTES`] little-endian bytes, in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LayerUpload {
+    /// Pointer to the weights, `k x n` `i8`, row-major.
+    pub weights: u64,
+    /// Pointer to the bias, `n` `i32`.
+    pub bias: u64,
+    /// The requantization's Q31 multiplier: 0 or in `[2^30, 2^31)`.
+    pub multiplier: i32,
+    /// Its binary exponent, `-31..=30`.
+    pub shift: i32,
+    /// [`LAYER_RELU`] | [`LAYER_ACCUMULATORS`].
+    pub flags: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// Bytes of a [`LayerUpload`].
+pub const LAYER_UPLOAD_BYTES: u64 = 32;
+/// Layer flag: a ReLU follows (codes clamped to `[0, 127]`).
+pub const LAYER_RELU: u32 = 1 << 0;
+/// Layer flag: C is the `i32` accumulators (the last layer's logits), no requantization.
+pub const LAYER_ACCUMULATORS: u32 = 1 << 1;
+
+impl LayerUpload {
+    /// Returns its encoding.
+    pub fn to_bytes(&self) -> [u8; LAYER_UPLOAD_BYTES as usize] {
+        let mut bytes = [0; LAYER_UPLOAD_BYTES as usize];
+        bytes[0..8].copy_from_slice(&self.weights.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.bias.to_le_bytes());
+        bytes[16..20].copy_from_slice(&self.multiplier.to_le_bytes());
+        bytes[20..24].copy_from_slice(&self.shift.to_le_bytes());
+        bytes[24..28].copy_from_slice(&self.flags.to_le_bytes());
+        bytes[28..32].copy_from_slice(&self.reserved.to_le_bytes());
+        bytes
+    }
+
+    /// Returns the upload encoded in `bytes`.
+    pub fn from_bytes(bytes: &[u8; LAYER_UPLOAD_BYTES as usize]) -> Self {
+        let word = |at: usize| [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+        let double = |at: usize| {
+            let mut value = [0; 8];
+            value.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(value)
+        };
+        Self {
+            weights: double(0),
+            bias: double(8),
+            multiplier: i32::from_le_bytes(word(16)),
+            shift: i32::from_le_bytes(word(20)),
+            flags: u32::from_le_bytes(word(24)),
+            reserved: u32::from_le_bytes(word(28)),
+        }
+    }
 }
 
 /// Most resident tensors one agent holds.
@@ -562,6 +634,8 @@ impl TensorOp {
             4 => Some(Self::Release),
             5 => Some(Self::MatmulF32Resident),
             6 => Some(Self::MatmulI8Resident),
+            7 => Some(Self::UploadLayerI8),
+            8 => Some(Self::LayerI8),
             _ => None,
         }
     }
@@ -572,8 +646,9 @@ impl TensorOp {
         match self {
             Self::MatmulF32 | Self::MatmulF32Resident => (4, 4),
             Self::MatmulI8 | Self::MatmulI8Resident => (1, 4),
+            Self::LayerI8 => (1, 4),
             Self::UploadF32 => (4, 0),
-            Self::UploadI8 => (1, 0),
+            Self::UploadI8 | Self::UploadLayerI8 => (1, 0),
             Self::Release => (0, 0),
         }
     }

@@ -52,7 +52,10 @@ impl fmt::Display for AiError {
 /// resident tensor ([`crate::ResidentTensor`]), transposed to the syscall's
 /// `k x n`, and named in later products, which then move only the
 /// activations; a matrix is known by its address, length and a hash of its
-/// contents, so a changed or moved matrix is uploaded anew. A call the
+/// contents, so a changed or moved matrix is uploaded anew. A whole layer
+/// ([`agent_tensor::MatmulI8::dense`]) goes to the kernel's fused layer call
+/// (`TensorOp::LayerI8`): the weights, bias and requantization uploaded once,
+/// one call per layer, `i8` codes back (the last layer's accumulators). A call the
 /// kernel refuses (no capability, a shape over its limits, no room for
 /// another resident tensor) runs on the agent's own kernels instead. Counts
 /// where the products ran.
@@ -66,7 +69,11 @@ pub struct KernelMatmul {
     pub local: u64,
     /// Weight matrices uploaded as resident tensors.
     pub uploads: u64,
+    /// Whole layers run by the kernel's fused layer call (counted in
+    /// `on_cpu` / `on_device` too).
+    pub fused: u64,
     weights: Vec<CachedWeights>,
+    layers: Vec<CachedWeights>,
 }
 
 #[derive(Debug)]
@@ -119,7 +126,112 @@ impl KernelMatmul {
     }
 }
 
+impl KernelMatmul {
+    /// Returns the fused layer of `layer` (the last one gives accumulators),
+    /// uploading it first if it is not cached; `None` when the kernel refuses.
+    fn fused_layer(&mut self, layer: &QuantDense, last: bool) -> Option<&crate::ResidentTensor> {
+        let mut hash = fnv1a(&layer.w);
+        for bias in &layer.bias {
+            hash = (hash ^ u64::from(*bias as u32)).wrapping_mul(0x0000_0100_0000_01B3);
+        }
+        hash ^= u64::from(layer.requant.multiplier as u32) << 32
+            | u64::from(layer.requant.shift as u32 & 0xFF) << 8
+            | u64::from(layer.relu) << 1
+            | u64::from(last);
+        let key = (layer.w.as_ptr() as usize, layer.w.len());
+        if let Some(index) = self
+            .layers
+            .iter()
+            .position(|cached| (cached.address, cached.length) == key)
+        {
+            if self.layers[index].hash == hash {
+                return Some(&self.layers[index].tensor);
+            }
+            self.layers.swap_remove(index);
+        }
+        let (k, n) = (layer.in_dim, layer.out_dim);
+        let mut weights = alloc::vec![0i8; k * n];
+        for (row, values) in layer.w.chunks_exact(k).enumerate().take(n) {
+            for (p, weight) in values.iter().enumerate() {
+                weights[p * n + row] = *weight;
+            }
+        }
+        let mut flags = 0;
+        if layer.relu {
+            flags |= crate::abi::LAYER_RELU;
+        }
+        if last {
+            flags |= crate::abi::LAYER_ACCUMULATORS;
+        }
+        let tensor = crate::ResidentTensor::upload_layer_i8(
+            (k as u64, n as u64),
+            &weights,
+            &layer.bias,
+            (layer.requant.multiplier, layer.requant.shift),
+            flags,
+        )
+        .ok()?;
+        self.uploads += 1;
+        self.layers.push(CachedWeights {
+            address: key.0,
+            length: key.1,
+            hash,
+            tensor,
+        });
+        self.layers.last().map(|cached| &cached.tensor)
+    }
+
+    fn count(&mut self, route: crate::TensorRoute) {
+        match route {
+            crate::TensorRoute::Cpu => self.on_cpu += 1,
+            crate::TensorRoute::Device(_) => self.on_device += 1,
+        }
+    }
+}
+
 impl agent_tensor::MatmulI8 for KernelMatmul {
+    fn dense(
+        &mut self,
+        layer: &QuantDense,
+        h: &[i8],
+        rows: usize,
+        last: bool,
+    ) -> agent_tensor::DenseOutput {
+        use agent_tensor::DenseOutput;
+        let flags = crate::abi::ACCEL_ALLOW_CPU;
+        let out = rows * layer.out_dim;
+        let result = match self.fused_layer(layer, last) {
+            None => None,
+            Some(tensor) if last => {
+                let mut acc = alloc::vec![0i32; out];
+                crate::layer_i8_accumulators(rows as u64, h, tensor, &mut acc, flags)
+                    .ok()
+                    .map(|route| (route, DenseOutput::Accumulators(acc)))
+            }
+            Some(tensor) => {
+                let mut codes = alloc::vec![0i8; out];
+                crate::layer_i8_codes(rows as u64, h, tensor, &mut codes, flags)
+                    .ok()
+                    .map(|route| (route, DenseOutput::Codes(codes)))
+            }
+        };
+        match result {
+            Some((route, output)) => {
+                self.count(route);
+                self.fused += 1;
+                output
+            }
+            // Refused (no capability, over the limits, no room): the agent's
+            // own kernels, the same bits.
+            None => {
+                let mut local = agent_tensor::Local;
+                let output = local.dense(layer, h, rows, last);
+                self.local += 1;
+                output
+            }
+        }
+    }
+
     fn matmul_i8(&mut self, a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n: usize) {
         let result = match self.resident(bt, k, n) {
             Some(b) => crate::matmul_i8_resident(m as u64, a, b, out, crate::abi::ACCEL_ALLOW_CPU),

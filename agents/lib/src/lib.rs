@@ -536,6 +536,38 @@ impl ResidentTensor {
         Ok(Self { id, rows, columns })
     }
 
+    /// Uploads a fused int8 dense layer: `weights` (`rows x columns` `i8`,
+    /// the layer's `k x n`), `bias` (`columns`), the requantization
+    /// (`multiplier`, `shift`) and `flags` ([`abi::LAYER_RELU`],
+    /// [`abi::LAYER_ACCUMULATORS`]); see [`abi::TensorOp::LayerI8`].
+    pub fn upload_layer_i8(
+        (rows, columns): (u64, u64),
+        weights: &[i8],
+        bias: &[i32],
+        (multiplier, shift): (i32, i32),
+        flags: u32,
+    ) -> Result<Self, Error> {
+        if rows.checked_mul(columns) != Some(weights.len() as u64) || bias.len() as u64 != columns {
+            return Err(Error::InvalidArgument);
+        }
+        let upload = abi::LayerUpload {
+            weights: weights.as_ptr() as u64,
+            bias: bias.as_ptr() as u64,
+            multiplier,
+            shift,
+            flags,
+            reserved: 0,
+        }
+        .to_bytes();
+        let id = tensor_value(
+            abi::TensorOp::UploadLayerI8 as u64,
+            abi::tensor_shape(1, rows, columns),
+            [upload.as_ptr() as u64, 0, 0],
+            0,
+        )?;
+        Ok(Self { id, rows, columns })
+    }
+
     /// Returns the kernel's ID of the tensor.
     pub fn id(&self) -> u64 {
         self.id
@@ -571,6 +603,50 @@ pub fn matmul_i8_resident(
         abi::TensorOp::MatmulI8Resident as u64,
         abi::tensor_shape(m, k, n),
         [a.as_ptr() as u64, b.id, c.as_mut_ptr() as u64],
+        flags,
+    )
+}
+
+/// Runs fused layer `layer` (uploaded with [`ResidentTensor::upload_layer_i8`]
+/// without [`abi::LAYER_ACCUMULATORS`]) on `m` rows of `a`: `c` gets the
+/// `m x n` `i8` codes.
+pub fn layer_i8_codes(
+    m: u64,
+    a: &[i8],
+    layer: &ResidentTensor,
+    c: &mut [i8],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    layer_i8(m, a, layer, (c.as_mut_ptr() as u64, c.len()), flags)
+}
+
+/// Runs fused layer `layer` (uploaded with [`abi::LAYER_ACCUMULATORS`]): `c`
+/// gets the `m x n` biased `i32` accumulators.
+pub fn layer_i8_accumulators(
+    m: u64,
+    a: &[i8],
+    layer: &ResidentTensor,
+    c: &mut [i32],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    layer_i8(m, a, layer, (c.as_mut_ptr() as u64, c.len()), flags)
+}
+
+fn layer_i8(
+    m: u64,
+    a: &[i8],
+    layer: &ResidentTensor,
+    (c, c_len): (u64, usize),
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    let (k, n) = layer.shape();
+    if m.checked_mul(k) != Some(a.len() as u64) || m.checked_mul(n) != Some(c_len as u64) {
+        return Err(Error::InvalidArgument);
+    }
+    tensor_raw(
+        abi::TensorOp::LayerI8 as u64,
+        abi::tensor_shape(m, k, n),
+        [a.as_ptr() as u64, layer.id, c],
         flags,
     )
 }

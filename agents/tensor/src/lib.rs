@@ -67,7 +67,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 pub use conv::Conv2dShape;
 pub use math::{exp_f32, ln_f32};
 pub use model::{Dense, Mlp, Rng};
-pub use qmodel::{Local, MatmulI8, QuantDense, QuantMlp};
+pub use qmodel::{DenseOutput, Local, MatmulI8, QuantDense, QuantMlp};
 pub use quant::{Requant, quantize_symmetric, quantize_with_scale};
 
 /// What went wrong with a shape or a model.

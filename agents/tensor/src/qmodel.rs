@@ -16,6 +16,40 @@ pub trait MatmulI8 {
     /// (what [`crate::matmul_i8_i32`] computes; an implementation must give
     /// the same bits).
     fn matmul_i8(&mut self, a: &[i8], bt: &[i8], out: &mut [i32], m: usize, k: usize, n: usize);
+
+    /// One whole layer `layer` on `rows` rows of input codes `h`: `acc = h ·
+    /// Wᵀ + bias` (wrapping i32), then the next layer's input codes
+    /// `clamp(requant(acc), lo, 127)` or, for the `last` layer, `acc`
+    /// itself. The default runs [`MatmulI8::matmul_i8`] and the epilogue
+    /// here; an implementation may fuse them (the same bits).
+    fn dense(&mut self, layer: &QuantDense, h: &[i8], rows: usize, last: bool) -> DenseOutput {
+        let mut acc = vec![0i32; dim(rows, layer.out_dim)];
+        self.matmul_i8(h, &layer.w, &mut acc, rows, layer.in_dim, layer.out_dim);
+        for row in acc.chunks_exact_mut(layer.out_dim) {
+            for (a, &b) in row.iter_mut().zip(&layer.bias) {
+                *a = a.wrapping_add(b);
+            }
+        }
+        if last {
+            return DenseOutput::Accumulators(acc);
+        }
+        let lo = if layer.relu { 0 } else { -127 };
+        DenseOutput::Codes(
+            acc.iter()
+                .map(|&a| layer.requant.apply(a).clamp(lo, 127) as i8)
+                .collect(),
+        )
+    }
+}
+
+/// What [`MatmulI8::dense`] gives: the next layer's input, or the last layer's
+/// accumulators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenseOutput {
+    /// `i8` codes, `rows x out_dim`.
+    Codes(Vec<i8>),
+    /// Biased `i32` accumulators, `rows x out_dim`.
+    Accumulators(Vec<i32>),
 }
 
 /// The agent's own vector kernels ([`crate::matmul_i8_i32`]).
@@ -171,19 +205,9 @@ impl QuantMlp {
         let mut h: Vec<i8> = xs.to_vec();
         let mut acc = Vec::new();
         for (l, d) in self.layers.iter().enumerate() {
-            acc = vec![0i32; dim(n, d.out_dim)];
-            matmul.matmul_i8(&h, &d.w, &mut acc, n, d.in_dim, d.out_dim);
-            for row in acc.chunks_exact_mut(d.out_dim) {
-                for (a, &b) in row.iter_mut().zip(&d.bias) {
-                    *a = a.wrapping_add(b);
-                }
-            }
-            if l + 1 < self.layers.len() {
-                let lo = if d.relu { 0 } else { -127 };
-                h = acc
-                    .iter()
-                    .map(|&a| d.requant.apply(a).clamp(lo, 127) as i8)
-                    .collect();
+            match matmul.dense(d, &h, n, l + 1 == self.layers.len()) {
+                DenseOutput::Codes(codes) => h = codes,
+                DenseOutput::Accumulators(out) => acc = out,
             }
         }
         acc

@@ -56,6 +56,49 @@ pub struct ResidentRef {
     pub bytes: Arc<[u8]>,
     /// Per device, where it lies.
     pub placed: [Option<Placement>; MAX_SHARED_DEVICES],
+    /// A fused layer's epilogue, if the tensor is a layer's weights.
+    pub epilogue: Option<Epilogue>,
+}
+
+/// What a fused int8 dense layer does after its product (see
+/// `agent_abi::TensorOp::LayerI8`).
+#[derive(Debug, Clone)]
+pub struct Epilogue {
+    /// One bias per output column, added in wrapping `i32`.
+    pub bias: Arc<[i32]>,
+    /// The requantization multiplier (0 or in `[2^30, 2^31)`) and shift (`-31..=30`).
+    pub requant: (i32, i32),
+    /// Whether a ReLU follows (codes clamped at 0).
+    pub relu: bool,
+    /// Whether the layer gives its accumulators (no requantization).
+    pub accumulators: bool,
+}
+
+impl Epilogue {
+    /// Returns whether the requantization is in the ranges the runtime makes.
+    pub fn is_valid(&self) -> bool {
+        let (multiplier, shift) = self.requant;
+        (multiplier == 0 || multiplier >= 1 << 30) && (-31..=30).contains(&shift)
+    }
+
+    /// Adds the bias to every row of `acc` (rows of `bias.len()`).
+    pub fn add_bias(&self, acc: &mut [i32]) {
+        for row in acc.chunks_exact_mut(self.bias.len()) {
+            for (value, bias) in row.iter_mut().zip(self.bias.iter()) {
+                *value = value.wrapping_add(*bias);
+            }
+        }
+    }
+
+    /// Writes the `i8` codes of the biased accumulators `acc` into `out`.
+    pub fn codes(&self, acc: &[i32], out: &mut [i8]) {
+        let low = if self.relu { 0 } else { -127 };
+        let (multiplier, shift) = self.requant;
+        for (code, value) in out.iter_mut().zip(acc) {
+            *code =
+                tensor_ring::reference::requantize(*value, multiplier, shift).clamp(low, 127) as i8;
+        }
+    }
 }
 
 /// A status view of one resident tensor.
@@ -96,8 +139,35 @@ fn with_residents<R>(action: impl FnOnce(&mut Vec<Resident>) -> R) -> R {
 pub fn upload(
     owner: u64,
     element: Element,
+    shape: (usize, usize),
+    bytes: Vec<u8>,
+    charge: Option<Charge>,
+) -> Result<u64, AccelError> {
+    upload_with(owner, element, shape, bytes, None, charge)
+}
+
+/// Keeps a fused int8 layer of `owner`: its weights (`rows x columns` `i8`)
+/// as [`upload`] does, with `epilogue` (`columns` biases, a valid
+/// requantization; else `InvalidArgument`).
+pub fn upload_layer(
+    owner: u64,
+    shape: (usize, usize),
+    weights: Vec<u8>,
+    epilogue: Epilogue,
+    charge: Option<Charge>,
+) -> Result<u64, AccelError> {
+    if epilogue.bias.len() != shape.1 || !epilogue.is_valid() {
+        return Err(AccelError::InvalidArgument);
+    }
+    upload_with(owner, Element::I8, shape, weights, Some(epilogue), charge)
+}
+
+fn upload_with(
+    owner: u64,
+    element: Element,
     (rows, columns): (usize, usize),
     bytes: Vec<u8>,
+    epilogue: Option<Epilogue>,
     charge: Option<Charge>,
 ) -> Result<u64, AccelError> {
     let dimension = 1..=super::tensor::MAX_DIMENSION;
@@ -111,7 +181,10 @@ pub fn upload(
     {
         return Err(AccelError::InvalidArgument);
     }
-    let length = bytes.len() as u64;
+    let length = bytes.len() as u64
+        + epilogue
+            .as_ref()
+            .map_or(0, |epilogue| 4 * epilogue.bias.len() as u64);
     let tensor = ResidentRef {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         element,
@@ -119,6 +192,7 @@ pub fn upload(
         columns,
         bytes: Arc::from(bytes),
         placed: [None; MAX_SHARED_DEVICES],
+        epilogue,
     };
     let id = tensor.id;
     // The old table's memory is freed outside the lock (a grow reallocates).
@@ -126,7 +200,7 @@ pub fn upload(
         if residents.iter().filter(|r| r.owner == owner).count() >= MAX_PER_AGENT {
             return Err(AccelError::Exhausted);
         }
-        let held: u64 = residents.iter().map(|r| r.tensor.bytes.len() as u64).sum();
+        let held: u64 = residents.iter().map(|r| r.tensor.held_bytes()).sum();
         if residents.len() >= MAX_RESIDENTS || held + length > POOL_BYTES {
             return Err(AccelError::OutOfMemory);
         }
@@ -140,6 +214,17 @@ pub fn upload(
         });
         Ok(id)
     })
+}
+
+impl ResidentRef {
+    /// Returns the kernel memory it holds, bytes.
+    pub fn held_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+            + self
+                .epilogue
+                .as_ref()
+                .map_or(0, |epilogue| 4 * epilogue.bias.len() as u64)
+    }
 }
 
 /// Returns `owner`'s tensor `id`; `NotFound` for an ID it does not own.

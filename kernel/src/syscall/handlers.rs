@@ -162,6 +162,8 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
     let operation = TensorOp::from_number(operation).ok_or(Error::InvalidArgument)?;
     match operation {
         TensorOp::UploadF32 | TensorOp::UploadI8 => return tensor_upload(operation, arguments),
+        TensorOp::UploadLayerI8 => return tensor_upload_layer(arguments),
+        TensorOp::LayerI8 => return tensor_layer(arguments),
         TensorOp::Release => {
             if [a_pointer, b_pointer, c_pointer, flags] != [0; 4] {
                 return Err(Error::InvalidArgument);
@@ -264,7 +266,14 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
             let bytes: Vec<u8> = c.iter().flat_map(|value| value.to_le_bytes()).collect();
             (outcome, bytes)
         }
-        (TensorOp::UploadF32 | TensorOp::UploadI8 | TensorOp::Release, _) => {
+        (
+            TensorOp::UploadF32
+            | TensorOp::UploadI8
+            | TensorOp::UploadLayerI8
+            | TensorOp::LayerI8
+            | TensorOp::Release,
+            _,
+        ) => {
             return Err(Error::InvalidArgument);
         }
     };
@@ -306,6 +315,103 @@ fn tensor_upload(operation: agent_abi::TensorOp, arguments: &Arguments) -> Outco
         charge,
     )?;
     Ok(id)
+}
+
+/// `tensor` `UploadLayerI8`: a [`agent_abi::LayerUpload`] read from A, then
+/// the weights and the bias it names, kept as a fused layer of the caller.
+fn tensor_upload_layer(arguments: &Arguments) -> Outcome {
+    use agent_abi::{LAYER_ACCUMULATORS, LAYER_RELU, LAYER_UPLOAD_BYTES, LayerUpload};
+    let [_, shape, pointer, b_pointer, c_pointer, flags] = *arguments;
+    let (one, rows, columns) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
+    if one != 1 || [b_pointer, c_pointer, flags] != [0; 3] {
+        return Err(Error::InvalidArgument);
+    }
+    let mut header = [0u8; LAYER_UPLOAD_BYTES as usize];
+    read_user(pointer, LAYER_UPLOAD_BYTES, LAYER_UPLOAD_BYTES, &mut header)?;
+    let upload = LayerUpload::from_bytes(&header);
+    if upload.reserved != 0 || upload.flags & !(LAYER_RELU | LAYER_ACCUMULATORS) != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let weight_bytes = rows
+        .checked_mul(columns)
+        .filter(|bytes| (1..=agent_abi::MAX_TENSOR_OPERAND_BYTES).contains(bytes))
+        .ok_or(Error::InvalidArgument)?;
+    let bias_bytes = columns * 4;
+    let charge = budget::charge_current(weight_bytes + bias_bytes)?;
+    let _deferral = task::defer_kills();
+    let mut weights = vec![0u8; weight_bytes as usize];
+    read_user(upload.weights, weight_bytes, weight_bytes, &mut weights)?;
+    let mut bias = vec![0u8; bias_bytes as usize];
+    read_user(upload.bias, bias_bytes, bias_bytes, &mut bias)?;
+    let bias: Vec<i32> = bias
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .map(|word| i32::from_le_bytes(*word))
+        .collect();
+    let epilogue = accel::resident::Epilogue {
+        bias: bias.into(),
+        requant: (upload.multiplier, upload.shift),
+        relu: upload.flags & LAYER_RELU != 0,
+        accumulators: upload.flags & LAYER_ACCUMULATORS != 0,
+    };
+    let id = accel::resident::upload_layer(
+        task::current_pid(),
+        (rows as usize, columns as usize),
+        weights,
+        epilogue,
+        charge,
+    )?;
+    Ok(id)
+}
+
+/// `tensor` `LayerI8`: the product with the layer's resident weights on the
+/// route the table picks, then its epilogue here; C gets the `i8` codes or
+/// the `i32` accumulators.
+fn tensor_layer(arguments: &Arguments) -> Outcome {
+    use accel::tensor::{self as tensors, MatmulShape};
+    use agent_abi::MAX_TENSOR_OPERAND_BYTES;
+    let [_, shape, a_pointer, id, c_pointer, flags] = *arguments;
+    let layer = accel::resident::lookup(task::current_pid(), id)?;
+    let epilogue = layer.epilogue.clone().ok_or(Error::InvalidArgument)?;
+    let (m, k, n) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
+    let options = accel_options(flags)?;
+    let shape = MatmulShape::new(m as usize, k as usize, n as usize, 1, 4)?;
+    let a_bytes = m * k;
+    let c_bytes = m * n * if epilogue.accumulators { 4 } else { 1 };
+    let (Some(a_span), Some(c_span)) =
+        (user_span(a_pointer, a_bytes), user_span(c_pointer, c_bytes))
+    else {
+        return Err(Error::Overflow);
+    };
+    if c_span.start < a_span.end && a_span.start < c_span.end {
+        return Err(Error::InvalidArgument);
+    }
+    check_writable(c_pointer, c_bytes)?;
+    let held = 2 * a_bytes + 8 * m * n;
+    let deadline = time::now_us().saturating_add(options.timeout_us);
+    let _reservation = tensors::reserve_buffers(held, deadline)?;
+    let _charge = budget::charge_current(held)?;
+    let _deferral = task::defer_kills();
+    let mut a = vec![0u8; a_bytes as usize];
+    read_user(a_pointer, a_bytes, MAX_TENSOR_OPERAND_BYTES, &mut a)?;
+    let a: Vec<i8> = a.iter().map(|byte| *byte as i8).collect();
+    let mut acc = vec![0i32; (m * n) as usize];
+    let outcome = tensors::matmul_i8_resident(&shape, &a, &layer, &mut acc, &options)?;
+    epilogue.add_bias(&mut acc);
+    if epilogue.accumulators {
+        let bytes: Vec<u8> = acc.iter().flat_map(|value| value.to_le_bytes()).collect();
+        write_user(c_pointer, &bytes)?;
+    } else {
+        let mut codes = vec![0i8; acc.len()];
+        epilogue.codes(&acc, &mut codes);
+        let bytes: Vec<u8> = codes.iter().map(|code| *code as u8).collect();
+        write_user(c_pointer, &bytes)?;
+    }
+    Ok(match outcome.route {
+        accel::Route::Cpu => 0,
+        accel::Route::Poll(device) | accel::Route::Interrupt(device) => u64::from(device) + 1,
+    })
 }
 
 const _: () = assert!(agent_abi::MAX_RESIDENT_TENSORS as usize == accel::resident::MAX_PER_AGENT);

@@ -162,12 +162,13 @@ fn batched(test: &ai::model_image::Dataset<'_>, reference: &[u8]) -> i64 {
             }
         }
         println!(
-            "digits_client: batches of {batch}: logits bit-identical for {identical}/{} in {} us; matmuls: {} in the kernel on the CPU, {} on a tensor device, {} in the agent; {} weight matrices uploaded",
+            "digits_client: batches of {batch}: logits bit-identical for {identical}/{} in {} us; layers: {} in the kernel on the CPU, {} on a tensor device, {} in the agent ({} by the fused layer call); {} layers uploaded",
             test.len(),
             agent_lib::clock_us().saturating_sub(started_us),
             matmul.on_cpu,
             matmul.on_device,
             matmul.local,
+            matmul.fused,
             matmul.uploads
         );
         if identical != test.len() {

@@ -226,6 +226,88 @@ fn check_residents(flags: u64, numbers: &mut Numbers) -> Result<(), i64> {
     }
     drop(held);
     ResidentTensor::upload_i8(1, 1, &[3]).map_err(|_| 82)?;
+    check_layers(flags, numbers)
+}
+
+/// Fused int8 layers with `flags`: the codes (ReLU and not) and the
+/// accumulators equal the agent's own epilogue on the reference product.
+fn check_layers(flags: u64, numbers: &mut Numbers) -> Result<(), i64> {
+    use agent_lib::ai::agent_tensor::Requant;
+    use agent_lib::{layer_i8_accumulators, layer_i8_codes};
+    let (m, k, n) = (9u64, 40u64, 24u64);
+    let (mu, ku, nu) = (m as usize, k as usize, n as usize);
+    let weights: Vec<i8> = (0..ku * nu).map(|_| numbers.next() as i8).collect();
+    let bias: Vec<i32> = (0..nu)
+        .map(|_| (numbers.next() % 20_001) as i32 - 10_000)
+        .collect();
+    let requant = Requant::from_real(0.0047);
+    let a: Vec<i8> = (0..mu * ku).map(|_| numbers.next() as i8).collect();
+    let mut acc = reference_i8((m, k, n), &a, &weights);
+    for row in acc.chunks_exact_mut(nu) {
+        for (value, bias) in row.iter_mut().zip(&bias) {
+            *value = value.wrapping_add(*bias);
+        }
+    }
+    for (layer_flags, code) in [
+        (abi::LAYER_RELU, 90),
+        (0, 92),
+        (abi::LAYER_ACCUMULATORS, 94),
+    ] {
+        let layer = ResidentTensor::upload_layer_i8(
+            (k, n),
+            &weights,
+            &bias,
+            (requant.multiplier, requant.shift),
+            layer_flags,
+        )
+        .map_err(|error| {
+            println!("tensor_user: layer upload {layer_flags}: {error:?}");
+            code
+        })?;
+        if layer_flags == abi::LAYER_ACCUMULATORS {
+            let mut c = vec![0i32; mu * nu];
+            layer_i8_accumulators(m, &a, &layer, &mut c, flags).map_err(|_| code)?;
+            if c != acc {
+                return Err(code + 1);
+            }
+        } else {
+            let low = if layer_flags == abi::LAYER_RELU {
+                0
+            } else {
+                -127
+            };
+            let expected: Vec<i8> = acc
+                .iter()
+                .map(|value| requant.apply(*value).clamp(low, 127) as i8)
+                .collect();
+            let mut c = vec![0i8; mu * nu];
+            let route = layer_i8_codes(m, &a, &layer, &mut c, flags).map_err(|error| {
+                println!("tensor_user: layer {layer_flags} flags {flags}: {error:?}");
+                code
+            })?;
+            if c != expected {
+                println!("tensor_user: layer {layer_flags} on {route:?}: wrong codes");
+                return Err(code + 1);
+            }
+        }
+    }
+    // A bad requantization, flag or reserved word is refused; a plain
+    // resident tensor is no layer.
+    let bad = |multiplier: i32, shift: i32, layer_flags: u32| {
+        ResidentTensor::upload_layer_i8((k, n), &weights, &bias, (multiplier, shift), layer_flags)
+            .map(|_| ())
+    };
+    if bad(1 << 29, 0, 0) != Err(Error::InvalidArgument)
+        || bad(1 << 30, 31, 0) != Err(Error::InvalidArgument)
+        || bad(1 << 30, 0, 1 << 5) != Err(Error::InvalidArgument)
+    {
+        return Err(96);
+    }
+    let plain = ResidentTensor::upload_i8(k, n, &weights).map_err(|_| 97)?;
+    let mut c = vec![0i8; mu * nu];
+    if layer_i8_codes(m, &a, &plain, &mut c, flags) != Err(Error::InvalidArgument) {
+        return Err(98);
+    }
     Ok(())
 }
 
