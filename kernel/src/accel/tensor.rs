@@ -358,7 +358,7 @@ pub fn status_lines() -> Vec<alloc::string::String> {
         .map(|device| {
             let jobs = device.jobs.max(1);
             alloc::format!(
-                "tensor#{} {} {:?} {} jobs {} failed {} backend {} us/job guest {} us/job irqs {} attached {}x lost {}x",
+                "tensor#{} {} {:?} {} jobs {} failed {} backend {} us/job guest {} us/job irqs {} resident {} KiB attached {}x lost {}x",
                 device.index,
                 device.address,
                 device.state,
@@ -372,6 +372,7 @@ pub fn status_lines() -> Vec<alloc::string::String> {
                 device.backend_ns / 1_000 / jobs,
                 device.guest_us / jobs,
                 device.interrupts,
+                device.resident_bytes / 1024,
                 device.attaches,
                 device.losses
             )
