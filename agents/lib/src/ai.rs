@@ -72,16 +72,56 @@ pub struct KernelMatmul {
     /// Whole layers run by the kernel's fused layer call (counted in
     /// `on_cpu` / `on_device` too).
     pub fused: u64,
-    weights: Vec<CachedWeights>,
-    layers: Vec<CachedWeights>,
+    weights: Cache,
+    layers: Cache,
 }
 
-#[derive(Debug)]
-struct CachedWeights {
-    address: usize,
-    length: usize,
-    hash: u64,
-    tensor: crate::ResidentTensor,
+/// Uploaded tensors by the address and length of the model's matrix, with
+/// a hash of what was uploaded.
+#[derive(Debug, Default)]
+struct Cache(Vec<(usize, usize, u64, crate::ResidentTensor)>);
+
+impl Cache {
+    /// Returns the index of the tensor of matrix `key` uploaded with `hash`;
+    /// drops (releases) one uploaded with another hash.
+    fn find(&mut self, key: (usize, usize), hash: u64) -> Option<usize> {
+        let index = self
+            .0
+            .iter()
+            .position(|(address, length, _, _)| (*address, *length) == key)?;
+        if self.0[index].2 == hash {
+            return Some(index);
+        }
+        self.0.swap_remove(index);
+        None
+    }
+
+    /// Returns the tensor at `index`.
+    fn get(&self, index: usize) -> Option<&crate::ResidentTensor> {
+        self.0.get(index).map(|(_, _, _, tensor)| tensor)
+    }
+
+    /// Keeps `tensor` for matrix `key` uploaded with `hash`; returns it.
+    fn insert(
+        &mut self,
+        key: (usize, usize),
+        hash: u64,
+        tensor: crate::ResidentTensor,
+    ) -> Option<&crate::ResidentTensor> {
+        self.0.push((key.0, key.1, hash, tensor));
+        self.get(self.0.len() - 1)
+    }
+}
+
+/// Returns `bt` (`n x k`, the model's layout) as `k x n` (the syscall's B).
+fn transposed(bt: &[i8], k: usize, n: usize) -> Vec<i8> {
+    let mut b = alloc::vec![0i8; k * n];
+    for (row, weights) in bt.chunks_exact(k).enumerate().take(n) {
+        for (p, weight) in weights.iter().enumerate() {
+            b[p * n + row] = *weight;
+        }
+    }
+    b
 }
 
 /// FNV-1a over `bytes`: tells a changed weight matrix from the cached one.
@@ -97,32 +137,13 @@ impl KernelMatmul {
     fn resident(&mut self, bt: &[i8], k: usize, n: usize) -> Option<&crate::ResidentTensor> {
         let hash = fnv1a(bt);
         let key = (bt.as_ptr() as usize, bt.len());
-        let found = self
-            .weights
-            .iter()
-            .position(|cached| (cached.address, cached.length) == key);
-        if let Some(index) = found {
-            if self.weights[index].hash == hash {
-                return Some(&self.weights[index].tensor);
-            }
-            // Changed in place: released (dropped) before the new upload.
-            self.weights.swap_remove(index);
+        if let Some(index) = self.weights.find(key, hash) {
+            return self.weights.get(index);
         }
-        let mut b = alloc::vec![0i8; k * n];
-        for (row, weights) in bt.chunks_exact(k).enumerate().take(n) {
-            for (p, weight) in weights.iter().enumerate() {
-                b[p * n + row] = *weight;
-            }
-        }
+        let b = transposed(bt, k, n);
         let tensor = crate::ResidentTensor::upload_i8(k as u64, n as u64, &b).ok()?;
         self.uploads += 1;
-        self.weights.push(CachedWeights {
-            address: key.0,
-            length: key.1,
-            hash,
-            tensor,
-        });
-        self.weights.last().map(|cached| &cached.tensor)
+        self.weights.insert(key, hash, tensor)
     }
 }
 
@@ -139,23 +160,11 @@ impl KernelMatmul {
             | u64::from(layer.relu) << 1
             | u64::from(last);
         let key = (layer.w.as_ptr() as usize, layer.w.len());
-        if let Some(index) = self
-            .layers
-            .iter()
-            .position(|cached| (cached.address, cached.length) == key)
-        {
-            if self.layers[index].hash == hash {
-                return Some(&self.layers[index].tensor);
-            }
-            self.layers.swap_remove(index);
+        if let Some(index) = self.layers.find(key, hash) {
+            return self.layers.get(index);
         }
         let (k, n) = (layer.in_dim, layer.out_dim);
-        let mut weights = alloc::vec![0i8; k * n];
-        for (row, values) in layer.w.chunks_exact(k).enumerate().take(n) {
-            for (p, weight) in values.iter().enumerate() {
-                weights[p * n + row] = *weight;
-            }
-        }
+        let weights = transposed(&layer.w, k, n);
         let mut flags = 0;
         if layer.relu {
             flags |= crate::abi::LAYER_RELU;
@@ -172,13 +181,7 @@ impl KernelMatmul {
         )
         .ok()?;
         self.uploads += 1;
-        self.layers.push(CachedWeights {
-            address: key.0,
-            length: key.1,
-            hash,
-            tensor,
-        });
-        self.layers.last().map(|cached| &cached.tensor)
+        self.layers.insert(key, hash, tensor)
     }
 
     fn count(&mut self, route: crate::TensorRoute) {

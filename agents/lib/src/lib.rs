@@ -595,16 +595,22 @@ pub fn matmul_i8_resident(
     c: &mut [i32],
     flags: u64,
 ) -> Result<TensorRoute, Error> {
-    let (k, n) = b.shape();
-    if m.checked_mul(k) != Some(a.len() as u64) || m.checked_mul(n) != Some(c.len() as u64) {
-        return Err(Error::InvalidArgument);
-    }
-    tensor_raw(
-        abi::TensorOp::MatmulI8Resident as u64,
-        abi::tensor_shape(m, k, n),
-        [a.as_ptr() as u64, b.id, c.as_mut_ptr() as u64],
-        flags,
-    )
+    let a = (a.as_ptr() as u64, a.len());
+    let c = (c.as_mut_ptr() as u64, c.len());
+    with_resident(abi::TensorOp::MatmulI8Resident, m, a, b, c, flags)
+}
+
+/// Computes `c[m x n] = a[m x k] * b` in `f32` with a resident `f32` `b`.
+pub fn matmul_f32_resident(
+    m: u64,
+    a: &[f32],
+    b: &ResidentTensor,
+    c: &mut [f32],
+    flags: u64,
+) -> Result<TensorRoute, Error> {
+    let a = (a.as_ptr() as u64, a.len());
+    let c = (c.as_mut_ptr() as u64, c.len());
+    with_resident(abi::TensorOp::MatmulF32Resident, m, a, b, c, flags)
 }
 
 /// Runs fused layer `layer` (uploaded with [`ResidentTensor::upload_layer_i8`]
@@ -617,7 +623,9 @@ pub fn layer_i8_codes(
     c: &mut [i8],
     flags: u64,
 ) -> Result<TensorRoute, Error> {
-    layer_i8(m, a, layer, (c.as_mut_ptr() as u64, c.len()), flags)
+    let a = (a.as_ptr() as u64, a.len());
+    let c = (c.as_mut_ptr() as u64, c.len());
+    with_resident(abi::TensorOp::LayerI8, m, a, layer, c, flags)
 }
 
 /// Runs fused layer `layer` (uploaded with [`abi::LAYER_ACCUMULATORS`]): `c`
@@ -629,44 +637,29 @@ pub fn layer_i8_accumulators(
     c: &mut [i32],
     flags: u64,
 ) -> Result<TensorRoute, Error> {
-    layer_i8(m, a, layer, (c.as_mut_ptr() as u64, c.len()), flags)
+    let a = (a.as_ptr() as u64, a.len());
+    let c = (c.as_mut_ptr() as u64, c.len());
+    with_resident(abi::TensorOp::LayerI8, m, a, layer, c, flags)
 }
 
-fn layer_i8(
+/// A `tensor` call whose B is resident tensor `b` (`k x n`), after checking
+/// that A (pointer, elements) has `m x k` and C `m x n` elements.
+fn with_resident(
+    operation: abi::TensorOp,
     m: u64,
-    a: &[i8],
-    layer: &ResidentTensor,
+    (a, a_len): (u64, usize),
+    b: &ResidentTensor,
     (c, c_len): (u64, usize),
     flags: u64,
 ) -> Result<TensorRoute, Error> {
-    let (k, n) = layer.shape();
-    if m.checked_mul(k) != Some(a.len() as u64) || m.checked_mul(n) != Some(c_len as u64) {
-        return Err(Error::InvalidArgument);
-    }
-    tensor_raw(
-        abi::TensorOp::LayerI8 as u64,
-        abi::tensor_shape(m, k, n),
-        [a.as_ptr() as u64, layer.id, c],
-        flags,
-    )
-}
-
-/// Computes `c[m x n] = a[m x k] * b` in `f32` with a resident `f32` `b`.
-pub fn matmul_f32_resident(
-    m: u64,
-    a: &[f32],
-    b: &ResidentTensor,
-    c: &mut [f32],
-    flags: u64,
-) -> Result<TensorRoute, Error> {
     let (k, n) = b.shape();
-    if m.checked_mul(k) != Some(a.len() as u64) || m.checked_mul(n) != Some(c.len() as u64) {
+    if m.checked_mul(k) != Some(a_len as u64) || m.checked_mul(n) != Some(c_len as u64) {
         return Err(Error::InvalidArgument);
     }
     tensor_raw(
-        abi::TensorOp::MatmulF32Resident as u64,
+        operation as u64,
         abi::tensor_shape(m, k, n),
-        [a.as_ptr() as u64, b.id, c.as_mut_ptr() as u64],
+        [a, b.id, c],
         flags,
     )
 }
