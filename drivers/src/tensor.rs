@@ -1,7 +1,7 @@
 //! The guest side of the paravirtual tensor accelerator: the tensor-ring protocol over an `ivshmem` BAR.
 //!
-//! The device is QEMU's `ivshmem-plain` whose shared memory a host process
-//! (`tensor-backend`) maps too; `drivers/tensor-ring/PROTOCOL.md` is the
+//! The device is QEMU's `ivshmem-plain` or `ivshmem-doorbell`, whose shared
+//! memory a host process (`tensor-backend`) maps too; `drivers/tensor-ring/PROTOCOL.md` is the
 //! protocol. [`IvshmemRegion`] is the [`Region`] over the BAR (32-bit volatile
 //! accesses, the protocol's access rule); [`TensorDevice`] is the guest's end:
 //! it waits for a ready backend, checks the header, resets the rings (the epoch

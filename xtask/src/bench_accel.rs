@@ -123,7 +123,7 @@ pub fn run(root: &std::path::Path, args: &BenchAccelArgs) -> Result<()> {
     println!();
     println!(
         "accelerator benchmark: one boot, two edu devices and {TENSOR_BACKENDS} tensor accelerators \
-         (ivshmem-plain + tensor-backend, {} thread(s) each), the same call sequences under every configuration",
+         (ivshmem-doorbell + tensor-backend as its ivshmem server, {} thread(s) each), the same call sequences under every configuration",
         tensor_backend::default_threads()
     );
     println!("{}", output.setup.describe(tsc_hz));

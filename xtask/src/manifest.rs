@@ -17,7 +17,8 @@
 //! ```
 //!
 //! `tensor_backends = N` starts N `tensor-backend` processes for the run, each on a
-//! shared file of its own, and attaches them as `ivshmem-plain` devices 0 to N-1
+//! shared file of its own, and attaches them as `ivshmem-plain` (or, with
+//! `tensor_doorbells`, `ivshmem-doorbell`) devices 0 to N-1
 //! (see `tensor_backend.rs`); `tensor_backend_size` follows the backend's `--size`
 //! rules (a power of two, optional K, M or G suffix). With `tensor_doorbells = true`
 //! the devices are `ivshmem-doorbell`, each backend their ivshmem server.
