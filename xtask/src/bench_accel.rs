@@ -55,8 +55,19 @@ pub struct BenchAccelArgs {
     pub accel: Accel,
     /// Fewer calls.
     pub quick: bool,
+    /// Boots to run (at least 1); with more than one, each target is
+    /// summarised over the runs.
+    pub runs: usize,
     /// Where the CSV and SVG go (`target/bench/accel`).
     pub out_dir: PathBuf,
+}
+
+/// One target of one run: its measured value (a ratio, a call count; NaN
+/// when there is none) and whether it was met (`None`: reported, no target).
+struct Verdict {
+    target: String,
+    value: f64,
+    met: Option<bool>,
 }
 
 /// One timed call.
@@ -94,8 +105,98 @@ fn stats(values: &mut [f64]) -> Stats {
     }
 }
 
-/// Runs the benchmark.
+/// Runs the benchmark: `args.runs` boots, each reported in full, then (for
+/// more than one) every target over the runs.
 pub fn run(root: &std::path::Path, args: &BenchAccelArgs) -> Result<()> {
+    let runs = args.runs.max(1);
+    let mut verdicts: Vec<(String, Vec<Verdict>)> = Vec::new();
+    for run in 1..=runs {
+        if runs > 1 {
+            println!();
+            println!("==== run {run} of {runs} ====");
+        }
+        for (workload, found) in run_once(root, args)? {
+            match verdicts.iter_mut().find(|(name, _)| *name == workload) {
+                Some((_, all)) => all.extend(found),
+                None => verdicts.push((workload, found)),
+            }
+        }
+    }
+    if runs > 1 {
+        summarise(&verdicts, runs, &args.out_dir)?;
+    }
+    Ok(())
+}
+
+/// Prints each target over `runs` runs (met in how many, the median and
+/// range of its value) and writes `<workload>/runs.csv`.
+fn summarise(
+    verdicts: &[(String, Vec<Verdict>)],
+    runs: usize,
+    out_dir: &std::path::Path,
+) -> Result<()> {
+    println!();
+    println!("targets over {runs} runs (one boot each; each run's full report is above):");
+    for (workload, all) in verdicts {
+        println!("  workload {workload}:");
+        let mut csv = String::from("run,target,value,met\n");
+        let mut targets: Vec<&str> = Vec::new();
+        for verdict in all {
+            if !targets.contains(&verdict.target.as_str()) {
+                targets.push(&verdict.target);
+            }
+        }
+        for target in targets {
+            let of_target: Vec<&Verdict> = all.iter().filter(|v| v.target == target).collect();
+            for (run, verdict) in of_target.iter().enumerate() {
+                let _ = writeln!(
+                    csv,
+                    "{},{target},{:.4},{}",
+                    run + 1,
+                    verdict.value,
+                    verdict.met.map_or("", |met| if met { "1" } else { "0" })
+                );
+            }
+            let mut values: Vec<f64> = of_target
+                .iter()
+                .map(|v| v.value)
+                .filter(|v| v.is_finite())
+                .collect();
+            values.sort_by(f64::total_cmp);
+            let missing = of_target.len() - values.len();
+            let range = match (values.first(), values.last()) {
+                (Some(low), Some(high)) => format!(
+                    "median {:.2} [{low:.2}, {high:.2}]{}",
+                    values[values.len() / 2],
+                    if missing > 0 {
+                        format!(" (none in {missing} runs)")
+                    } else {
+                        String::new()
+                    }
+                ),
+                _ => "no value".to_owned(),
+            };
+            let met = of_target.iter().filter(|v| v.met == Some(true)).count();
+            let judged = of_target.iter().filter(|v| v.met.is_some()).count();
+            if judged == 0 {
+                println!("    {target:<34} {range} (reported, no target)");
+            } else {
+                println!("    {target:<34} {range}: met in {met} of {judged} runs");
+            }
+        }
+        let dir = out_dir.join(workload);
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| format!("creating {}: {error}", dir.display()))?;
+        let path = dir.join("runs.csv");
+        std::fs::write(&path, csv)
+            .map_err(|error| format!("writing {}: {error}", path.display()))?;
+        println!("    wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs one boot and reports it; returns each workload's verdicts.
+fn run_once(root: &std::path::Path, args: &BenchAccelArgs) -> Result<Vec<(String, Vec<Verdict>)>> {
     let output = bench_qemu::boot(
         root,
         &BenchBoot {
@@ -141,14 +242,20 @@ pub fn run(root: &std::path::Path, args: &BenchAccelArgs) -> Result<()> {
             number(words, "guest_us") / jobs,
         );
     }
+    let mut verdicts = Vec::new();
     for workload in &workloads {
-        report(workload, &output, args)?;
+        verdicts.push((workload.clone(), report(workload, &output, args)?));
     }
-    Ok(())
+    Ok(verdicts)
 }
 
 /// Prints and writes the report of one workload.
-fn report(workload: &str, output: &bench_qemu::BenchOutput, args: &BenchAccelArgs) -> Result<()> {
+fn report(
+    workload: &str,
+    output: &bench_qemu::BenchOutput,
+    args: &BenchAccelArgs,
+) -> Result<Vec<Verdict>> {
+    let mut verdicts = Vec::new();
     let of_workload =
         |words: &&std::collections::BTreeMap<String, String>| text(words, "workload") == workload;
     let classes: Vec<(String, f64)> = tagged(&output.records, "BENCHCLASS")
@@ -390,6 +497,11 @@ fn report(workload: &str, output: &bench_qemu::BenchOutput, args: &BenchAccelArg
         let ratio = adaptive_mean / best_mean.max(1e-9);
         let met = ratio <= TARGET_CLASS_FACTOR;
         all_classes &= met;
+        verdicts.push(Verdict {
+            target: format!("{class} (x best static)"),
+            value: ratio,
+            met: Some(met),
+        });
         println!(
             "  {class:<12} adaptive (warm) {adaptive_mean:.1} us vs best static {best_route} {best_mean:.1} us: {ratio:.2}x (target <= {TARGET_CLASS_FACTOR:.2}x): {}",
             verdict(met)
@@ -400,6 +512,11 @@ fn report(workload: &str, output: &bench_qemu::BenchOutput, args: &BenchAccelArg
         (TARGET_CLASS_FACTOR - 1.0) * 100.0,
         verdict(all_classes)
     );
+    verdicts.push(Verdict {
+        target: "every class within 10%".to_owned(),
+        value: f64::NAN,
+        met: Some(all_classes),
+    });
     let best_static_mix = statics
         .iter()
         .map(|row| (row.as_str(), mixed(row)))
@@ -408,6 +525,11 @@ fn report(workload: &str, output: &bench_qemu::BenchOutput, args: &BenchAccelArg
         let warm_mix = mixed(&warm);
         let all_mix = mixed(&format!("{ADAPTIVE} (all)"));
         let ratio = warm_mix / static_mix.max(1e-9);
+        verdicts.push(Verdict {
+            target: "mix (x best static route)".to_owned(),
+            value: ratio,
+            met: Some(ratio <= mix_factor),
+        });
         println!(
             "  mixed workload: adaptive {warm_mix:.1} us (warm), {all_mix:.1} us (all calls, learning included) vs best single static route {route} {static_mix:.1} us: {ratio:.2}x (target <= {mix_factor:.2}x): {}",
             verdict(ratio <= mix_factor)
@@ -417,6 +539,16 @@ fn report(workload: &str, output: &bench_qemu::BenchOutput, args: &BenchAccelArg
         "  regret: the adaptive run paid {extra_us:.0} us over each class's best static route, {:.1}% of its {total_us:.0} us (reported, no target)",
         regret_share * 100.0
     );
+    verdicts.push(Verdict {
+        target: "regret (share of time)".to_owned(),
+        value: regret_share,
+        met: None,
+    });
+    verdicts.push(Verdict {
+        target: "converged at call".to_owned(),
+        value: converged_at.map_or(f64::NAN, |call| call as f64),
+        met: Some(converged_at.is_some_and(|call| call <= TARGET_CONVERGENCE_CALLS)),
+    });
     match converged_at {
         Some(call) => println!(
             "  convergence: from call {call} on, every window of {WINDOW} calls took its class's fastest static route (either device of that kind) in >= {:.0}% of calls (target <= {TARGET_CONVERGENCE_CALLS} calls): {}",
@@ -526,7 +658,7 @@ fn report(workload: &str, output: &bench_qemu::BenchOutput, args: &BenchAccelArg
             .map_err(|error| format!("writing {}: {error}", path.display()))?;
         println!("wrote {}", path.display());
     }
-    Ok(())
+    Ok(verdicts)
 }
 
 /// Returns the calls of table row `row`.

@@ -104,6 +104,10 @@ enum Bench {
         /// Run a short version (fewer calls).
         #[arg(long)]
         quick: bool,
+        /// Boots to run: each is reported in full, then every target over the runs
+        /// (met in how many, median and range), written to `<workload>/runs.csv`.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
+        runs: u64,
     },
 }
 
@@ -149,11 +153,12 @@ fn bench(root: &std::path::Path, what: Bench) -> Result<()> {
                 out_dir: bench_dir("kernel")?,
             },
         ),
-        Bench::Accel { accel, quick } => bench_accel::run(
+        Bench::Accel { accel, quick, runs } => bench_accel::run(
             root,
             &bench_accel::BenchAccelArgs {
                 accel,
                 quick,
+                runs: runs as usize,
                 out_dir: bench_dir("accel")?,
             },
         ),
