@@ -202,7 +202,7 @@ fn checker(doorbells: bool) -> Result<(), &'static str> {
     }
     if devices
         .iter()
-        .any(|device| (device.vector.is_some() && device.doorbell) != doorbells)
+        .any(|device| device.serves_interrupts() != doorbells)
     {
         return Err(if doorbells {
             "a device has no routed interrupt or no doorbell backend"

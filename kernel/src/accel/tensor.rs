@@ -184,6 +184,14 @@ pub struct TensorDeviceInfo {
     pub evictions: u64,
 }
 
+impl TensorDeviceInfo {
+    /// Whether its interrupt route is open: a routed MSI-X vector and a
+    /// backend that serves doorbells.
+    pub fn serves_interrupts(&self) -> bool {
+        self.vector.is_some() && self.doorbell
+    }
+}
+
 struct Slot {
     shm: &'static Ivshmem,
     device: Option<TensorDevice<IvshmemRegion<'static>>>,
@@ -362,7 +370,7 @@ pub fn status_lines() -> Vec<alloc::string::String> {
                 device.index,
                 device.address,
                 device.state,
-                if device.vector.is_some() && device.doorbell {
+                if device.serves_interrupts() {
                     "doorbell"
                 } else {
                     "poll-only"
@@ -876,7 +884,7 @@ fn availability(
                 seen.fitting |= bit;
             }
             seen.in_flight += slot.waiting + u32::from(state == TensorState::Busy);
-            if slot.info.vector.is_some() && slot.info.doorbell {
+            if slot.info.serves_interrupts() {
                 seen.interrupt |= bit;
             }
         }
@@ -1186,11 +1194,17 @@ fn matmul<A: Elements, C: Elements>(
             }
             Ok(0)
         }
-        Route::Poll(device) => {
-            device_matmul((usize::from(device), false), op, shape, a, &b, c, deadline)
-        }
-        Route::Interrupt(device) => {
-            device_matmul((usize::from(device), true), op, shape, a, &b, c, deadline)
+        Route::Poll(device) | Route::Interrupt(device) => {
+            let interrupt = matches!(decision.route, Route::Interrupt(_));
+            device_matmul(
+                (usize::from(device), interrupt),
+                op,
+                shape,
+                a,
+                &b,
+                c,
+                deadline,
+            )
         }
     };
     let latency_us =

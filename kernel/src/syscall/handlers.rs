@@ -278,21 +278,34 @@ pub(super) fn tensor(arguments: &Arguments) -> Outcome {
         }
     };
     write_user(c_pointer, &result)?;
-    Ok(match outcome.route {
+    Ok(route_value(outcome.route))
+}
+
+/// A `tensor` product's value: 0 for the CPU, `d + 1` for tensor device `d`.
+fn route_value(route: accel::Route) -> u64 {
+    match route {
         accel::Route::Cpu => 0,
         accel::Route::Poll(device) | accel::Route::Interrupt(device) => u64::from(device) + 1,
-    })
+    }
+}
+
+/// An upload's `(rows, columns)`: its shape word must be
+/// `tensor_shape(1, rows, columns)` and B, C and the flags 0.
+fn upload_shape(arguments: &Arguments) -> Result<(u64, u64), Error> {
+    let [_, shape, _, b_pointer, c_pointer, flags] = *arguments;
+    let (one, rows, columns) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
+    if one != 1 || [b_pointer, c_pointer, flags] != [0; 3] {
+        return Err(Error::InvalidArgument);
+    }
+    Ok((rows, columns))
 }
 
 /// `tensor` uploads: the elements read from A, kept as a resident tensor of
 /// the caller, their bytes charged to its budget while the tensor lives.
 fn tensor_upload(operation: agent_abi::TensorOp, arguments: &Arguments) -> Outcome {
     use agent_abi::{MAX_TENSOR_OPERAND_BYTES, TensorOp};
-    let [_, shape, pointer, b_pointer, c_pointer, flags] = *arguments;
-    let (one, rows, columns) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
-    if one != 1 || [b_pointer, c_pointer, flags] != [0; 3] {
-        return Err(Error::InvalidArgument);
-    }
+    let pointer = arguments[2];
+    let (rows, columns) = upload_shape(arguments)?;
     let element = match operation {
         TensorOp::UploadF32 => tensor_ring::Element::F32,
         _ => tensor_ring::Element::I8,
@@ -321,11 +334,8 @@ fn tensor_upload(operation: agent_abi::TensorOp, arguments: &Arguments) -> Outco
 /// the weights and the bias it names, kept as a fused layer of the caller.
 fn tensor_upload_layer(arguments: &Arguments) -> Outcome {
     use agent_abi::{LAYER_ACCUMULATORS, LAYER_RELU, LAYER_UPLOAD_BYTES, LayerUpload};
-    let [_, shape, pointer, b_pointer, c_pointer, flags] = *arguments;
-    let (one, rows, columns) = agent_abi::tensor_dimensions(shape).ok_or(Error::InvalidArgument)?;
-    if one != 1 || [b_pointer, c_pointer, flags] != [0; 3] {
-        return Err(Error::InvalidArgument);
-    }
+    let pointer = arguments[2];
+    let (rows, columns) = upload_shape(arguments)?;
     let mut header = [0u8; LAYER_UPLOAD_BYTES as usize];
     read_user(pointer, LAYER_UPLOAD_BYTES, LAYER_UPLOAD_BYTES, &mut header)?;
     let upload = LayerUpload::from_bytes(&header);
@@ -408,10 +418,7 @@ fn tensor_layer(arguments: &Arguments) -> Outcome {
         let bytes: Vec<u8> = codes.iter().map(|code| *code as u8).collect();
         write_user(c_pointer, &bytes)?;
     }
-    Ok(match outcome.route {
-        accel::Route::Cpu => 0,
-        accel::Route::Poll(device) | accel::Route::Interrupt(device) => u64::from(device) + 1,
-    })
+    Ok(route_value(outcome.route))
 }
 
 const _: () = assert!(agent_abi::MAX_RESIDENT_TENSORS as usize == accel::resident::MAX_PER_AGENT);
