@@ -102,4 +102,15 @@ impl Ivshmem {
     pub fn write<T: MmioValue>(&self, offset: usize, value: T) -> Result<(), IoMemError> {
         self.memory.write_once(offset, value)
     }
+
+    /// Copies `bytes` into the shared memory from byte `offset` (one bounds
+    /// check, 8-byte volatile stores: see [`IoMem::write_bytes`]).
+    pub fn write_bytes(&self, offset: usize, bytes: &[u8]) -> Result<(), IoMemError> {
+        self.memory.write_bytes(offset, bytes)
+    }
+
+    /// Copies shared memory from byte `offset` into `buffer`.
+    pub fn read_bytes(&self, offset: usize, buffer: &mut [u8]) -> Result<(), IoMemError> {
+        self.memory.read_bytes(offset, buffer)
+    }
 }

@@ -98,20 +98,24 @@ impl Region for IvshmemRegion<'_> {
 
     fn read_bytes(&self, offset: usize, buffer: &mut [u8]) -> Result<(), RegionError> {
         self.check(offset, buffer.len(), false)?;
-        for (index, chunk) in buffer.chunks_mut(WORD_BYTES).enumerate() {
-            // The last word lies inside the region: its length is a whole number of words.
-            let word = self.word(offset + index * WORD_BYTES)?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Acquire);
+        self.device
+            .read_bytes(offset, buffer)
+            .map_err(|_| RegionError::OutOfRange {
+                offset,
+                len: buffer.len(),
+            })
     }
 
     fn write_bytes(&mut self, offset: usize, bytes: &[u8]) -> Result<(), RegionError> {
         self.check(offset, bytes.len(), true)?;
-        let (words, _) = bytes.as_chunks::<WORD_BYTES>();
-        for (index, word) in words.iter().enumerate() {
-            self.store(offset + index * WORD_BYTES, u32::from_le_bytes(*word))?;
-        }
+        self.device
+            .write_bytes(offset, bytes)
+            .map_err(|_| RegionError::OutOfRange {
+                offset,
+                len: bytes.len(),
+            })?;
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Release);
         Ok(())
     }
 }

@@ -242,6 +242,75 @@ impl IoMem {
         Ok(())
     }
 
+    /// Returns the address of bytes `offset..offset + len` of the window, if
+    /// they lie inside it.
+    fn checked_range(&self, offset: usize, len: usize) -> Result<NonNull<u8>, IoMemError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => {
+                // SAFETY: `offset <= end <= size`: inside the window or one
+                // past its end (condition 1 of `new`).
+                Ok(unsafe { self.base.add(offset) })
+            }
+            _ => Err(IoMemError::OutOfBounds),
+        }
+    }
+
+    /// Copies `bytes` into the window from byte `offset`, with one bounds
+    /// check for the whole copy: volatile bytes up to the first 8-byte
+    /// boundary, volatile 8-byte stores, volatile bytes for the tail. For
+    /// device memory that is memory (a shared-memory BAR), where a
+    /// word-by-word copy costs a bounds check and a call per word.
+    pub fn write_bytes(&self, offset: usize, bytes: &[u8]) -> Result<(), IoMemError> {
+        let start = self.checked_range(offset, bytes.len())?;
+        let head = start.align_offset(8).min(bytes.len());
+        let (first, rest) = bytes.split_at(head);
+        let (words, tail) = rest.as_chunks::<8>();
+        for (index, byte) in first.iter().enumerate() {
+            // SAFETY: `index < bytes.len()`: inside the checked range, and
+            // device memory is only ever accessed volatilely.
+            unsafe { start.add(index).write_volatile(*byte) };
+        }
+        // SAFETY: `start + head` lies inside the checked range (or at its end
+        // when nothing follows) and is 8-byte aligned.
+        let aligned = unsafe { start.add(head) }.cast::<u64>();
+        for (index, word) in words.iter().enumerate() {
+            // SAFETY: word `index` ends at `head + 8 * (index + 1) <= bytes.len()`,
+            // inside the checked range; aligned as above; volatile.
+            unsafe { aligned.add(index).write_volatile(u64::from_ne_bytes(*word)) };
+        }
+        let done = head + 8 * words.len();
+        for (index, byte) in tail.iter().enumerate() {
+            // SAFETY: `done + index < bytes.len()`: inside the checked range.
+            unsafe { start.add(done + index).write_volatile(*byte) };
+        }
+        Ok(())
+    }
+
+    /// Copies `buffer.len()` bytes of the window from byte `offset` into
+    /// `buffer`, as [`Self::write_bytes`] does the other way.
+    pub fn read_bytes(&self, offset: usize, buffer: &mut [u8]) -> Result<(), IoMemError> {
+        let start = self.checked_range(offset, buffer.len())?;
+        let head = start.align_offset(8).min(buffer.len());
+        let (first, rest) = buffer.split_at_mut(head);
+        let (words, tail) = rest.as_chunks_mut::<8>();
+        for (index, byte) in first.iter_mut().enumerate() {
+            // SAFETY: as in `write_bytes`.
+            *byte = unsafe { start.add(index).read_volatile() };
+        }
+        // SAFETY: as in `write_bytes`.
+        let aligned = unsafe { start.add(head) }.cast::<u64>();
+        for (index, word) in words.iter_mut().enumerate() {
+            // SAFETY: as in `write_bytes`.
+            *word = unsafe { aligned.add(index).read_volatile() }.to_ne_bytes();
+        }
+        let done = head + 8 * words.len();
+        for (index, byte) in tail.iter_mut().enumerate() {
+            // SAFETY: as in `write_bytes`.
+            *byte = unsafe { start.add(done + index).read_volatile() };
+        }
+        Ok(())
+    }
+
     /// Returns the part of the window from `offset`, `size` bytes long.
     pub fn slice(&self, offset: usize, size: usize) -> Result<IoMem, IoMemError> {
         let end = offset.checked_add(size).ok_or(IoMemError::OutOfBounds)?;

@@ -49,6 +49,7 @@ use kernel_core::{
 };
 use spin::Mutex;
 use tensor_ring::{Element, Op, Outcome as JobOutcome, reference::Shape};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::{
     AccelError, Completion, JobOptions, Outcome, Route,
@@ -95,6 +96,39 @@ const CPU_BRACKET_MULTIPLY_ADDS: usize = 16 * 1024;
 pub const BUFFER_POOL_BYTES: u64 = 4 * 1024 * 1024;
 
 static BUFFERS_IN_USE: AtomicU64 = AtomicU64::new(0);
+
+/// Device jobs between taking their device and putting it back: while one
+/// is, its caller waits for a completion, and the CPU route makes way for
+/// it between slices ([`make_way`]).
+static DEVICE_JOBS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a device job while it lives.
+struct DeviceJob;
+
+impl DeviceJob {
+    fn start() -> Self {
+        DEVICE_JOBS.fetch_add(1, Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for DeviceJob {
+    fn drop(&mut self) {
+        DEVICE_JOBS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Yields between slices of a CPU-route matmul while a device job is in
+/// flight: its caller (polling, or woken by the completion interrupt)
+/// needs the CPU for a few microseconds to see its completion and copy C
+/// out, and without this waits behind the rest of a long CPU matmul, up to
+/// a timeslice. The CPU route's own latency grows by those few microseconds
+/// per slice; no agent holds the CPU from the device routes' callers.
+fn make_way() {
+    if DEVICE_JOBS.load(Ordering::Relaxed) > 0 {
+        task::yield_now();
+    }
+}
 
 /// Bytes of the buffer pool held by one call; given back when dropped.
 #[derive(Debug)]
@@ -892,66 +926,26 @@ fn availability(
     })
 }
 
-/// The element types of a matmul: how they cross the data area.
-trait Elements: Copy {
+/// An element type of the tensor protocol: plain little-endian bytes
+/// (zerocopy proves the byte views; x86_64 is little-endian, as the
+/// protocol is).
+trait Elements: Copy + IntoBytes + FromBytes + Immutable {
     /// Bytes of one element.
-    const BYTES: usize;
-    /// Appends the element's little-endian bytes.
-    fn put(self, bytes: &mut [u8]);
-    /// Reads an element from its little-endian bytes.
-    fn get(bytes: &[u8]) -> Self;
+    const BYTES: usize = core::mem::size_of::<Self>();
 }
 
-impl Elements for f32 {
-    const BYTES: usize = 4;
-    fn put(self, bytes: &mut [u8]) {
-        bytes.copy_from_slice(&self.to_le_bytes());
-    }
-    fn get(bytes: &[u8]) -> Self {
-        f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-    }
-}
+impl Elements for f32 {}
+impl Elements for i32 {}
+impl Elements for i8 {}
 
-impl Elements for i32 {
-    const BYTES: usize = 4;
-    fn put(self, bytes: &mut [u8]) {
-        bytes.copy_from_slice(&self.to_le_bytes());
-    }
-    fn get(bytes: &[u8]) -> Self {
-        i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-    }
-}
-
-impl Elements for i8 {
-    const BYTES: usize = 1;
-    fn put(self, bytes: &mut [u8]) {
-        bytes[0] = self.to_le_bytes()[0];
-    }
-    fn get(bytes: &[u8]) -> Self {
-        i8::from_le_bytes([bytes[0]])
-    }
-}
-
-/// Bytes moved through a stack buffer per region access batch.
-const CHUNK_BYTES: usize = 1024;
+const _: () = assert!(cfg!(target_endian = "little"));
 
 fn write_elements<T: Elements>(
     device: &mut TensorDevice<IvshmemRegion<'static>>,
     offset: u64,
     values: &[T],
 ) -> Result<(), DeviceError> {
-    let mut buffer = [0u8; CHUNK_BYTES];
-    let per_chunk = CHUNK_BYTES / T::BYTES;
-    for (index, chunk) in values.chunks(per_chunk).enumerate() {
-        for (bytes, value) in buffer.chunks_exact_mut(T::BYTES).zip(chunk) {
-            value.put(bytes);
-        }
-        device.write_data(
-            offset + (index * CHUNK_BYTES) as u64,
-            &buffer[..chunk.len() * T::BYTES],
-        )?;
-    }
-    Ok(())
+    device.write_data(offset, values.as_bytes())
 }
 
 fn read_elements<T: Elements>(
@@ -959,16 +953,7 @@ fn read_elements<T: Elements>(
     offset: u64,
     values: &mut [T],
 ) -> Result<(), DeviceError> {
-    let mut buffer = [0u8; CHUNK_BYTES];
-    let per_chunk = CHUNK_BYTES / T::BYTES;
-    for (index, chunk) in values.chunks_mut(per_chunk).enumerate() {
-        let bytes = &mut buffer[..chunk.len() * T::BYTES];
-        device.read_data(offset + (index * CHUNK_BYTES) as u64, bytes)?;
-        for (value, bytes) in chunk.iter_mut().zip(bytes.chunks_exact(T::BYTES)) {
-            *value = T::get(bytes);
-        }
-    }
-    Ok(())
+    device.read_data(offset, values.as_mut_bytes())
 }
 
 /// Runs one matmul on device `index`: operands in, job, result out; with
@@ -983,6 +968,7 @@ fn device_matmul<A: Elements, C: Elements>(
     deadline: u64,
 ) -> Result<u64, AccelError> {
     let held = take(index, deadline)?;
+    let _job = DeviceJob::start();
     // The job's buffers are the caller's; only the kill must wait.
     let _deferral = task::defer_kills();
     let start = time::now_us();
@@ -1053,7 +1039,11 @@ fn device_matmul<A: Elements, C: Elements>(
 /// device does (wrapping `i32` accumulation; within the limits it cannot wrap).
 pub fn cpu_matmul_i8(shape: &MatmulShape, a: &[i8], b: &[i8], c: &mut [i32]) {
     let MatmulShape { m, k, n } = *shape;
+    let rows_per_slice = (CPU_BRACKET_MULTIPLY_ADDS / (k * n).max(1)).max(1);
     for (row, out) in c.chunks_exact_mut(n).take(m).enumerate() {
+        if row > 0 && row % rows_per_slice == 0 {
+            make_way();
+        }
         out.fill(0);
         for (p, weight) in a[row * k..(row + 1) * k].iter().enumerate() {
             let weight = i32::from(*weight);
@@ -1080,10 +1070,17 @@ pub fn cpu_matmul_f32(shape: &MatmulShape, a: &[f32], b: &[f32], c: &mut [f32]) 
         }
     }
     let per_bracket = (CPU_BRACKET_MULTIPLY_ADDS / k).max(1);
+    let mut since_way = 0;
     for row in 0..m {
         let a_row = &a[row * k..(row + 1) * k];
         let out = &mut c[row * n..(row + 1) * n];
         for (slice_index, slice) in out.chunks_mut(per_bracket).enumerate() {
+            // Every CPU_BRACKET_MULTIPLY_ADDS or so, never before the first.
+            since_way += slice.len() * k;
+            if since_way > CPU_BRACKET_MULTIPLY_ADDS {
+                make_way();
+                since_way = slice.len() * k;
+            }
             let first = slice_index * per_bracket;
             let done = task::with_kernel_vector(|unit| {
                 for (offset, value) in slice.iter_mut().enumerate() {
@@ -1321,5 +1318,8 @@ enum Operand<'a, T> {
 
 /// Returns the elements of little-endian `bytes`.
 fn decode<T: Elements>(bytes: &[u8]) -> Vec<T> {
-    bytes.chunks_exact(T::BYTES).map(T::get).collect()
+    bytes
+        .chunks_exact(T::BYTES)
+        .filter_map(|element| T::read_from_bytes(element).ok())
+        .collect()
 }
