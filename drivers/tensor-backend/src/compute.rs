@@ -2,8 +2,9 @@
 //!
 //! Both split C's rows into contiguous bands, one per thread (scoped threads, the
 //! last band on the calling thread), and run a single-threaded kernel on each: the
-//! `matrixmultiply` GEMM for `f32` ([`crate::sgemm`]), a widening `i8` loop for
-//! `i8`. A band is only worth a thread above [`MIN_MULTIPLY_ADDS_PER_THREAD`].
+//! `matrixmultiply` GEMM for `f32` ([`crate::sgemm`]); for `i8`, the same GEMM on
+//! the values widened to `f32` while that is exact ([`EXACT_F32_DEPTH`]), else a
+//! widening integer loop. A band is only worth a thread above [`MIN_MULTIPLY_ADDS_PER_THREAD`].
 
 use std::thread;
 
@@ -93,9 +94,43 @@ pub fn matmul_i8(
     threads: usize,
 ) -> Result<(), ShapeMismatch> {
     shape.check(a.len(), b.len(), c.len())?;
+    if shape.k <= EXACT_F32_DEPTH {
+        let b_f32: Vec<f32> = b.iter().map(|&value| f32::from(value)).collect();
+        return in_bands(shape, threads, a, c, |band, a_rows, c_rows| {
+            matmul_i8_band_f32(band, a_rows, &b_f32, c_rows)
+        });
+    }
     in_bands(shape, threads, a, c, |band, a_rows, c_rows| {
         matmul_i8_band(band, a_rows, b, c_rows)
     })
+}
+
+/// The deepest inner dimension for which the `f32` GEMM computes an `i8` matmul
+/// exactly: every product is an integer of magnitude at most 2^14, so every partial
+/// sum, in whatever order the GEMM adds (and fuses) them, is an integer of magnitude
+/// at most `k * 2^14 <= 2^24`, and `f32` holds every integer up to 2^24 exactly.
+/// Deeper matmuls take the integer loop.
+pub const EXACT_F32_DEPTH: usize = 1 << 10;
+
+/// One band of an `i8` matmul through the `f32` GEMM (exact: see
+/// [`EXACT_F32_DEPTH`]); `b` is already converted.
+fn matmul_i8_band_f32(
+    shape: Shape,
+    a: &[i8],
+    b: &[f32],
+    c: &mut [i32],
+) -> Result<(), ShapeMismatch> {
+    if shape.k > EXACT_F32_DEPTH {
+        return Err(ShapeMismatch);
+    }
+    let a: Vec<f32> = a.iter().map(|&value| f32::from(value)).collect();
+    let mut sums = vec![0.0f32; c.len()];
+    sgemm(shape, &a, b, &mut sums)?;
+    for (out, sum) in c.iter_mut().zip(&sums) {
+        // An integer of magnitude at most 2^24: the conversion is exact.
+        *out = *sum as i32;
+    }
+    Ok(())
 }
 
 /// The single-threaded `i8` kernel: for each row of A, adds `a[i][p] * B[p]` row by
@@ -188,6 +223,38 @@ mod tests {
         let mut c = vec![0; 6];
         matmul_i8(shape, &a, &b, &mut c, 2).unwrap();
         assert_eq!(c, vec![4096 * 16384; 6]);
+    }
+
+    #[test]
+    fn extreme_int8_values_are_exact_through_the_f32_gemm() {
+        // The deepest matmul the f32 path takes, at the extremes: sums of exactly
+        // +-2^24, and mixed signs that cancel to small values late in the sum.
+        let k = EXACT_F32_DEPTH;
+        let shape = Shape { m: 3, k, n: 5 };
+        let mut a = vec![-128i8; 3 * k];
+        for (index, value) in a[k..2 * k].iter_mut().enumerate() {
+            *value = if index % 2 == 0 { 127 } else { -128 };
+        }
+        for (index, value) in a[2 * k..].iter_mut().enumerate() {
+            *value = (index % 255) as u8 as i8;
+        }
+        let b: Vec<i8> = (0..k * 5)
+            .map(|index| {
+                if index % 5 == 4 {
+                    (index % 7) as i8 - 3
+                } else {
+                    -128
+                }
+            })
+            .collect();
+        let mut expected = vec![0; 15];
+        reference::matmul_i8(shape, &a, &b, &mut expected).unwrap();
+        assert_eq!(expected[0], 1 << 24);
+        for threads in [1, 2, 3] {
+            let mut c = vec![0; 15];
+            matmul_i8(shape, &a, &b, &mut c, threads).unwrap();
+            assert_eq!(c, expected, "{threads} threads");
+        }
     }
 
     #[test]
