@@ -249,6 +249,18 @@ pub fn predicted_us(operation: Operation, payload: u64, route: Route) -> Option<
     })
 }
 
+/// Forgets a decision whose call told nothing about its route (another
+/// caller held the device): it no longer counts as in flight.
+pub fn abandon(decision: &Decision) {
+    cpu::without_interrupts(|| {
+        if let Some(table) = TABLE.lock().as_mut() {
+            table[decision.operation as usize]
+                .learner
+                .abandon(decision.handler, &decision.features);
+        }
+    });
+}
+
 /// Feeds back a call: its measured latency, or that it failed.
 pub fn record(decision: &Decision, outcome: Result<u64, ()>) {
     cpu::without_interrupts(|| {
@@ -258,7 +270,7 @@ pub fn record(decision: &Decision, outcome: Result<u64, ()>) {
                 Ok(latency_us) => {
                     learner.record(decision.handler, &decision.features, latency_us);
                 }
-                Err(()) => learner.record_failure(decision.handler),
+                Err(()) => learner.record_failure(decision.handler, &decision.features),
             }
         }
     });

@@ -298,6 +298,8 @@ fn dispatched<T>(
             &decision,
             result.as_ref().map(|_| latency_us).map_err(|_| ()),
         );
+    } else {
+        dispatch::abandon(&decision);
     }
     result.map(|value| Outcome {
         value,

@@ -1212,6 +1212,8 @@ fn matmul<A: Elements, C: Elements>(
             &decision,
             result.as_ref().map(|_| latency_us).map_err(|_| ()),
         );
+    } else {
+        super::dispatch::abandon(&decision);
     }
     result.map(|backend_ns| Outcome {
         value: backend_ns,

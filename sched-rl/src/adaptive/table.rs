@@ -13,6 +13,10 @@ use crate::random::Rng;
 /// Most handlers one entry holds.
 pub const MAX_HANDLERS: usize = 16;
 
+/// Decisions after which a call chosen but never recorded (its caller died,
+/// say) no longer counts as in flight.
+pub const IN_FLIGHT_EXPIRY_DECISIONS: u64 = 256;
+
 /// Index of a handler inside its entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HandlerId(pub u8);
@@ -115,6 +119,14 @@ pub struct HandlerStats {
     /// this (backing off a route that timed out or failed), unless it is the
     /// only one allowed.
     pub backoff_until: u64,
+    /// Calls chosen for this handler and not yet recorded, per size class:
+    /// while a class's first sample is in flight, other callers wait for it
+    /// rather than pay for the same lesson at once (three agents each trying
+    /// a 100 ms route the first of them is about to rule out).
+    pub in_flight: [u16; SIZE_BUCKETS],
+    /// The entry's decision count when the newest of them was chosen (in
+    /// flight counts only for [`IN_FLIGHT_EXPIRY_DECISIONS`] after it).
+    pub in_flight_since: [u64; SIZE_BUCKETS],
 }
 
 impl HandlerStats {
@@ -128,6 +140,8 @@ impl HandlerStats {
         failures: 0,
         consecutive_failures: 0,
         backoff_until: 0,
+        in_flight: [0; SIZE_BUCKETS],
+        in_flight_since: [0; SIZE_BUCKETS],
     };
 
     /// Returns the mean observed latency in µs (0 before the first call).
@@ -194,6 +208,24 @@ impl HandlerStats {
     /// Returns the successful calls learned from.
     fn successes(&self) -> u64 {
         self.calls.saturating_sub(self.failures)
+    }
+
+    /// Returns whether a call of size class `bucket` is in flight on this
+    /// handler, at decision `now`.
+    fn busy_in(&self, bucket: usize, now: u64) -> bool {
+        self.in_flight[bucket] > 0
+            && now.saturating_sub(self.in_flight_since[bucket]) < IN_FLIGHT_EXPIRY_DECISIONS
+    }
+
+    /// Returns whether the handler's first sample of size class `bucket` is
+    /// still in flight: nothing is known of it there yet, and soon will be.
+    fn first_in_flight(&self, bucket: usize, now: u64) -> bool {
+        self.bucket_calls[bucket] == 0 && self.busy_in(bucket, now)
+    }
+
+    /// Counts a call of size class `bucket` as landed (recorded or abandoned).
+    fn landed(&mut self, bucket: usize) {
+        self.in_flight[bucket] = self.in_flight[bucket].saturating_sub(1);
     }
 }
 
@@ -344,6 +376,24 @@ impl DispatchEntry {
             .min()
     }
 
+    /// Returns the lowest prediction among `handler`'s relatives (itself
+    /// not included) that finished their warm-up in the call's size class:
+    /// what its twin costs here, from the twin's own samples here (not a
+    /// guess carried over from another class).
+    fn warm_relatives_prediction(&self, handler: usize, features: &Features) -> Option<Fixed> {
+        let family = self.families[handler] & !(1 << handler);
+        let bucket = features.bucket();
+        let warmup = self.config.warmup_calls;
+        self.handlers()
+            .iter()
+            .enumerate()
+            .filter(|(index, other)| {
+                family & (1 << index) != 0 && other.bucket_calls[bucket] >= warmup
+            })
+            .map(|(_, other)| other.models[bucket].predict(features))
+            .min()
+    }
+
     /// Returns the mask of handlers that succeeded at least once (computed
     /// once per decision: [`Self::unknown`] reads it for every handler).
     fn succeeded(&self) -> u32 {
@@ -364,12 +414,22 @@ impl DispatchEntry {
     /// exploration), or `None` when `allowed` names no handler.
     pub fn best(&self, features: &Features, allowed: HandlerMask) -> Option<(HandlerId, Fixed)> {
         let succeeded = self.succeeded();
+        let bucket = features.bucket();
         (0..self.count)
             .map(|index| HandlerId(index as u8))
             .filter(|handler| allowed.allows(*handler))
             .map(|handler| (handler, self.predict(handler, features)))
-            // A handler nothing is known of predicts nothing yet: known ones first.
-            .min_by_key(|(handler, predicted)| (self.unknown(*handler, succeeded), *predicted))
+            // A handler nothing is known of predicts nothing yet, and one whose
+            // first sample of this size class is on its way predicts only what
+            // smaller calls taught it: known ones first.
+            .min_by_key(|(handler, predicted)| {
+                let stats = &self.handlers[usize::from(handler.0)];
+                (
+                    self.unknown(*handler, succeeded),
+                    stats.first_in_flight(bucket, self.calls),
+                    *predicted,
+                )
+            })
     }
 
     /// Chooses the handler for a call with `features` among `allowed`:
@@ -401,12 +461,25 @@ impl DispatchEntry {
             // Judged by its lower bound (see `HandlerStats::optimistic`); one
             // known only through relatives, by their prediction as it is (a
             // relative is a likeness, not a sample of this route).
+            //
+            // Until its warm-up in this size class is done, a route is also
+            // judged by its relatives: one first sample that queued behind
+            // a 100 ms call must not rule out for good a route whose twin
+            // costs a hundred times less (warm-up then takes its next
+            // samples, and from then on its own data decide).
             let optimistic = if stats.successes() > 0 {
-                stats.optimistic(features)
+                let own = stats.optimistic(features);
+                if stats.bucket_calls[bucket] < self.config.warmup_calls {
+                    self.warm_relatives_prediction(usize::from(handler.0), features)
+                        .map_or(own, |relatives| own.min(relatives))
+                } else {
+                    own
+                }
             } else {
                 self.predict(handler, features)
             };
-            if allowed.allows(handler) && known && optimistic <= limit {
+            let waiting = stats.first_in_flight(bucket, self.calls);
+            if allowed.allows(handler) && known && !waiting && optimistic <= limit {
                 reach = reach.with(handler);
                 candidates += 1;
             }
@@ -419,9 +492,13 @@ impl DispatchEntry {
             .filter(|handler| {
                 let stats = &self.handlers[usize::from(handler.0)];
                 let in_bucket = stats.bucket_calls[bucket];
+                // One warm-up call at a time per handler and class: the next
+                // waits for what this one teaches.
+                let busy = stats.busy_in(bucket, self.calls);
+                let never_tried = self.unknown(*handler, succeeded)
+                    && stats.in_flight.iter().all(|count| *count == 0);
                 allowed.allows(*handler)
-                    && (self.unknown(*handler, succeeded)
-                        || (in_bucket < warmup && reach.allows(*handler)))
+                    && (never_tried || (in_bucket < warmup && !busy && reach.allows(*handler)))
             })
             .min_by_key(|handler| {
                 let stats = &self.handlers[usize::from(handler.0)];
@@ -456,6 +533,10 @@ impl DispatchEntry {
                 explored: false,
             },
         };
+        let now = self.calls;
+        let stats = &mut self.handlers[usize::from(selection.handler.0)];
+        stats.in_flight[bucket] = stats.in_flight[bucket].saturating_add(1);
+        stats.in_flight_since[bucket] = now;
         Some(selection)
     }
 
@@ -482,6 +563,7 @@ impl DispatchEntry {
         };
         let observed = Fixed::from_int(i64::try_from(latency_us).unwrap_or(i64::MAX));
         let bucket = features.bucket();
+        stats.landed(bucket);
         let error = observed - stats.predict(features);
         stats.calls = stats.calls.saturating_add(1);
         stats.total_latency_us = stats.total_latency_us.saturating_add(latency_us);
@@ -506,15 +588,25 @@ impl DispatchEntry {
     /// it also counts as a call, so warm-up does not retry it forever; it
     /// then sits out [`AdaptiveConfig::failure_backoff_calls`] decisions,
     /// doubled for each further failure in a row.
-    pub fn record_failure(&mut self, handler: HandlerId) {
+    pub fn record_failure(&mut self, handler: HandlerId, features: &Features) {
         let decisions = self.calls;
         let base = u64::from(self.config.failure_backoff_calls);
         if let Some(stats) = self.handlers[..self.count].get_mut(usize::from(handler.0)) {
+            stats.landed(features.bucket());
             stats.failures = stats.failures.saturating_add(1);
             stats.calls = stats.calls.saturating_add(1);
             stats.consecutive_failures = stats.consecutive_failures.saturating_add(1);
             let doublings = (stats.consecutive_failures - 1).min(10);
             stats.backoff_until = decisions.saturating_add(base << doublings);
+        }
+    }
+
+    /// Forgets a call chosen for `handler` that ended without telling
+    /// anything about it (another caller held the device): it is no longer
+    /// in flight, and nothing is learned.
+    pub fn abandon(&mut self, handler: HandlerId, features: &Features) {
+        if let Some(stats) = self.handlers[..self.count].get_mut(usize::from(handler.0)) {
+            stats.landed(features.bucket());
         }
     }
 
@@ -784,7 +876,7 @@ mod tests {
             let selection = entry.select(&features, HandlerMask::ALL).unwrap();
             if selection.handler == HandlerId(0) {
                 // The device fails every time now (its backend died).
-                entry.record_failure(HandlerId(0));
+                entry.record_failure(HandlerId(0), &features);
                 if let Some(last) = last_failure {
                     gaps.push(decision - last);
                 }
@@ -858,5 +950,71 @@ mod tests {
             entry.best(&small, HandlerMask::ALL).map(|best| best.0),
             Some(HandlerId(1))
         );
+    }
+
+    #[test]
+    fn concurrent_callers_do_not_all_pay_for_the_same_first_sample() {
+        let mut entry = DispatchEntry::new("matmul", AdaptiveConfig::default());
+        let cpu = entry.add_handler("cpu", None).unwrap();
+        let device = entry.add_handler("poll", Some(0)).unwrap();
+        let small = Features::job(1024, 512, 0);
+        for _ in 0..20 {
+            let selection = entry.select(&small, HandlerMask::ALL).unwrap();
+            let latency = if selection.handler == cpu { 20 } else { 100 };
+            entry.record(selection.handler, &small, latency);
+        }
+        // Three callers decide on a large call before the first returns.
+        let large = Features::job(300 * 1024, 4 << 20, 0);
+        assert_ne!(large.bucket(), small.bucket());
+        let first = entry.select(&large, HandlerMask::ALL).unwrap().handler;
+        let second = entry.select(&large, HandlerMask::ALL).unwrap().handler;
+        assert_ne!(first, second, "both callers took the same untried route");
+        // Abandoning frees the route again (nothing was learned).
+        entry.abandon(second, &large);
+        assert_eq!(
+            entry.handlers()[usize::from(second.0)].in_flight[large.bucket()],
+            0
+        );
+        entry.record(first, &large, if first == cpu { 100_000 } else { 1_000 });
+        let other = if first == cpu { device } else { cpu };
+        let next = entry.select(&large, HandlerMask::ALL).unwrap().handler;
+        assert_eq!(
+            next, other,
+            "the other route's first sample is still missing"
+        );
+        entry.record(next, &large, if next == cpu { 100_000 } else { 1_000 });
+        // Learned: the CPU is a hundred times dearer here and out of reach.
+        let on_cpu = (0..200)
+            .filter(|_| {
+                let selection = entry.select(&large, HandlerMask::ALL).unwrap();
+                let latency = if selection.handler == cpu {
+                    100_000
+                } else {
+                    1_000
+                };
+                entry.record(selection.handler, &large, latency);
+                selection.handler == cpu
+            })
+            .count();
+        assert_eq!(on_cpu, 0);
+    }
+
+    #[test]
+    fn a_call_never_recorded_stops_counting_as_in_flight() {
+        let mut entry = DispatchEntry::new("matmul", AdaptiveConfig::default());
+        let cpu = entry.add_handler("cpu", None).unwrap();
+        let features = Features::job(1024, 512, 0);
+        let first = entry.select(&features, HandlerMask::ALL).unwrap();
+        assert_eq!(first.handler, cpu);
+        // Its caller died; the only route is chosen anyway, and after the
+        // expiry the lost call no longer holds back warm-up.
+        for _ in 0..IN_FLIGHT_EXPIRY_DECISIONS {
+            let selection = entry
+                .select(&Features::job(64, 0, 0), HandlerMask::ALL)
+                .unwrap();
+            entry.record(selection.handler, &Features::job(64, 0, 0), 5);
+        }
+        let stats = &entry.handlers()[0];
+        assert!(!stats.busy_in(features.bucket(), entry.calls));
     }
 }
