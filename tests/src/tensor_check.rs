@@ -466,9 +466,30 @@ fn check_two_callers() -> Result<(), &'static str> {
                 allow_cpu: false,
                 ..JobOptions::default()
             };
-            for _ in 0..12 {
-                if let Err(reason) = check_shape((96, 96, 96), &options, None, &mut numbers) {
-                    testing::fail(reason);
+            // Large enough that the backend works longer than a caller's
+            // first 200 us of spinning (it then yields, and the other caller
+            // finds the device busy): 96^3 finished within the spin once
+            // operands moved in bulk and the backend's i8 took the GEMM.
+            // Whole results are checked elsewhere; here a row and a column
+            // (a full reference of 256^3 would dwarf the device time).
+            let n = 256;
+            let shape = MatmulShape::new(n, n, n, 1, 4).unwrap_or_else(|_| testing::fail("shape"));
+            for _ in 0..8 {
+                let a = numbers.i8s(n * n);
+                let b = numbers.i8s(n * n);
+                let mut c = alloc::vec![0i32; n * n];
+                if tensor::matmul_i8(&shape, &a, &b, &mut c, &options).is_err() {
+                    testing::fail("a large i8 matmul failed");
+                }
+                let element = |row: usize, column: usize| -> i32 {
+                    (0..n)
+                        .map(|p| i32::from(a[row * n + p]) * i32::from(b[p * n + column]))
+                        .sum()
+                };
+                let right = (0..n).all(|j| c[(n - 1) * n + j] == element(n - 1, j))
+                    && (0..n).all(|i| c[i * n] == element(i, 0));
+                if !right {
+                    testing::fail("a large i8 matmul differs from the reference");
                 }
             }
             FINISHED.fetch_add(1, Ordering::Relaxed);
