@@ -21,6 +21,7 @@ use sched_rl::adaptive::{
 };
 use spin::Mutex;
 
+use super::AccelError;
 use crate::arch::cpu;
 
 /// One way to serve an operation.
@@ -249,28 +250,19 @@ pub fn predicted_us(operation: Operation, payload: u64, route: Route) -> Option<
     })
 }
 
-/// Forgets a decision whose call told nothing about its route (another
-/// caller held the device): it no longer counts as in flight.
-pub fn abandon(decision: &Decision) {
-    cpu::without_interrupts(|| {
-        if let Some(table) = TABLE.lock().as_mut() {
-            table[decision.operation as usize]
-                .learner
-                .abandon(decision.handler, &decision.features);
-        }
-    });
-}
-
-/// Feeds back a call: its measured latency, or that it failed.
-pub fn record(decision: &Decision, outcome: Result<u64, ()>) {
+/// Feeds back a call that took `latency_us`: its latency when it succeeded,
+/// a failure when it failed; a device another caller held (`Busy`) says
+/// nothing about the route, so that call is only no longer in flight.
+pub fn record<T>(decision: &Decision, result: &Result<T, AccelError>, latency_us: u64) {
     cpu::without_interrupts(|| {
         if let Some(table) = TABLE.lock().as_mut() {
             let learner = &mut table[decision.operation as usize].learner;
-            match outcome {
-                Ok(latency_us) => {
+            match result {
+                Ok(_) => {
                     learner.record(decision.handler, &decision.features, latency_us);
                 }
-                Err(()) => learner.record_failure(decision.handler, &decision.features),
+                Err(AccelError::Busy) => learner.abandon(decision.handler, &decision.features),
+                Err(_) => learner.record_failure(decision.handler, &decision.features),
             }
         }
     });

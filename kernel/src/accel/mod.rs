@@ -292,15 +292,7 @@ fn dispatched<T>(
     let deadline = crate::time::now_us().saturating_add(options.timeout_us);
     let result = serve(decision.route, deadline);
     let latency_us = crate::time::cycles_to_us(cpu::read_timestamp_counter().wrapping_sub(start));
-    // A device another caller held (`Busy`) says nothing about the route.
-    if !matches!(result, Err(AccelError::Busy)) {
-        dispatch::record(
-            &decision,
-            result.as_ref().map(|_| latency_us).map_err(|_| ()),
-        );
-    } else {
-        dispatch::abandon(&decision);
-    }
+    dispatch::record(&decision, &result, latency_us);
     result.map(|value| Outcome {
         value,
         route: decision.route,

@@ -1206,15 +1206,7 @@ fn matmul<A: Elements, C: Elements>(
     };
     let latency_us =
         time::cycles_to_us(crate::arch::cpu::read_timestamp_counter().wrapping_sub(start));
-    // A device another caller held (`Busy`) says nothing about the route.
-    if !matches!(result, Err(AccelError::Busy)) {
-        super::dispatch::record(
-            &decision,
-            result.as_ref().map(|_| latency_us).map_err(|_| ()),
-        );
-    } else {
-        super::dispatch::abandon(&decision);
-    }
+    super::dispatch::record(&decision, &result, latency_us);
     result.map(|backend_ns| Outcome {
         value: backend_ns,
         route: decision.route,
