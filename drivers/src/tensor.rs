@@ -3,7 +3,8 @@
 //! The device is QEMU's `ivshmem-plain` or `ivshmem-doorbell`, whose shared
 //! memory a host process (`tensor-backend`) maps too; `drivers/tensor-ring/PROTOCOL.md` is the
 //! protocol. [`IvshmemRegion`] is the [`Region`] over the BAR (32-bit volatile
-//! accesses, the protocol's access rule); [`TensorDevice`] is the guest's end:
+//! accesses, the protocol's access rule; bulk 8-byte volatile copies for the
+//! data area's operands and results); [`TensorDevice`] is the guest's end:
 //! it waits for a ready backend, checks the header, resets the rings (the epoch
 //! handshake), places operands in the data area, submits descriptors and takes
 //! completions. It never trusts the device: every index and field it reads
