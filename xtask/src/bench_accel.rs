@@ -666,31 +666,27 @@ fn report(
             point.share_tied
         );
     }
+    // One curve value per window, at the window's first call.
+    let series = |value: fn(&CurvePoint) -> f64| -> Vec<(f64, f64)> {
+        curve
+            .iter()
+            .enumerate()
+            .map(|(index, point)| ((index * WINDOW) as f64, value(point)))
+            .collect()
+    };
     let share_series = vec![
         (
             "adaptive: share of calls on the fastest static route",
-            curve
-                .iter()
-                .enumerate()
-                .map(|(index, point)| ((index * WINDOW) as f64, point.share_best))
-                .collect::<Vec<_>>(),
+            series(|point| point.share_best),
         ),
         (
             "adaptive: share on a route within 10% of it",
-            curve
-                .iter()
-                .enumerate()
-                .map(|(index, point)| ((index * WINDOW) as f64, point.share_tied))
-                .collect::<Vec<_>>(),
+            series(|point| point.share_tied),
         ),
     ];
     let latency_series = vec![(
         "adaptive: mean latency per window (us)",
-        curve
-            .iter()
-            .enumerate()
-            .map(|(index, point)| ((index * WINDOW) as f64, point.mean_us))
-            .collect::<Vec<_>>(),
+        series(|point| point.mean_us),
     )];
     for (name, contents) in [
         ("results.csv", results),
