@@ -2,9 +2,11 @@
 //!
 //! Each accelerator is QEMU's `ivshmem-plain` device over a file that a
 //! `tensor-backend` process maps too (`drivers/tensor-ring/PROTOCOL.md`), or, with
-//! doorbells, `ivshmem-doorbell`, which gets that file and its eventfds from the
-//! backend acting as ivshmem server on a socket beside the file
-//! (`<file>.sock`). The backend
+//! doorbells, `ivshmem-doorbell`, which gets that file and its eventfds from a
+//! `tensor-doorbell` process, the ivshmem server, on a socket beside the file
+//! (`<file>.sock`). The backend takes its eventfds from that server too
+//! (`<file>.backend.sock`), and the server outlives it: a backend killed and started
+//! again gets the same eventfds, so doorbells work again after a restart. The backend
 //! creates the file with its size, so it starts before QEMU: [`Backends::start`]
 //! spawns one per device on a file of its own (`/dev/shm/aikernel-<label>-<pid>-<n>`)
 //! and waits until each header says *ready*; [`Backends::qemu_args`] attaches them;
@@ -48,6 +50,12 @@ use crate::{
 
 /// The package (and binary) of the backend.
 pub const PACKAGE: &str = "tensor-backend";
+
+/// The binary of the ivshmem server that holds a backend's doorbells across restarts.
+const DOORBELL_BINARY: &str = "tensor-doorbell";
+
+/// What the doorbell server prints once both its sockets listen.
+const DOORBELL_LISTENING: &str = "tensor-doorbell: serving";
 
 /// Most accelerators one run attaches (the manifest and `run --tensor-backends` refuse
 /// more).
@@ -96,7 +104,16 @@ const HARNESS_SYNTAX: &str =
 /// what a run measures).
 pub fn build_command(root: &Path) -> Command {
     let mut command = cargo::cargo(root);
-    command.args(["build", "--release", "-p", PACKAGE, "--bin", PACKAGE]);
+    command.args([
+        "build",
+        "--release",
+        "-p",
+        PACKAGE,
+        "--bin",
+        PACKAGE,
+        "--bin",
+        DOORBELL_BINARY,
+    ]);
     command
 }
 
@@ -196,10 +213,17 @@ fn file_name_safe(label: &str) -> String {
         .collect()
 }
 
-/// Returns the socket of the backend serving the file at `path` as ivshmem server.
+/// Returns the socket QEMU connects to for the file at `path` (its ivshmem server's).
 fn socket_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".sock");
+    PathBuf::from(name)
+}
+
+/// Returns the socket the backend of the file at `path` takes its doorbells from.
+fn backend_socket_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".backend.sock");
     PathBuf::from(name)
 }
 
@@ -481,6 +505,11 @@ struct Instance {
     log: Arc<Mutex<Vec<u8>>>,
     /// Tells when the current process's output readers are done, and how many there are.
     readers: Option<(mpsc::Receiver<()>, usize)>,
+    /// With doorbells, the `tensor-doorbell` server holding them: it runs from the
+    /// start to [`Backends::stop_all`], through kills and restarts of the backend.
+    server: Option<Child>,
+    /// The server's output readers, as `readers`.
+    server_readers: Option<(mpsc::Receiver<()>, usize)>,
 }
 
 impl Instance {
@@ -497,15 +526,20 @@ impl Instance {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// Waits (briefly) until the output of the exited process is all in the log.
+    /// Waits (briefly) until the output of the exited backend is all in the log.
     fn collect_output(&mut self) {
-        if let Some((done, count)) = self.readers.take() {
-            let deadline = Instant::now() + READER_GRACE;
-            for _ in 0..count {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if done.recv_timeout(left).is_err() {
-                    break;
-                }
+        collect(self.readers.take());
+    }
+}
+
+/// Waits (briefly) until the output readers of an exited process are done.
+fn collect(readers: Option<(mpsc::Receiver<()>, usize)>) {
+    if let Some((done, count)) = readers {
+        let deadline = Instant::now() + READER_GRACE;
+        for _ in 0..count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if done.recv_timeout(left).is_err() {
+                break;
             }
         }
     }
@@ -556,15 +590,22 @@ impl Backends {
             let _ = fs::remove_file(&path);
             live().files.insert(path.clone());
             if doorbells {
-                let _ = fs::remove_file(socket_path(&path));
-                live().files.insert(socket_path(&path));
+                for socket in [socket_path(&path), backend_socket_path(&path)] {
+                    let _ = fs::remove_file(&socket);
+                    live().files.insert(socket);
+                }
             }
             backends.instances.push(Instance {
                 path,
                 child: None,
                 log: Arc::new(Mutex::new(Vec::new())),
                 readers: None,
+                server: None,
+                server_readers: None,
             });
+            if doorbells {
+                backends.launch_server(index)?;
+            }
             backends.launch(index, ReadyWatch::fresh())?;
         }
         Ok(backends)
@@ -597,7 +638,7 @@ impl Backends {
                     self.threads,
                     if self.threads == 1 { "" } else { "s" },
                     if self.doorbells {
-                        "ivshmem-doorbell (completion interrupts)"
+                        "ivshmem-doorbell (completion interrupts; tensor-doorbell holds them)"
                     } else {
                         "ivshmem-plain (polled)"
                     }
@@ -681,14 +722,30 @@ impl Backends {
         for (index, instance) in self.instances.iter_mut().enumerate() {
             problems.extend(finish_stop(index, instance, deadline));
         }
+        // The servers last: a backend stopping still holds their eventfds.
+        for instance in &mut self.instances {
+            if let Some(server) = &mut instance.server
+                && !terminate(server.id())
+            {
+                let _ = server.kill();
+            }
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        for (index, instance) in self.instances.iter_mut().enumerate() {
+            problems.extend(finish_server(index, instance, deadline));
+        }
         let mut live = live();
         for instance in &self.instances {
             let _ = fs::remove_file(&instance.path);
             live.files.remove(&instance.path);
             if self.doorbells {
-                let socket = socket_path(&instance.path);
-                let _ = fs::remove_file(&socket);
-                live.files.remove(&socket);
+                for socket in [
+                    socket_path(&instance.path),
+                    backend_socket_path(&instance.path),
+                ] {
+                    let _ = fs::remove_file(&socket);
+                    live.files.remove(&socket);
+                }
             }
         }
         problems
@@ -706,9 +763,24 @@ impl Backends {
         })
     }
 
-    /// Records backend `index` as crashed when its process has exited on its own.
+    /// Records backend `index` (or its doorbell server) as crashed when its process
+    /// has exited on its own.
     fn check_alive(&mut self, index: usize) {
         let instance = &mut self.instances[index];
+        if let Some(server) = &mut instance.server {
+            let status = match reap(server) {
+                Ok(None) => None,
+                Ok(Some(status)) => Some(status.to_string()),
+                Err(error) => Some(format!("cannot tell ({error})")),
+            };
+            if let Some(status) = status {
+                instance.server = None;
+                collect(instance.server_readers.take());
+                let problem = format!("tensor-doorbell {index} exited on its own: {status}");
+                instance.note(&problem);
+                self.problems.push(problem);
+            }
+        }
         let Some(child) = &mut instance.child else {
             return;
         };
@@ -751,7 +823,9 @@ impl Backends {
             .arg("--threads")
             .arg(self.threads.to_string());
         if self.doorbells {
-            command.arg("--doorbell").arg(socket_path(&instance.path));
+            command
+                .arg("--doorbell-peer")
+                .arg(backend_socket_path(&instance.path));
         }
         command
             .stdin(Stdio::null())
@@ -775,6 +849,65 @@ impl Backends {
         instance.readers = Some((done, readers));
         instance.child = Some(child);
         self.wait_ready(index, &mut watch)
+    }
+
+    /// Spawns the doorbell server of backend `index` and waits until it listens on
+    /// both sockets.
+    fn launch_server(&mut self, index: usize) -> Result<()> {
+        let instance = &mut self.instances[index];
+        let binary = self.binary.with_file_name(DOORBELL_BINARY);
+        let mut command = Command::new(&binary);
+        command
+            .arg("--shm")
+            .arg(&instance.path)
+            .arg("--size")
+            .arg(self.bytes.to_string())
+            .arg("--socket")
+            .arg(socket_path(&instance.path))
+            .arg("--backend-socket")
+            .arg(backend_socket_path(&instance.path))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = {
+            let mut live = live();
+            let child = command.spawn().map_err(|error| {
+                format!(
+                    "cannot start {} (build it with `{}`): {error}",
+                    binary.display(),
+                    cargo::display_command(&build_command(Path::new(".")))
+                )
+            })?;
+            live.pids.insert(child.id());
+            child
+        };
+        let (finished, done) = mpsc::channel();
+        let readers = crate::qemu::spawn_readers(&mut child, &instance.log, &finished);
+        instance.server_readers = Some((done, readers));
+        instance.server = Some(child);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            self.check_alive(index);
+            let instance = &self.instances[index];
+            let summary = if instance.log_text().contains(DOORBELL_LISTENING) {
+                return Ok(());
+            } else if instance.server.is_none() {
+                format!("tensor-doorbell {index} exited before it listened")
+            } else if Instant::now() >= deadline {
+                format!(
+                    "tensor-doorbell {index} not listening after {} s",
+                    READY_TIMEOUT.as_secs()
+                )
+            } else {
+                thread::sleep(READY_POLL);
+                continue;
+            };
+            return Err(NotReady {
+                summary,
+                output: instance.log_text(),
+            }
+            .into());
+        }
     }
 
     /// Waits until backend `index` serves, it exits, or [`READY_TIMEOUT`] passes.
@@ -846,6 +979,36 @@ fn finish_stop(index: usize, instance: &mut Instance, deadline: Instant) -> Opti
         instance.note(problem);
     }
     instance.collect_output();
+    problem
+}
+
+/// Waits until the doorbell server of backend `index`, sent SIGTERM, has exited, as
+/// [`finish_stop`] does for the backend.
+fn finish_server(index: usize, instance: &mut Instance, deadline: Instant) -> Option<String> {
+    let mut server = instance.server.take()?;
+    let problem = loop {
+        match reap(&mut server) {
+            Ok(Some(status)) if status.success() => break None,
+            Ok(Some(status)) => {
+                break Some(format!(
+                    "tensor-doorbell {index} failed while stopping: {status}"
+                ));
+            }
+            Ok(None) if Instant::now() < deadline => thread::sleep(STOP_POLL),
+            Ok(None) | Err(_) => {
+                let _ = server.kill();
+                let _ = wait_reaped(&mut server);
+                break Some(format!(
+                    "tensor-doorbell {index} still running {} s after SIGTERM",
+                    STOP_GRACE.as_secs()
+                ));
+            }
+        }
+    };
+    if let Some(problem) = &problem {
+        instance.note(problem);
+    }
+    collect(instance.server_readers.take());
     problem
 }
 

@@ -35,6 +35,22 @@
 //!
 //! [`Doorbell`] is what the backend's loop needs of the server (ring the guest, wait
 //! for the guest's ring), so a test can stand in for it.
+//!
+//! # A server that outlives its backend
+//!
+//! QEMU reads the handshake once, while it realizes the device: a backend that is its
+//! own server and restarts cannot hand QEMU new eventfds, so it serves polling only.
+//! [`DoorbellServer::listen_with_backend_socket`] is a server without a backend loop
+//! (the `tensor-doorbell` binary), which also listens on a second socket for the
+//! backend process. It keeps the backend's eventfd and the guest's for as long as it
+//! runs, so a backend that dies and starts again gets the same two eventfds and
+//! doorbells work again without QEMU noticing. [`DoorbellPeer`] is the backend's end.
+//! What the backend gets there is the handshake of an ivshmem client with ID
+//! [`BACKEND_PEER_ID`]: the version; its ID; -1 with the shared file; the guest's ID
+//! with the eventfd of the guest's vector 0, if a guest is connected; its own ID with
+//! its eventfd. Later, the guest's ID with an eventfd when a guest connects, and
+//! without one when it goes (the ivshmem messages for a peer that joins or leaves).
+//! One backend at a time: another one is sent [`REFUSED_VERSION`].
 
 use std::{
     fmt, fs,
@@ -73,7 +89,7 @@ pub const BACKEND_PEER_ID: u16 = 0;
 pub const REFUSED_VERSION: i64 = -1;
 
 /// The message that carries the shared memory's descriptor.
-const SHARED_MEMORY_MESSAGE: i64 = -1;
+pub(crate) const SHARED_MEMORY_MESSAGE: i64 = -1;
 
 /// The first ID given to a client, and where IDs wrap back to after [`u16::MAX`].
 const FIRST_CLIENT_ID: u16 = 1;
@@ -82,10 +98,10 @@ const FIRST_CLIENT_ID: u16 = 1;
 const RING: u64 = 1;
 
 /// Bytes of one message, and of one eventfd read or write.
-const MESSAGE_BYTES: usize = 8;
+pub(crate) const MESSAGE_BYTES: usize = 8;
 
 /// How long one handshake message may wait for room in the client's socket.
-const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Reads of a client's bytes per wake-up, so a client that floods cannot hold the thread.
 const READS_PER_WAKE: usize = 16;
@@ -113,8 +129,10 @@ pub trait Doorbell: fmt::Debug + Send + Sync {
     fn wait_for_doorbell(&self, timeout: Duration) -> bool;
 
     /// Returns whether a guest is connected, so that doorbells reach it. The header's
-    /// `DOORBELL` word says doorbells only while this holds: QEMU cannot reconnect to a
-    /// restarted server, so a restarted backend has no guest and serves polling only.
+    /// `DOORBELL` word says doorbells only while this holds: QEMU reads its server's
+    /// handshake once, so a restarted backend that is its own server has no guest and
+    /// serves polling only ([`crate::DoorbellPeer`] behind a server that outlives it
+    /// has the guest again).
     fn has_guest(&self) -> bool {
         true
     }
@@ -131,14 +149,18 @@ pub struct DoorbellStats {
     pub failed: u64,
     /// Served clients that went away (end of file or a read error).
     pub disconnected: u64,
+    /// Backend processes that got the whole handshake on the backend socket.
+    pub backends_served: u64,
+    /// Backend processes refused because another one was connected.
+    pub backends_refused: u64,
 }
 
 /// The connected guest, as the backend's loop rings it.
 #[derive(Debug)]
-struct Guest {
-    id: u16,
+pub(crate) struct Guest {
+    pub(crate) id: u16,
     /// The eventfd of the guest's vector 0 (QEMU holds the other end).
-    vector: OwnedFd,
+    pub(crate) vector: OwnedFd,
 }
 
 /// What the server's handle and its accept thread share.
@@ -153,6 +175,8 @@ struct Shared {
     refused: AtomicU64,
     failed: AtomicU64,
     disconnected: AtomicU64,
+    backends_served: AtomicU64,
+    backends_refused: AtomicU64,
 }
 
 impl Shared {
@@ -166,6 +190,8 @@ impl Shared {
             refused: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             disconnected: AtomicU64::new(0),
+            backends_served: AtomicU64::new(0),
+            backends_refused: AtomicU64::new(0),
         })
     }
 
@@ -181,9 +207,9 @@ impl Shared {
 #[derive(Debug)]
 pub struct DoorbellServer {
     shared: Arc<Shared>,
-    path: PathBuf,
-    /// The socket file's device and inode, so dropping removes this server's socket only.
-    socket_file: (u64, u64),
+    /// The guests' socket, and the backends' socket if any, each with its file's
+    /// device and inode, so dropping removes this server's socket files only.
+    sockets: Vec<(PathBuf, (u64, u64))>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -196,47 +222,78 @@ impl DoorbellServer {
     /// listening there already, or if the socket, the eventfds or the thread cannot be
     /// made.
     pub fn listen(socket_path: &Path, shared_memory: impl AsFd) -> io::Result<Self> {
-        let shared_memory = shared_memory.as_fd().try_clone_to_owned()?;
-        let shared = Arc::new(Shared::new()?);
-        remove_stale_socket(socket_path)?;
-        let listener = UnixListener::bind(socket_path)?;
-        let acceptor = Acceptor {
-            listener,
-            shared_memory,
-            shared: Arc::clone(&shared),
-            connection: None,
-            next_id: FIRST_CLIENT_ID,
-            log: Log::default(),
-        };
-        let started = acceptor
-            .listener
-            .set_nonblocking(true)
-            .and_then(|()| fs::symlink_metadata(socket_path))
-            .and_then(|metadata| {
-                let thread = thread::Builder::new()
-                    .name("doorbell".into())
-                    .spawn(move || acceptor.run())?;
-                Ok((thread, (metadata.dev(), metadata.ino())))
-            });
-        let (thread, socket_file) = match started {
-            Ok(started) => started,
-            Err(error) => {
-                // Best effort: the socket is useless without its thread.
-                let _ = fs::remove_file(socket_path);
-                return Err(error);
-            }
-        };
-        Ok(Self {
-            shared,
-            path: socket_path.to_path_buf(),
-            socket_file,
-            thread: Some(thread),
-        })
+        Self::start(socket_path, None, shared_memory.as_fd())
     }
 
-    /// Returns the socket's path.
+    /// Listens like [`listen`](Self::listen) for guests, and on `backend_path` for
+    /// the backend process ([`DoorbellPeer`]), which rings the guest and waits for
+    /// its rings itself; the server keeps both eventfds across backend restarts (see
+    /// the module documentation).
+    ///
+    /// Returns an error as [`listen`](Self::listen) does, for either socket.
+    pub fn listen_with_backend_socket(
+        socket_path: &Path,
+        backend_path: &Path,
+        shared_memory: impl AsFd,
+    ) -> io::Result<Self> {
+        Self::start(socket_path, Some(backend_path), shared_memory.as_fd())
+    }
+
+    /// Binds the sockets and starts the accept thread.
+    fn start(
+        socket_path: &Path,
+        backend_path: Option<&Path>,
+        shared_memory: BorrowedFd<'_>,
+    ) -> io::Result<Self> {
+        let shared_memory = shared_memory.try_clone_to_owned()?;
+        let shared = Arc::new(Shared::new()?);
+        let mut sockets = Vec::with_capacity(2);
+        let bound = (|| {
+            let listener = bind(socket_path, &mut sockets)?;
+            let backend = match backend_path {
+                Some(path) => Some(BackendSeat {
+                    listener: bind(path, &mut sockets)?,
+                    stream: None,
+                }),
+                None => None,
+            };
+            let acceptor = Acceptor {
+                listener,
+                backend,
+                shared_memory,
+                shared: Arc::clone(&shared),
+                connection: None,
+                next_id: FIRST_CLIENT_ID,
+                log: Log::default(),
+            };
+            thread::Builder::new()
+                .name("doorbell".into())
+                .spawn(move || acceptor.run())
+        })();
+        match bound {
+            Ok(thread) => Ok(Self {
+                shared,
+                sockets,
+                thread: Some(thread),
+            }),
+            Err(error) => {
+                // Best effort: the sockets are useless without their thread.
+                for (path, _) in &sockets {
+                    let _ = fs::remove_file(path);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Returns the guests' socket's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.sockets[0].0
+    }
+
+    /// Returns the backends' socket's path, if the server has one.
+    pub fn backend_path(&self) -> Option<&Path> {
+        self.sockets.get(1).map(|(path, _)| path.as_path())
     }
 
     /// Returns the connected guest's peer ID, if a guest is connected.
@@ -252,6 +309,8 @@ impl DoorbellServer {
             refused: count(&self.shared.refused),
             failed: count(&self.shared.failed),
             disconnected: count(&self.shared.disconnected),
+            backends_served: count(&self.shared.backends_served),
+            backends_refused: count(&self.shared.backends_refused),
         }
     }
 
@@ -268,13 +327,7 @@ impl DoorbellServer {
     /// it; returns whether it was rung. An interrupted wait returns early, unrung: the
     /// caller re-checks its ring either way.
     pub fn wait_for_doorbell(&self, timeout: Duration) -> bool {
-        let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
-            tv_sec: i64::MAX,
-            tv_nsec: 0,
-        });
-        let mut fds = [PollFd::new(&self.shared.backend_vector, PollFlags::IN)];
-        let readable = poll(&mut fds, Some(&timeout)).is_ok_and(|ready| ready > 0);
-        readable && drain(&self.shared.backend_vector)
+        wait_for_ring(&self.shared.backend_vector, timeout)
     }
 }
 
@@ -303,11 +356,13 @@ impl Drop for DoorbellServer {
             // The thread does not panic; if it did, there is nothing left to stop.
             let _ = thread.join();
         }
-        let ours = fs::symlink_metadata(&self.path)
-            .is_ok_and(|metadata| (metadata.dev(), metadata.ino()) == self.socket_file);
-        if ours {
-            // Best effort: a socket file left behind is removed by the next `listen`.
-            let _ = fs::remove_file(&self.path);
+        for (path, file) in &self.sockets {
+            let ours = fs::symlink_metadata(path)
+                .is_ok_and(|metadata| (metadata.dev(), metadata.ino()) == *file);
+            if ours {
+                // Best effort: a socket file left behind is removed by the next `listen`.
+                let _ = fs::remove_file(path);
+            }
         }
     }
 }
@@ -321,12 +376,22 @@ struct Connection {
     sent_bytes: bool,
 }
 
+/// The backends' socket of a server that outlives its backend, and the backend
+/// connected there.
+#[derive(Debug)]
+struct BackendSeat {
+    listener: UnixListener,
+    stream: Option<UnixStream>,
+}
+
 /// What one poll found ready.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Ready {
     stop: bool,
     listener: bool,
     connection: bool,
+    backend_listener: bool,
+    backend: bool,
 }
 
 /// Why a guest's connection ended.
@@ -340,6 +405,8 @@ enum Gone {
 #[derive(Debug)]
 struct Acceptor {
     listener: UnixListener,
+    /// The backends' socket, for a server without a backend loop of its own.
+    backend: Option<BackendSeat>,
     shared_memory: OwnedFd,
     shared: Arc<Shared>,
     connection: Option<Connection>,
@@ -358,27 +425,45 @@ impl Acceptor {
             if ready.connection {
                 self.check_connection();
             }
+            if ready.backend {
+                self.check_backend();
+            }
             if ready.listener {
                 self.accept_all();
+            }
+            if ready.backend_listener {
+                self.accept_backends();
             }
         }
     }
 
     /// Returns what is ready, after waiting for something (or a failure) in poll(2).
     fn wait(&mut self) -> Ready {
-        let mut fds = Vec::with_capacity(3);
+        let mut fds = Vec::with_capacity(5);
+        let mut setters: Vec<fn(&mut Ready)> = Vec::with_capacity(5);
         fds.push(PollFd::new(&self.shared.stop, PollFlags::IN));
+        setters.push(|ready| ready.stop = true);
         fds.push(PollFd::new(&self.listener, PollFlags::IN));
+        setters.push(|ready| ready.listener = true);
         if let Some(connection) = &self.connection {
             fds.push(PollFd::new(&connection.stream, PollFlags::IN));
+            setters.push(|ready| ready.connection = true);
+        }
+        if let Some(seat) = &self.backend {
+            fds.push(PollFd::new(&seat.listener, PollFlags::IN));
+            setters.push(|ready| ready.backend_listener = true);
+            if let Some(stream) = &seat.stream {
+                fds.push(PollFd::new(stream, PollFlags::IN));
+                setters.push(|ready| ready.backend = true);
+            }
         }
         let result = poll(&mut fds, None);
-        let ready = |index: usize| fds.get(index).is_some_and(|fd| !fd.revents().is_empty());
-        let found = Ready {
-            stop: ready(0),
-            listener: ready(1),
-            connection: ready(2),
-        };
+        let mut found = Ready::default();
+        for (fd, set) in fds.iter().zip(&setters) {
+            if !fd.revents().is_empty() {
+                set(&mut found);
+            }
+        }
         match result {
             Ok(_) | Err(Errno::INTR) => {}
             Err(error) => {
@@ -431,6 +516,7 @@ impl Acceptor {
         self.next_id = next_peer_id(id);
         match self.handshake(&stream, id) {
             Ok(vector) => {
+                self.tell_backend(id, Some(vector.as_fd()));
                 *self.shared.guest() = Some(Guest { id, vector });
                 self.connection = Some(Connection {
                     id,
@@ -506,12 +592,140 @@ impl Acceptor {
         };
         self.connection = None;
         *self.shared.guest() = None;
+        self.tell_backend(id, None);
         self.shared.disconnected.fetch_add(1, Ordering::Relaxed);
         match gone {
             Gone::EndOfFile => self.log.say(format!("guest {id} disconnected")),
             Gone::Error(error) => self
                 .log
                 .say(format!("guest {id} disconnected: read failed: {error}")),
+        }
+    }
+
+    /// Accepts every backend waiting on the backends' socket (up to
+    /// [`ACCEPTS_PER_WAKE`]).
+    fn accept_backends(&mut self) {
+        for _ in 0..ACCEPTS_PER_WAKE {
+            let Some(seat) = &self.backend else {
+                return;
+            };
+            match seat.listener.accept() {
+                Ok((stream, _)) => self.admit_backend(stream),
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(error) => {
+                    self.log.say(format!("accept of a backend failed: {error}"));
+                    thread::sleep(FAILURE_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Serves backend `stream` if no backend is connected, else refuses it.
+    fn admit_backend(&mut self, stream: UnixStream) {
+        // A backend that died (its end of file waits unread) is forgotten first, so
+        // its restart is not refused for it.
+        self.check_backend();
+        let connected = self
+            .backend
+            .as_ref()
+            .is_some_and(|seat| seat.stream.is_some());
+        if connected {
+            self.shared.backends_refused.fetch_add(1, Ordering::Relaxed);
+            self.log
+                .say("refused a backend: one is connected (one backend per region)".into());
+            let _ = stream
+                .set_nonblocking(true)
+                .and_then(|()| send(&stream, REFUSED_VERSION, None));
+            return;
+        }
+        match self.backend_handshake(&stream) {
+            Ok(()) => {
+                if let Some(seat) = &mut self.backend {
+                    seat.stream = Some(stream);
+                }
+                self.shared.backends_served.fetch_add(1, Ordering::Relaxed);
+                self.log.say("backend connected".into());
+            }
+            Err(error) => {
+                self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                self.log
+                    .say(format!("handshake with a backend failed: {error}"));
+            }
+        }
+    }
+
+    /// Sends a backend its handshake: that of an ivshmem client with ID
+    /// [`BACKEND_PEER_ID`], the connected guest its one other peer.
+    fn backend_handshake(&self, stream: &UnixStream) -> io::Result<()> {
+        stream.set_write_timeout(Some(SEND_TIMEOUT))?;
+        send(stream, PROTOCOL_VERSION, None)?;
+        send(stream, i64::from(BACKEND_PEER_ID), None)?;
+        send(
+            stream,
+            SHARED_MEMORY_MESSAGE,
+            Some(self.shared_memory.as_fd()),
+        )?;
+        if let Some(guest) = self.shared.guest().as_ref() {
+            send(stream, i64::from(guest.id), Some(guest.vector.as_fd()))?;
+        }
+        send(
+            stream,
+            i64::from(BACKEND_PEER_ID),
+            Some(self.shared.backend_vector.as_fd()),
+        )?;
+        stream.set_nonblocking(true)
+    }
+
+    /// Tells the connected backend that guest `id` came (with the eventfd of its
+    /// vector 0) or went (`None`); forgets a backend the message cannot reach.
+    fn tell_backend(&mut self, id: u16, vector: Option<BorrowedFd<'_>>) {
+        let Some(seat) = &mut self.backend else {
+            return;
+        };
+        let Some(stream) = &seat.stream else {
+            return;
+        };
+        if let Err(error) = send(stream, i64::from(id), vector) {
+            seat.stream = None;
+            self.log.say(format!(
+                "backend dropped: cannot tell it of guest {id}: {error}"
+            ));
+        }
+    }
+
+    /// Reads and drops what the backend sent; forgets it at end of file (it exited)
+    /// or on a read error.
+    fn check_backend(&mut self) {
+        let Some(seat) = &mut self.backend else {
+            return;
+        };
+        let Some(stream) = &mut seat.stream else {
+            return;
+        };
+        let mut buffer = [0; READ_BUFFER_BYTES];
+        for _ in 0..READS_PER_WAKE {
+            match stream.read(&mut buffer) {
+                Ok(0) => {
+                    seat.stream = None;
+                    self.log.say("backend disconnected".into());
+                    return;
+                }
+                Ok(_) => {}
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => {
+                    seat.stream = None;
+                    self.log
+                        .say(format!("backend disconnected: read failed: {error}"));
+                    return;
+                }
+            }
         }
     }
 }
@@ -540,13 +754,40 @@ fn next_peer_id(id: u16) -> u16 {
     }
 }
 
+/// Binds a non-blocking listener at `path` (a stale socket there is removed first)
+/// and records the socket file in `sockets`.
+fn bind(path: &Path, sockets: &mut Vec<(PathBuf, (u64, u64))>) -> io::Result<UnixListener> {
+    remove_stale_socket(path)?;
+    let listener = UnixListener::bind(path)?;
+    let metadata = fs::symlink_metadata(path);
+    let file = metadata
+        .as_ref()
+        .map_or((0, 0), |metadata| (metadata.dev(), metadata.ino()));
+    sockets.push((path.to_path_buf(), file));
+    metadata?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Blocks in poll(2) on eventfd `fd` for at most `timeout`, then drains it; returns
+/// whether it was rung. An interrupted wait returns early, unrung.
+pub(crate) fn wait_for_ring(fd: &OwnedFd, timeout: Duration) -> bool {
+    let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let readable = poll(&mut fds, Some(&timeout)).is_ok_and(|ready| ready > 0);
+    readable && drain(fd)
+}
+
 /// Returns a new non-blocking eventfd, closed on exec.
-fn new_eventfd() -> io::Result<OwnedFd> {
+pub(crate) fn new_eventfd() -> io::Result<OwnedFd> {
     Ok(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?)
 }
 
 /// Rings eventfd `fd` (adds 1); returns whether the write went through.
-fn ring(fd: &OwnedFd) -> bool {
+pub(crate) fn ring(fd: &OwnedFd) -> bool {
     matches!(
         rustix::io::write(fd, &RING.to_ne_bytes()),
         Ok(MESSAGE_BYTES)
@@ -651,6 +892,7 @@ mod tests {
         let shared = Arc::new(Shared::new().unwrap());
         let mut acceptor = Acceptor {
             listener: UnixListener::bind(directory.path().join("socket")).unwrap(),
+            backend: None,
             shared_memory: OwnedFd::from(memory),
             shared: Arc::clone(&shared),
             connection: None,

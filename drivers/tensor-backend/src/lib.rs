@@ -14,7 +14,10 @@
 //! backend is that server ([`doorbell`]: the backend is peer 0 with one vector, one
 //! guest at a time). An idle backend then sleeps on its eventfd until the guest rings
 //! it, and rings the guest after a descriptor flagged `NOTIFY` completes. Doorbells
-//! only wake: the rings stay the truth.
+//! only wake: the rings stay the truth. A backend that is its own server cannot give a
+//! running QEMU new eventfds after a restart; the `tensor-doorbell` binary is a server
+//! that outlives the backend ([`DoorbellServer::listen_with_backend_socket`]), and a
+//! backend connected to it ([`peer`]) gets the same eventfds each time it starts.
 //!
 //! `unsafe` is denied in the crate and allowed in two small modules only: the
 //! mapping's view as atomic words ([`mapping`]) and the call into the GEMM's pointer
@@ -27,6 +30,7 @@ pub mod client;
 pub mod compute;
 pub mod doorbell;
 pub mod mapping;
+pub mod peer;
 pub mod server;
 pub mod sgemm;
 pub mod size;
@@ -34,4 +38,5 @@ pub mod size;
 pub use client::{Client, ClientError};
 pub use doorbell::{Doorbell, DoorbellServer, DoorbellStats};
 pub use mapping::SharedFile;
+pub use peer::DoorbellPeer;
 pub use server::{Backend, BackendError, Config, Stats, Step};

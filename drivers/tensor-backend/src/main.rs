@@ -8,12 +8,16 @@ use std::{
 
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use tensor_backend::{Backend, Config, DoorbellServer, SharedFile, size::parse_size};
+use tensor_backend::{
+    Backend, Config, Doorbell, DoorbellPeer, DoorbellServer, SharedFile, size::parse_size,
+};
 
 /// Serve the paravirtual tensor accelerator: map the file behind QEMU's
 /// `ivshmem-plain` device, lay out the tensor-ring protocol in it and run the
 /// guest's jobs until SIGINT or SIGTERM. Start it before QEMU. With `--doorbell` it is
-/// also the ivshmem server of QEMU's `ivshmem-doorbell` device.
+/// also the ivshmem server of QEMU's `ivshmem-doorbell` device; with `--doorbell-peer`
+/// it takes its doorbells from a `tensor-doorbell` server, which keeps them across a
+/// restart of the backend.
 #[derive(Debug, Parser)]
 #[command(name = "tensor-backend", version)]
 struct Arguments {
@@ -32,8 +36,12 @@ struct Arguments {
     /// Serve doorbells: listen on this UNIX socket as the ivshmem server of QEMU's
     /// `ivshmem-doorbell` device (`-chardev socket,path=SOCKET -device
     /// ivshmem-doorbell,chardev=...,vectors=1`); removed again on SIGINT or SIGTERM.
-    #[arg(long, value_name = "SOCKET")]
+    #[arg(long, value_name = "SOCKET", conflicts_with = "doorbell_peer")]
     doorbell: Option<PathBuf>,
+    /// Take doorbells from a `tensor-doorbell` server: connect to its backend socket
+    /// (its `--backend-socket`). A restarted backend gets the same eventfds again.
+    #[arg(long, value_name = "SOCKET")]
+    doorbell_peer: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -64,10 +72,17 @@ fn main() -> ExitCode {
     };
     // Listening before the header says Ready and before the serving line: QEMU,
     // started after either, reads its first messages while it realizes the device.
-    let doorbell = match &arguments.doorbell {
-        None => None,
-        Some(socket) => match DoorbellServer::listen(socket, &file) {
-            Ok(server) => Some(Arc::new(server)),
+    let mut server = None;
+    let mut doorbell: Option<Arc<dyn Doorbell>> = None;
+    let mut wakeups = "no doorbells".to_string();
+    if let Some(socket) = &arguments.doorbell {
+        match DoorbellServer::listen(socket, &file) {
+            Ok(listening) => {
+                let listening = Arc::new(listening);
+                wakeups = format!("doorbells on {}", socket.display());
+                doorbell = Some(listening.clone());
+                server = Some(listening);
+            }
             Err(error) => {
                 eprintln!(
                     "tensor-backend: cannot serve doorbells on {}: {error}",
@@ -75,10 +90,33 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
-        },
-    };
+        }
+    }
+    if let Some(socket) = &arguments.doorbell_peer {
+        match DoorbellPeer::connect(socket) {
+            Ok(peer) => {
+                wakeups = format!(
+                    "doorbells from the server on {}{}",
+                    socket.display(),
+                    if peer.has_guest() {
+                        ""
+                    } else {
+                        ", no guest yet"
+                    }
+                );
+                doorbell = Some(Arc::new(peer));
+            }
+            Err(error) => {
+                eprintln!(
+                    "tensor-backend: cannot take doorbells from {}: {error}",
+                    socket.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let started = match &doorbell {
-        Some(server) => Backend::start_with_doorbell(file.region(), config, server.clone()),
+        Some(doorbell) => Backend::start_with_doorbell(file.region(), config, doorbell.clone()),
         None => Backend::start(file.region(), config),
     };
     let mut backend = match started {
@@ -89,10 +127,6 @@ fn main() -> ExitCode {
         }
     };
     let layout = *backend.layout();
-    let wakeups = match &doorbell {
-        Some(server) => format!("doorbells on {}", server.path().display()),
-        None => "no doorbells".to_string(),
-    };
     println!(
         "tensor-backend: serving {} ({} bytes, {} + {} slots, data area {} bytes at {:#x}, {} threads, {wakeups})",
         arguments.shm.display(),
@@ -104,15 +138,16 @@ fn main() -> ExitCode {
         config.threads,
     );
     let result = backend.run(&stop);
-    if let Some(server) = &doorbell {
+    if let Some(server) = &server {
         let stats = server.stats();
         println!(
             "tensor-backend: doorbell: {} guests served, {} refused, {} failed handshakes",
             stats.served, stats.refused, stats.failed,
         );
     }
-    // On every way out of `main`, `backend` and then `doorbell` (declared before it)
-    // are dropped: the server's last reference goes, and with it the socket file.
+    // On every way out of `main`, `backend` and then `doorbell` and `server` (declared
+    // before it) are dropped: the server's last reference goes, and with it the socket
+    // file; a peer's connection closes, so its server takes the next backend.
     match result {
         Ok(stats) => {
             println!(

@@ -30,7 +30,8 @@ use rustix::{
     net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, recvmsg},
 };
 use tensor_backend::{
-    Backend, Client, Config, Doorbell, DoorbellServer, SharedFile, Step, doorbell::REFUSED_VERSION,
+    Backend, Client, Config, Doorbell, DoorbellPeer, DoorbellServer, SharedFile, Step,
+    doorbell::REFUSED_VERSION,
 };
 use tensor_ring::{
     CompletionConsumer, Descriptor, FLAG_NOTIFY, Limits, Op, Outcome, Refusal, Region, SharedWords,
@@ -335,7 +336,7 @@ fn a_guest_that_goes_away_is_forgotten_and_the_next_one_gets_id_2() {
             // QEMU exits: its socket, mapping and eventfds close.
         };
         // Without a guest the header says no doorbells (a restarted server would have
-        // none either: QEMU cannot reconnect).
+        // none either: QEMU reads a server's handshake once).
         let watcher = SharedFile::map(file).unwrap();
         eventually("DOORBELL 0 without a guest", || {
             watcher.region().read_u32(field::DOORBELL) == Ok(0)
@@ -501,4 +502,111 @@ fn without_a_doorbell_the_header_says_none() {
     memory[field::DOORBELL / 4].store(1, Ordering::Relaxed);
     let _backend = Backend::start(SharedWords::new(&memory), config()).unwrap();
     assert_eq!(SharedWords::new(&memory).read_u32(field::DOORBELL), Ok(0));
+}
+
+/// Runs a backend on the file at `path` with the doorbells of `peer` while `body`
+/// plays the guest; stops it (and drops the peer, closing its connection) after.
+fn serve_with_peer(path: &Path, peer: DoorbellPeer, body: impl FnOnce()) {
+    let file = SharedFile::create(path, REGION_BYTES).unwrap();
+    let mut backend = Backend::start_with_doorbell(file.region(), config(), Arc::new(peer))
+        .expect("backend starts");
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let running = scope.spawn(|| backend.run(&stop));
+        let stopper = StopOnDrop(&stop);
+        body();
+        drop(stopper);
+        running
+            .join()
+            .expect("backend thread")
+            .expect("backend runs");
+    });
+}
+
+#[test]
+fn a_backend_restarted_behind_a_standalone_server_gets_the_same_doorbells() {
+    let directory = tempfile::tempdir().unwrap();
+    let socket = directory.path().join("tensor0.sock");
+    let backend_socket = directory.path().join("tensor0.backend.sock");
+    let path = directory.path().join("tensor0");
+    let file = SharedFile::create(&path, REGION_BYTES).unwrap();
+    let server =
+        DoorbellServer::listen_with_backend_socket(&socket, &backend_socket, &file).unwrap();
+    assert_eq!(server.backend_path(), Some(backend_socket.as_path()));
+    // The first backend starts before QEMU: no guest to ring yet.
+    let first = DoorbellPeer::connect(&backend_socket).expect("the first backend connects");
+    assert!(!first.has_guest());
+    let error = DoorbellPeer::connect(&backend_socket).expect_err("one backend at a time");
+    assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+    let mut qemu = None;
+    serve_with_peer(&path, first, || {
+        let guest = handshake(&socket);
+        let mut client = Client::connect(guest.memory.region(), TIMEOUT).unwrap();
+        // The backend learns of the guest from the server and says doorbells.
+        eventually("DOORBELL 1 once the guest is there", || {
+            client.doorbell() == Ok(1)
+        });
+        notified_matmul(&mut client, &guest);
+        qemu = Some(guest);
+    });
+    let qemu = qemu.expect("the guest stays connected");
+    // The backend died; QEMU is still connected with the eventfds of its handshake.
+    let second = DoorbellPeer::connect(&backend_socket).expect("the restarted backend connects");
+    assert_eq!(
+        second.guest().map(i64::from),
+        Some(qemu.id),
+        "the guest, in the handshake"
+    );
+    serve_with_peer(&path, second, || {
+        let mut client = Client::connect(qemu.memory.region(), TIMEOUT).unwrap();
+        assert_eq!(
+            client.doorbell(),
+            Ok(1),
+            "doorbells at once after the restart"
+        );
+        notified_matmul(&mut client, &qemu);
+    });
+    let stats = server.stats();
+    assert_eq!((stats.backends_served, stats.backends_refused), (2, 1));
+    assert_eq!((stats.served, stats.refused), (1, 0));
+    // QEMU exits: a backend connected now has no guest.
+    drop(qemu);
+    eventually("the guest forgotten", || server.guest().is_none());
+    let third = DoorbellPeer::connect(&backend_socket).unwrap();
+    assert!(!third.has_guest());
+    drop(third);
+    drop(server);
+    assert!(
+        !socket.exists() && !backend_socket.exists(),
+        "both sockets removed"
+    );
+}
+
+#[test]
+fn a_peer_is_told_when_the_guest_comes_and_goes_and_survives_its_server() {
+    let directory = tempfile::tempdir().unwrap();
+    let socket = directory.path().join("tensor0.sock");
+    let backend_socket = directory.path().join("tensor0.backend.sock");
+    let file = SharedFile::create(&directory.path().join("tensor0"), REGION_BYTES).unwrap();
+    let server =
+        DoorbellServer::listen_with_backend_socket(&socket, &backend_socket, &file).unwrap();
+    let _backend = Backend::start(file.region(), config()).unwrap();
+    let peer = DoorbellPeer::connect(&backend_socket).unwrap();
+    for expected_id in [1, 2] {
+        let qemu = handshake(&socket);
+        assert_eq!(qemu.id, expected_id);
+        eventually("the peer told of the guest", || {
+            peer.guest().map(i64::from) == Some(qemu.id)
+        });
+        assert!(peer.ring_guest());
+        assert!(rung(&qemu.own_vector, TIMEOUT), "the peer rings the guest");
+        ring(&qemu.backend_vector);
+        assert!(peer.wait_for_doorbell(TIMEOUT), "the guest rings the peer");
+        drop(qemu);
+        eventually("the peer told the guest left", || peer.guest().is_none());
+        assert!(!peer.ring_guest());
+    }
+    drop(server);
+    assert!(!peer.has_guest());
+    assert!(!peer.wait_for_doorbell(Duration::from_millis(10)));
 }
