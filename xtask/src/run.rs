@@ -73,7 +73,8 @@ pub struct RunArgs {
     #[arg(long)]
     gpu: bool,
     /// Tensor accelerators to attach (0 to 4): `ivshmem-doorbell` devices (completion
-    /// interrupts), each served by a `tensor-backend` process of its own.
+    /// interrupts), each served by a `tensor-backend` process of its own (and a
+    /// `tensor-doorbell` server holding its doorbells).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TENSOR_BACKENDS,
           value_parser = parse_backend_count)]
     tensor_backends: usize,

@@ -456,7 +456,7 @@ fn clean_up_after_signal(signal: i32) {
         let _ = fs::remove_file(file);
     }
     eprintln!(
-        "xtask: signal {signal}: stopped {} tensor backend(s) and removed their files",
+        "xtask: signal {signal}: stopped {} tensor backend and doorbell server process(es) and removed their files",
         live.pids.len()
     );
 }
